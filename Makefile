@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` (the demo) and `make test` (the tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := pr
+.PHONY: setup run test lint typecheck pr bench fuzz package unit-test e2e-test live-test clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/dts-change invoke events/oss-object-created.json --local
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit-test: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+e2e-test: setup
+	$(BIN)/python -m pytest -q tests/e2e
+
+live-test: setup
+	DTS_CHANGE_LIVE=1 $(BIN)/python -m pytest -q -m live
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy --strict --python-version 3.10 src
+	$(BIN)/mypy --strict --python-version 3.12 src
+
+typecheck: lint
+
+pr: lint test
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+fuzz: setup
+	DTS_CHANGE_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/fuzz
+
+package:
+	$(PYTHON) bench/../scripts/package.py
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache
