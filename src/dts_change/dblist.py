@@ -1,0 +1,368 @@
+"""The DTS DbList model: typed known keys, every other key kept, canonical bytes and their size.
+
+Two ways in, because the two sources deserve different strictness:
+- `DbList.from_dts` reads DescribeDtsJobDetail's `DbObject` (a JSON *string*) leniently: whatever
+  DTS wrote is preserved, including keys we do not know (`state`, `primary_key`, `View`, a `table`
+  in odd case), so writing it back never drops anything.
+- `DbList.from_user` reads what people send strictly: types are checked, a case variant of a known
+  key (`table`, `ALL`) is an error with the right spelling, names are checked, and every problem is
+  reported with its dotted path (`sales.Table.orders.all: expected a boolean, got "yes"`).
+
+A missing `all` means *whole* (DTS's engine treats it as true); it stays absent on output.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .errors import DbListTooLargeError, DbListValidationError, UnreadableDbObjectError, short_repr
+from .jsonsafe import load_json
+
+MAX_DBLIST_BYTES = 1_048_576
+"""ModifyDtsJob accepts at most 1 MB of DbList, filters included (seed page, reference §1.6)."""
+
+MAX_IDENTIFIER_LENGTH = 128
+"""Longest database/table name accepted (the largest limit among the engines DTS serves:
+SQL Server and Oracle allow 128; MySQL 64 and PostgreSQL 63 are stricter, and DTS checks those)."""
+
+SERVER_MANAGED_KEYS = frozenset({"state"})
+"""Keys DTS adds on read: ignored when comparing, not written back unless configured."""
+
+DATABASE_KEYS = ("name", "all", "Table", "dml_op", "ddl_op")
+TABLE_KEYS = ("name", "all", "filter", "column", "dml_op", "ddl_op")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One synchronized object: a database (`table` None) or a table inside it."""
+
+    db: str
+    table: str | None = None
+
+    def __lt__(self, other: ObjectRef) -> bool:
+        """Databases sort before their tables; used for stable reports."""
+        return (self.db, self.table is not None, self.table or "") < (
+            other.db,
+            other.table is not None,
+            other.table or "",
+        )
+
+    def __str__(self) -> str:
+        return self.db if self.table is None else f"{self.db}.{self.table}"
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(
+        extra="allow", strict=True, frozen=True, populate_by_name=True, revalidate_instances="never"
+    )
+
+    def wire(self, *, keep_server_keys: bool = False) -> dict[str, Any]:
+        data = self.model_dump(by_alias=True, exclude_unset=True)
+        if not keep_server_keys:
+            _strip_server_keys(data)
+        return data
+
+
+class TableEntry(_Entry):
+    """A table item under `Table`: destination `name`, `all`, row `filter`, `column` map, op filters."""
+
+    name: str | None = None
+    all_: bool | None = Field(None, alias="all")
+    filter_: Any = Field(None, alias="filter")
+    column: dict[str, Any] | None = None
+    dml_op: str | None = None
+    ddl_op: str | None = None
+
+    def settings(self, key: str) -> dict[str, Any]:
+        """What this entry asks DTS to do, for comparisons: server keys dropped, defaults filled."""
+        data = self.wire()
+        data.setdefault("name", key)
+        if data.get("all") is None:
+            data["all"] = True
+        return data
+
+
+class DatabaseEntry(_Entry):
+    """A database item: destination `name`, `all` (absent = whole), `Table` map, op filters."""
+
+    name: str | None = None
+    all_: bool | None = Field(None, alias="all")
+    tables: dict[str, TableEntry] | None = Field(None, alias="Table")
+    dml_op: str | None = None
+    ddl_op: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        """True when the whole database is synchronized (`all` true or absent)."""
+        return self.all_ is not False
+
+    def table_map(self) -> dict[str, TableEntry]:
+        return self.tables or {}
+
+    def own_settings(self, key: str) -> dict[str, Any]:
+        """Database-level settings without `all` and `Table` (those describe coverage, not settings)."""
+        data = self.wire()
+        data.pop("Table", None)
+        data.pop("all", None)
+        data.setdefault("name", key)
+        return data
+
+
+_DBLIST_ADAPTER: TypeAdapter[dict[str, DatabaseEntry]] = TypeAdapter(dict[str, DatabaseEntry])
+
+
+def _strip_server_keys(data: dict[str, Any]) -> None:
+    for key in SERVER_MANAGED_KEYS:
+        data.pop(key, None)
+    for value in data.values():
+        if isinstance(value, dict):
+            _strip_server_keys(value)
+
+
+class DbList:
+    """An ordered map of source database name -> `DatabaseEntry`; treat instances as immutable."""
+
+    __slots__ = ("databases",)
+
+    def __init__(self, databases: Mapping[str, DatabaseEntry] | None = None) -> None:
+        self.databases: dict[str, DatabaseEntry] = dict(databases or {})
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dts(cls, db_object: str | None) -> DbList:
+        """Parse DescribeDtsJobDetail's `DbObject` string; missing or empty is an error, not `{}`."""
+        if db_object is None or not db_object.strip() or db_object.strip() == "null":
+            raise UnreadableDbObjectError(
+                f"Unreadable DbObject: the job returned {short_repr(db_object)} instead of an object list"
+            )
+        try:
+            data = json.loads(db_object)
+        except (ValueError, RecursionError) as exc:
+            raise UnreadableDbObjectError(f"Unreadable DbObject: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise UnreadableDbObjectError(
+                f"Unreadable DbObject: expected a JSON object, got {type(data).__name__}"
+            )
+        try:
+            return cls(_DBLIST_ADAPTER.validate_python(data))
+        except ValidationError as exc:
+            problems = _problems_from_pydantic(exc)
+            raise UnreadableDbObjectError(
+                f"Unreadable DbObject: {problems[0]['path']}: {problems[0]['msg']}", details=problems
+            ) from None
+
+    @classmethod
+    def from_user(cls, data: Mapping[str, Any] | str | bytes, *, what: str = "DbList") -> DbList:
+        """Parse a DbList someone sent, reporting every problem with its dotted path."""
+        if isinstance(data, str | bytes):
+            data = load_json(data, what=what)
+        if not isinstance(data, Mapping):
+            raise DbListValidationError(
+                f"Invalid {what}: expected an object of databases, got {_json_repr(data)}",
+                details=[{"path": "", "msg": "expected an object", "input": _json_repr(data)}],
+            )
+        problems = list(_user_key_problems(data))
+        try:
+            parsed = _DBLIST_ADAPTER.validate_python(dict(data))
+        except ValidationError as exc:
+            problems.extend(_problems_from_pydantic(exc))
+            parsed = {}
+        if problems:
+            problems = _dedupe(problems)
+            head = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise DbListValidationError(
+                f"Invalid {what}: {head['path']}: {head['msg']}{more}", details=problems
+            )
+        return cls(parsed)
+
+    # ------------------------------------------------------------------ output
+    def to_wire(self, *, keep_server_keys: bool = False) -> dict[str, Any]:
+        """The JSON object to send as `DbList`; server-managed keys stripped unless kept."""
+        return {
+            db: entry.wire(keep_server_keys=keep_server_keys) for db, entry in self.databases.items()
+        }
+
+    def to_json(self, *, keep_server_keys: bool = False) -> str:
+        """Canonical compact JSON: exactly the text the client sends (and hashes)."""
+        return json.dumps(
+            self.to_wire(keep_server_keys=keep_server_keys), separators=(",", ":"), ensure_ascii=False
+        )
+
+    def to_bytes(self, *, keep_server_keys: bool = False) -> bytes:
+        return self.to_json(keep_server_keys=keep_server_keys).encode("utf-8")
+
+    def byte_size(self, *, keep_server_keys: bool = False) -> int:
+        return len(self.to_bytes(keep_server_keys=keep_server_keys))
+
+    def check_size(self, *, keep_server_keys: bool = False, limit: int = MAX_DBLIST_BYTES) -> int:
+        """Return the serialized size, or raise `DbListTooLargeError` saying by how much it is over."""
+        size = self.byte_size(keep_server_keys=keep_server_keys)
+        if size > limit:
+            raise DbListTooLargeError(
+                f"DbList too large: {size} bytes, {size - limit} over the ModifyDtsJob limit of "
+                f"{limit} bytes",
+                details={"bytes": size, "limit": limit, "over_by": size - limit},
+            )
+        return size
+
+    # ------------------------------------------------------------------ queries
+    def objects(self) -> set[ObjectRef]:
+        """Every database, and every table listed under a database."""
+        out: set[ObjectRef] = set()
+        for db, entry in self.databases.items():
+            out.add(ObjectRef(db))
+            for table in entry.table_map():
+                out.add(ObjectRef(db, table))
+        return out
+
+    def covers(self, ref: ObjectRef) -> bool:
+        """True when the object is synchronized: listed, or inside a database synchronized whole."""
+        entry = self.databases.get(ref.db)
+        if entry is None:
+            return False
+        if ref.table is None or entry.whole:
+            return True
+        return ref.table in entry.table_map()
+
+    def table_count(self) -> int:
+        return sum(len(entry.table_map()) for entry in self.databases.values())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.databases)
+
+    def __len__(self) -> int:
+        return len(self.databases)
+
+    def __contains__(self, db: object) -> bool:
+        return db in self.databases
+
+    def __eq__(self, other: object) -> bool:
+        """Semantic equality: server-managed keys and key order do not matter."""
+        if not isinstance(other, DbList):
+            return NotImplemented
+        return self.to_wire() == other.to_wire()
+
+    def __hash__(self) -> int:  # pragma: no cover - instances are not meant as dict keys
+        raise TypeError("DbList is not hashable")
+
+    def __repr__(self) -> str:
+        return f"DbList({len(self.databases)} databases, {self.table_count()} tables)"
+
+
+# ---------------------------------------------------------------------- validation helpers
+
+_PYDANTIC_MESSAGES = {
+    "bool_type": "expected a boolean",
+    "string_type": "expected a string",
+    "dict_type": "expected an object",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+}
+
+
+def _json_repr(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _problems_from_pydantic(exc: ValidationError) -> list[dict[str, Any]]:
+    problems: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in err["loc"])
+        expected = _PYDANTIC_MESSAGES.get(err["type"], err["msg"])
+        got = _json_repr(err.get("input"))
+        problems.append(
+            {"path": path, "msg": f"{expected}, got {got}", "type": err["type"], "input": got}
+        )
+    return problems
+
+
+def _dedupe(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in problems:
+        marker = (p["path"], p["msg"])
+        if marker not in seen:
+            seen.add(marker)
+            out.append(p)
+    return out
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot be a database or table name, or None when it is fine."""
+    if not isinstance(name, str):
+        return f"expected a string name, got {_json_repr(name)}"
+    if not name.strip():
+        return f"empty name {_json_repr(name)}"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+        return f"name {short_repr(name)} contains control characters"
+    if len(name) > MAX_IDENTIFIER_LENGTH:
+        return (
+            f"name {short_repr(name)} is {len(name)} characters, over the limit of "
+            f"{MAX_IDENTIFIER_LENGTH}"
+        )
+    return None
+
+
+def _case_variant(key: str, known: tuple[str, ...]) -> str | None:
+    if key in known:
+        return None
+    for right in known:
+        if key.lower() == right.lower():
+            return right
+    return None
+
+
+def _user_key_problems(data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Problems pydantic cannot see: misspelt known keys, bad names, ambiguous database coverage."""
+    for db, entry in data.items():
+        problem = name_problem(db)
+        if problem:
+            yield {"path": str(db), "msg": f"invalid database name: {problem}", "type": "invalid_name"}
+        if not isinstance(entry, Mapping):
+            continue
+        yield from _entry_key_problems(str(db), entry, DATABASE_KEYS)
+        tables = entry.get("Table")
+        if "all" not in entry and isinstance(tables, Mapping) and tables:
+            yield {
+                "path": f"{db}",
+                "msg": 'a Table list without "all": set "all": false to synchronize only the listed '
+                'tables (a missing "all" means the whole database)',
+                "type": "ambiguous_coverage",
+            }
+        if isinstance(tables, Mapping):
+            for table, table_entry in tables.items():
+                path = f"{db}.Table.{table}"
+                problem = name_problem(table)
+                if problem:
+                    yield {"path": path, "msg": f"invalid table name: {problem}", "type": "invalid_name"}
+                if isinstance(table_entry, Mapping):
+                    yield from _entry_key_problems(path, table_entry, TABLE_KEYS)
+
+
+def _entry_key_problems(
+    path: str, entry: Mapping[str, Any], known: tuple[str, ...]
+) -> Iterator[dict[str, Any]]:
+    for key in entry:
+        right = _case_variant(str(key), known)
+        if right is not None:
+            yield {
+                "path": f"{path}.{key}",
+                "msg": f'unknown key {_json_repr(key)}: DTS reads it only as "{right}"',
+                "type": "key_case",
+            }
+    name = entry.get("name")
+    if name is not None and isinstance(name, str):
+        problem = name_problem(name)
+        if problem:
+            yield {"path": f"{path}.name", "msg": f"invalid name: {problem}", "type": "invalid_name"}

@@ -1,0 +1,437 @@
+"""The merge engine: pure functions that fold changes over a job's DbList without losing objects.
+
+ModifyDtsJob replaces the whole list, so the only safe write is "current list + this change".
+Rules (docs/formats.md has examples):
+- adding an entry that exists with the same settings, or a table inside a database synchronized
+  whole, is a no-op; different settings are a conflict unless the change says `replace`;
+- only keys a fragment actually carries are compared and overlaid, so extras DTS keeps
+  (`primary_key`, `column`, ...) survive an addition that does not mention them;
+- a whole database is never narrowed by an addition: narrowing needs an explicit removal;
+- removing a table from a database synchronized whole needs its table list, so it is an error;
+- each change applies entirely or not at all; a rejected change never blocks the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from .dblist import DatabaseEntry, DbList, ObjectRef, TableEntry
+from .errors import (
+    ConflictError,
+    DbListValidationError,
+    DtsChangeError,
+    InvariantViolationError,
+    RemovalNeedsTableListError,
+    SettingsUnderWholeDatabaseError,
+)
+
+_E = TypeVar("_E", DatabaseEntry, TableEntry)
+
+OnConflict = Literal["reject", "replace"]
+OutcomeStatus = Literal["applied", "no_op", "rejected"]
+
+__all__ = [
+    "ChangeOutcome",
+    "ChangeSpec",
+    "DbListDiff",
+    "FoldPlan",
+    "FoldResult",
+    "ObjectRef",
+    "apply_change",
+    "check_no_loss",
+    "diff_dblists",
+    "fold_changes",
+]
+
+
+@dataclass(frozen=True)
+class ChangeSpec:
+    """What the merge needs of a change: its id, a fragment to add, objects to remove, and policy."""
+
+    change_id: str
+    add: DbList | None = None
+    remove: tuple[ObjectRef, ...] = ()
+    on_conflict: OnConflict = "reject"
+
+
+@dataclass
+class DbListDiff:
+    """Objects added, removed and changed between two lists, plus case-only name warnings."""
+
+    added: list[ObjectRef] = field(default_factory=list)
+    removed: list[ObjectRef] = field(default_factory=list)
+    changed: list[ObjectRef] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def summary(self) -> dict[str, int]:
+        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": [str(r) for r in self.added],
+            "removed": [str(r) for r in self.removed],
+            "changed": [str(r) for r in self.changed],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class ChangeOutcome:
+    """How one change fared in a fold."""
+
+    change_id: str
+    status: OutcomeStatus
+    diff: DbListDiff = field(default_factory=DbListDiff)
+    error: DtsChangeError | None = None
+
+
+@dataclass
+class FoldPlan:
+    """DTS needs removals and additions in separate submissions, removals first.
+
+    `removal_phase` is the list to send first (None when nothing is removed); `addition_phase` the
+    list to send after it (None when the removals already give the final list)."""
+
+    removal_phase: DbList | None
+    addition_phase: DbList | None
+
+    def phases(self) -> list[tuple[Literal["removal", "addition"], DbList]]:
+        out: list[tuple[Literal["removal", "addition"], DbList]] = []
+        if self.removal_phase is not None:
+            out.append(("removal", self.removal_phase))
+        if self.addition_phase is not None:
+            out.append(("addition", self.addition_phase))
+        return out
+
+
+@dataclass
+class FoldResult:
+    before: DbList
+    after: DbList
+    diff: DbListDiff
+    outcomes: list[ChangeOutcome]
+    plan: FoldPlan
+    removals: frozenset[ObjectRef]
+
+    def outcome(self, change_id: str) -> ChangeOutcome:
+        for item in self.outcomes:
+            if item.change_id == change_id:
+                return item
+        raise KeyError(change_id)
+
+
+# ---------------------------------------------------------------------- small helpers
+
+
+def _with_defaults_table(entry: TableEntry, key: str) -> TableEntry:
+    """A new table entry as DTS documents it: explicit `name` and `all`."""
+    update: dict[str, Any] = {}
+    if entry.name is None:
+        update["name"] = key
+    if entry.all_ is None:
+        update["all_"] = True
+    return entry.model_copy(update=update) if update else entry
+
+
+def _with_defaults_database(entry: DatabaseEntry, key: str) -> DatabaseEntry:
+    update: dict[str, Any] = {}
+    if entry.name is None:
+        update["name"] = key
+    if entry.all_ is None:
+        update["all_"] = True
+    if entry.tables:
+        update["tables"] = {t: _with_defaults_table(e, t) for t, e in entry.tables.items()}
+    return entry.model_copy(update=update) if update else entry
+
+
+def _effective_table(entry: TableEntry, key: str) -> dict[str, Any]:
+    return entry.settings(key)
+
+
+def _present(entry: TableEntry | DatabaseEntry, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The keys a fragment entry explicitly carries (server keys and `drop` removed)."""
+    data = entry.wire()
+    for key in drop:
+        data.pop(key, None)
+    return data
+
+
+def _differences(wanted: dict[str, Any], effective: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in wanted.items() if effective.get(k) != v}
+
+
+_ALIAS_TO_FIELD = {"all": "all_", "filter": "filter_", "Table": "tables"}
+
+
+def _overlay(entry: _E, wanted: dict[str, Any]) -> _E:
+    """`entry` with the fragment's keys written over it, keeping every key it did not mention."""
+    known = {k: v for k, v in wanted.items() if _ALIAS_TO_FIELD.get(k, k) in type(entry).model_fields}
+    extra = {k: v for k, v in wanted.items() if k not in known}
+    data = entry.model_dump(by_alias=True, exclude_unset=True)
+    data.update(known)
+    data.update(extra)
+    return type(entry).model_validate(data)
+
+
+def _rebuild(entry: _E, *, set_keys: dict[str, Any], drop_keys: tuple[str, ...]) -> _E:
+    data = entry.model_dump(by_alias=True, exclude_unset=True)
+    for key in drop_keys:
+        data.pop(key, None)
+    data.update(set_keys)
+    return type(entry).model_validate(data)
+
+
+# ---------------------------------------------------------------------- one change
+
+
+def _add_fragment(
+    work: dict[str, DatabaseEntry], fragment: DbList, on_conflict: OnConflict
+) -> None:
+    for db, new in fragment.databases.items():
+        old = work.get(db)
+        if new.all_ is False and not new.table_map():
+            raise DbListValidationError(
+                f"Invalid addition: {db}: all is false and no tables are listed, so nothing would "
+                "be synchronized",
+                hint='List the tables under "Table", or set "all": true for the whole database',
+            )
+        if old is None:
+            work[db] = _with_defaults_database(new, db)
+            continue
+        work[db] = _merge_database(db, old, new, on_conflict)
+
+
+def _merge_database(
+    db: str, old: DatabaseEntry, new: DatabaseEntry, on_conflict: OnConflict
+) -> DatabaseEntry:
+    wanted = _present(new, drop=("all", "Table"))
+    conflicts = _differences(wanted, old.own_settings(db))
+    if conflicts and on_conflict == "reject":
+        raise ConflictError(
+            f"Conflict: database {db} exists with different settings {sorted(conflicts)}: "
+            f"existing {_short(old.own_settings(db))}, change wants {_short(wanted)}",
+            existing=old.wire(),
+        )
+    result = _overlay(old, conflicts) if conflicts else old
+    new_whole = new.all_ is True or (new.all_ is None and not new.table_map())
+    if new_whole:
+        if result.whole:
+            return result
+        if on_conflict == "reject":
+            raise ConflictError(
+                f"Conflict: database {db} is synchronized table by table and the change asks "
+                "for the whole database",
+                hint='Send onConflict: "replace" to synchronize the whole database',
+                existing=old.wire(),
+            )
+        return _rebuild(result, set_keys={"all": True}, drop_keys=("Table",))
+    # The change lists tables.
+    if result.whole:
+        for table, entry in new.table_map().items():
+            asked = _present(entry)
+            plain = {
+                k: v
+                for k, v in asked.items()
+                if not ((k == "name" and v == table) or (k == "all" and v is True))
+            }
+            if plain:
+                raise SettingsUnderWholeDatabaseError(
+                    f"Table settings under a whole database: {db}.{table} carries "
+                    f"{sorted(plain)} but {db} is synchronized whole (all: true)",
+                    evidence=old.wire(),
+                )
+        return result
+    tables = dict(result.table_map())
+    for table, entry in new.table_map().items():
+        current = tables.get(table)
+        if current is None:
+            tables[table] = _with_defaults_table(entry, table)
+            continue
+        wanted_t = _present(entry)
+        diff_t = _differences(wanted_t, _effective_table(current, table))
+        if not diff_t:
+            continue
+        if on_conflict == "reject":
+            raise ConflictError(
+                f"Conflict: table {db}.{table} exists with different settings {sorted(diff_t)}: "
+                f"existing {_short(_effective_table(current, table))}, change wants {_short(wanted_t)}",
+                existing=current.wire(),
+            )
+        tables[table] = _overlay(current, diff_t)
+    return result.model_copy(update={"tables": tables})
+
+
+def _short(data: dict[str, Any]) -> str:
+    text = repr(data)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _remove_objects(work: dict[str, DatabaseEntry], refs: Iterable[ObjectRef]) -> None:
+    for ref in refs:
+        entry = work.get(ref.db)
+        if entry is None:
+            continue
+        if ref.table is None:
+            del work[ref.db]
+            continue
+        if entry.whole:
+            raise RemovalNeedsTableListError(
+                f"Cannot remove table {ref}: database {ref.db} is synchronized whole (all: true), "
+                "so its tables are not listed"
+            )
+        tables = entry.table_map()
+        if ref.table not in tables:
+            continue
+        remaining = {t: e for t, e in tables.items() if t != ref.table}
+        if not remaining:
+            del work[ref.db]
+        else:
+            work[ref.db] = entry.model_copy(update={"tables": remaining})
+
+
+def apply_change(current: DbList, change: ChangeSpec) -> DbList:
+    """The list after one change (removals, then additions); raises when the change is rejected."""
+    work = dict(current.databases)
+    if change.remove:
+        _remove_objects(work, change.remove)
+    if change.add is not None:
+        _add_fragment(work, change.add, change.on_conflict)
+    return DbList(work)
+
+
+# ---------------------------------------------------------------------- diff and invariant
+
+
+def diff_dblists(before: DbList, after: DbList) -> DbListDiff:
+    """What changed, object by object, with a warning for names that differ only in case."""
+    out = DbListDiff()
+    before_objs = before.objects()
+    after_objs = after.objects()
+    for ref in sorted(after_objs - before_objs):
+        if ref.table is not None and ref.db in before.databases and before.databases[ref.db].whole:
+            # Listed now, covered before: not a new object for DTS.
+            out.changed.append(ref)
+        else:
+            out.added.append(ref)
+    for ref in sorted(before_objs - after_objs):
+        if after.covers(ref):
+            out.changed.append(ref)
+        else:
+            out.removed.append(ref)
+    for ref in sorted(before_objs & after_objs):
+        b = before.databases[ref.db]
+        a = after.databases[ref.db]
+        if ref.table is None:
+            if b.own_settings(ref.db) != a.own_settings(ref.db) or b.whole != a.whole:
+                out.changed.append(ref)
+        elif b.table_map()[ref.table].settings(ref.table) != a.table_map()[ref.table].settings(
+            ref.table
+        ):
+            out.changed.append(ref)
+    out.changed.sort()
+    out.warnings = _case_warnings(before, out.added)
+    return out
+
+
+def _case_warnings(before: DbList, added: list[ObjectRef]) -> list[str]:
+    warnings = []
+    dbs_lower: dict[str, str] = {db.lower(): db for db in before.databases}
+    for ref in added:
+        if ref.table is None:
+            match = dbs_lower.get(ref.db.lower())
+            if match is not None and match != ref.db:
+                warnings.append(
+                    f"Database {ref.db} differs only in case from existing database {match}"
+                )
+            continue
+        entry = before.databases.get(ref.db)
+        if entry is None:
+            continue
+        for table in entry.table_map():
+            if table != ref.table and table.lower() == ref.table.lower():
+                warnings.append(
+                    f"Table {ref} differs only in case from existing table {ref.db}.{table}"
+                )
+    return warnings
+
+
+def check_no_loss(before: DbList, after: DbList, removals: Iterable[ObjectRef]) -> None:
+    """DESIGN §1.1: every object of `before` is in `after` unless a removal named it."""
+    removal_set = set(removals)
+    removed_dbs = {r.db for r in removal_set if r.table is None}
+    missing: list[ObjectRef] = []
+    for db, entry in before.databases.items():
+        if db in removed_dbs:
+            continue
+        now = after.databases.get(db)
+        tables = entry.table_map()
+        if now is None:
+            if entry.whole or not all(ObjectRef(db, t) in removal_set for t in tables):
+                missing.append(ObjectRef(db))
+            continue
+        if entry.whole and not now.whole:
+            missing.append(ObjectRef(db))
+        for table in tables:
+            ref = ObjectRef(db, table)
+            if ref not in removal_set and not after.covers(ref):
+                missing.append(ref)
+    if missing:
+        names = [str(r) for r in sorted(missing)]
+        raise InvariantViolationError(
+            f"Invariant violated: the new DbList would drop {len(names)} object(s) nobody removed: "
+            f"{', '.join(names[:10])}{' …' if len(names) > 10 else ''}",
+            missing_objects=names,
+        )
+
+
+# ---------------------------------------------------------------------- fold
+
+
+def fold_changes(current: DbList, changes: Sequence[ChangeSpec]) -> FoldResult:
+    """Fold changes in order; rejected ones are reported and skipped, the rest still apply."""
+    work = current
+    outcomes: list[ChangeOutcome] = []
+    accepted_removals: list[ObjectRef] = []
+    for change in changes:
+        try:
+            nxt = apply_change(work, change)
+            check_no_loss(work, nxt, change.remove)
+        except DtsChangeError as exc:
+            outcomes.append(ChangeOutcome(change.change_id, "rejected", error=exc))
+            continue
+        step = diff_dblists(work, nxt)
+        outcomes.append(ChangeOutcome(change.change_id, "no_op" if step.empty else "applied", step))
+        accepted_removals.extend(change.remove)
+        work = nxt
+    check_no_loss(current, work, accepted_removals)
+    return FoldResult(
+        before=current,
+        after=work,
+        diff=diff_dblists(current, work),
+        outcomes=outcomes,
+        plan=_plan(current, work, accepted_removals),
+        removals=frozenset(accepted_removals),
+    )
+
+
+def _plan(before: DbList, after: DbList, removals: list[ObjectRef]) -> FoldPlan:
+    removal_phase: DbList | None = None
+    if removals:
+        work = dict(before.databases)
+        _remove_objects(work, removals)
+        candidate = DbList(work)
+        if candidate != before:
+            removal_phase = candidate
+    base = removal_phase if removal_phase is not None else before
+    addition_phase = None if after == base else after
+    if removal_phase is not None:
+        check_no_loss(before, removal_phase, removals)
+    if addition_phase is not None:
+        check_no_loss(base, addition_phase, ())
+    return FoldPlan(removal_phase=removal_phase, addition_phase=addition_phase)
