@@ -415,3 +415,10 @@ class ConfigurationError(PermanentError):
     """The function's configuration (environment) is invalid."""
 
     code = "invalid-configuration"
+
+
+class ObjectExistsError(PermanentError):
+    """An OSS create-if-absent write found the object already there (FileAlreadyExists, 409)."""
+
+    code = "object-exists"
+    default_hint = "Another writer created the object first; read it instead of writing it."
