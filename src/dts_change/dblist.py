@@ -107,9 +107,8 @@ class DatabaseEntry(_Entry):
 
     def own_settings(self, key: str) -> dict[str, Any]:
         """Database-level settings without `all` and `Table` (those describe coverage, not settings)."""
-        data = self.wire()
-        data.pop("Table", None)
-        data.pop("all", None)
+        data = self.model_dump(by_alias=True, exclude_unset=True, exclude={"tables", "all_"})
+        _strip_server_keys(data)
         data.setdefault("name", key)
         return data
 
@@ -213,10 +212,12 @@ class DbList:
         return size
 
     # ------------------------------------------------------------------ queries
-    def objects(self) -> set[ObjectRef]:
-        """Every database, and every table listed under a database."""
+    def objects(self, only: set[str] | None = None) -> set[ObjectRef]:
+        """Every database, and every table listed under a database (of `only`, when given)."""
         out: set[ObjectRef] = set()
         for db, entry in self.databases.items():
+            if only is not None and db not in only:
+                continue
             out.add(ObjectRef(db))
             for table in entry.table_map():
                 out.add(ObjectRef(db, table))

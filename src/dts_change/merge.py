@@ -13,7 +13,7 @@ Rules (docs/formats.md has examples):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -308,85 +308,123 @@ def apply_change(current: DbList, change: ChangeSpec) -> DbList:
 # ---------------------------------------------------------------------- diff and invariant
 
 
-def diff_dblists(before: DbList, after: DbList) -> DbListDiff:
-    """What changed, object by object, with a warning for names that differ only in case."""
+def diff_dblists(
+    before: DbList,
+    after: DbList,
+    only: Iterable[str] | None = None,
+    *,
+    focus: Mapping[str, Iterable[str]] | None = None,
+    warnings: bool = True,
+) -> DbListDiff:
+    """What changed, object by object, with a warning for names that differ only in case.
+
+    `only` limits the comparison to those databases (a change touches few of thousands); `focus`
+    further limits the settings comparison of tables listed on both sides to the named ones. Works
+    on key sets and entry identity (entries are immutable), so unchanged tables cost next to nothing."""
     out = DbListDiff()
-    before_objs = before.objects()
-    after_objs = after.objects()
-    for ref in sorted(after_objs - before_objs):
-        if ref.table is not None and ref.db in before.databases and before.databases[ref.db].whole:
-            # Listed now, covered before: not a new object for DTS.
-            out.changed.append(ref)
-        else:
-            out.added.append(ref)
-    for ref in sorted(before_objs - after_objs):
-        if after.covers(ref):
-            out.changed.append(ref)
-        else:
-            out.removed.append(ref)
-    for ref in sorted(before_objs & after_objs):
-        b = before.databases[ref.db]
-        a = after.databases[ref.db]
-        if ref.table is None:
-            if b.own_settings(ref.db) != a.own_settings(ref.db) or b.whole != a.whole:
-                out.changed.append(ref)
-        elif b.table_map()[ref.table].settings(ref.table) != a.table_map()[ref.table].settings(
-            ref.table
-        ):
-            out.changed.append(ref)
+    names = set(only) if only is not None else set(before.databases) | set(after.databases)
+    for db in names:
+        b = before.databases.get(db)
+        a = after.databases.get(db)
+        if a is b:
+            continue
+        if b is None:
+            assert a is not None
+            out.added.append(ObjectRef(db))
+            out.added.extend(ObjectRef(db, t) for t in a.table_map())
+            continue
+        if a is None:
+            out.removed.append(ObjectRef(db))
+            out.removed.extend(ObjectRef(db, t) for t in b.table_map())
+            continue
+        if b.whole != a.whole or b.own_settings(db) != a.own_settings(db):
+            out.changed.append(ObjectRef(db))
+        b_tables, a_tables = b.table_map(), a.table_map()
+        for table in a_tables.keys() - b_tables.keys():
+            # Newly listed under a database that was synchronized whole: not new to DTS.
+            (out.changed if b.whole else out.added).append(ObjectRef(db, table))
+        for table in b_tables.keys() - a_tables.keys():
+            (out.changed if a.whole else out.removed).append(ObjectRef(db, table))
+        candidates = a_tables.keys() if focus is None else set(focus.get(db, ())) & a_tables.keys()
+        for table in candidates:
+            a_entry = a_tables[table]
+            b_entry = b_tables.get(table)
+            if b_entry is None or b_entry is a_entry:
+                continue
+            if b_entry.settings(table) != a_entry.settings(table):
+                out.changed.append(ObjectRef(db, table))
+    out.added.sort()
+    out.removed.sort()
     out.changed.sort()
-    out.warnings = _case_warnings(before, out.added)
+    if warnings:
+        out.warnings = _case_warnings(before, out.added)
     return out
 
 
 def _case_warnings(before: DbList, added: list[ObjectRef]) -> list[str]:
     warnings = []
-    dbs_lower: dict[str, str] = {db.lower(): db for db in before.databases}
+    dbs_lower: dict[str, str] | None = None
+    tables_lower: dict[str, dict[str, str]] = {}
     for ref in added:
         if ref.table is None:
+            if dbs_lower is None:
+                dbs_lower = {db.lower(): db for db in before.databases}
             match = dbs_lower.get(ref.db.lower())
             if match is not None and match != ref.db:
-                warnings.append(
-                    f"Database {ref.db} differs only in case from existing database {match}"
-                )
+                warnings.append(f"Database {ref.db} differs only in case from existing database {match}")
             continue
         entry = before.databases.get(ref.db)
         if entry is None:
             continue
-        for table in entry.table_map():
-            if table != ref.table and table.lower() == ref.table.lower():
-                warnings.append(
-                    f"Table {ref} differs only in case from existing table {ref.db}.{table}"
-                )
+        if ref.db not in tables_lower:
+            tables_lower[ref.db] = {t.lower(): t for t in entry.table_map()}
+        found = tables_lower[ref.db].get(ref.table.lower())
+        if found is not None and found != ref.table:
+            warnings.append(f"Table {ref} differs only in case from existing table {ref.db}.{found}")
     return warnings
 
 
-def check_no_loss(before: DbList, after: DbList, removals: Iterable[ObjectRef]) -> None:
-    """DESIGN §1.1: every object of `before` is in `after` unless a removal named it."""
-    removal_set = set(removals)
-    removed_dbs = {r.db for r in removal_set if r.table is None}
+def check_no_loss(
+    before: DbList, after: DbList, removals: Iterable[ObjectRef], only: Iterable[str] | None = None
+) -> None:
+    """DESIGN §1.1: every object of `before` is in `after` unless a removal named it.
+
+    `only` limits the check to those databases; the fold still checks the whole list at the end."""
+    removed_dbs: set[str] = set()
+    removed_tables: dict[str, set[str]] = {}
+    for ref in removals:
+        if ref.table is None:
+            removed_dbs.add(ref.db)
+        else:
+            removed_tables.setdefault(ref.db, set()).add(ref.table)
     missing: list[ObjectRef] = []
-    for db, entry in before.databases.items():
-        if db in removed_dbs:
+    names = set(only) if only is not None else before.databases.keys()
+    for db in names:
+        entry = before.databases.get(db)
+        if entry is None or db in removed_dbs:
             continue
         now = after.databases.get(db)
+        if now is entry:
+            continue
         tables = entry.table_map()
+        gone = removed_tables.get(db, set())
         if now is None:
-            if entry.whole or not all(ObjectRef(db, t) in removal_set for t in tables):
+            if entry.whole or not tables.keys() <= gone:
                 missing.append(ObjectRef(db))
             continue
         if entry.whole and not now.whole:
             missing.append(ObjectRef(db))
-        for table in tables:
-            ref = ObjectRef(db, table)
-            if ref not in removal_set and not after.covers(ref):
-                missing.append(ref)
+        if now.whole:
+            continue
+        lost = tables.keys() - now.table_map().keys() - gone
+        missing.extend(ObjectRef(db, t) for t in lost)
     if missing:
-        names = [str(r) for r in sorted(missing)]
+        refs = sorted(missing)
+        shown = ", ".join(str(r) for r in refs[:10])
         raise InvariantViolationError(
-            f"Invariant violated: the new DbList would drop {len(names)} object(s) nobody removed: "
-            f"{', '.join(names[:10])}{' …' if len(names) > 10 else ''}",
-            missing_objects=names,
+            f"Invariant violated: the new DbList would drop {len(refs)} object(s) nobody removed: "
+            f"{shown}{' …' if len(refs) > 10 else ''}",
+            missing_objects=[str(r) for r in refs],
         )
 
 
@@ -399,13 +437,17 @@ def fold_changes(current: DbList, changes: Sequence[ChangeSpec]) -> FoldResult:
     outcomes: list[ChangeOutcome] = []
     accepted_removals: list[ObjectRef] = []
     for change in changes:
+        touched = {r.db for r in change.remove}
+        if change.add is not None:
+            touched.update(change.add.databases)
         try:
             nxt = apply_change(work, change)
-            check_no_loss(work, nxt, change.remove)
+            check_no_loss(work, nxt, change.remove, only=touched)
         except DtsChangeError as exc:
             outcomes.append(ChangeOutcome(change.change_id, "rejected", error=exc))
             continue
-        step = diff_dblists(work, nxt)
+        focus = {db: e.table_map().keys() for db, e in change.add.databases.items()} if change.add else {}
+        step = diff_dblists(work, nxt, only=touched, focus=focus, warnings=False)
         outcomes.append(ChangeOutcome(change.change_id, "no_op" if step.empty else "applied", step))
         accepted_removals.extend(change.remove)
         work = nxt
@@ -426,10 +468,10 @@ def _plan(before: DbList, after: DbList, removals: list[ObjectRef]) -> FoldPlan:
         work = dict(before.databases)
         _remove_objects(work, removals)
         candidate = DbList(work)
-        if candidate != before:
+        if not diff_dblists(before, candidate, warnings=False).empty:
             removal_phase = candidate
     base = removal_phase if removal_phase is not None else before
-    addition_phase = None if after == base else after
+    addition_phase = None if diff_dblists(base, after, warnings=False).empty else after
     if removal_phase is not None:
         check_no_loss(before, removal_phase, removals)
     if addition_phase is not None:
