@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Build the Function Compute code folder (default `build/code`) without Docker.
+
+FC runs the code on x86_64 Linux with its own Python, so the dependencies are downloaded as
+manylinux wheels for that Python (`pip download --only-binary=:all: --python-version ...
+--platform manylinux2014_x86_64`) and unpacked next to `index.py`, where the runtime finds them
+without any PYTHONPATH. The sources are `src/index.py` and `src/dts_change/` (tests and caches
+left out). Usage: `python scripts/package.py [--python-version 3.12] [--output DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPO_ROOT / "build" / "code"
+DEFAULT_PYTHON_VERSION = "3.10"
+DEFAULT_PLATFORM = "manylinux2014_x86_64"
+ENTRY_MODULE = "index.py"
+PACKAGE_DIR = "dts_change"
+# Never shipped: test code and interpreter or tool caches.
+EXCLUDED_DIR_NAMES = frozenset(
+    {"__pycache__", "tests", "test", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+)
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+# Parts of a wheel's `<name>.data/` folder that belong in the import path; the rest
+# (scripts, headers, data) is not needed by a function.
+IMPORTABLE_DATA_DIRS = frozenset({"purelib", "platlib"})
+
+
+class PackagingError(Exception):
+    """The code folder could not be built; the message says which step and why."""
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What was built, for the summary line."""
+
+    output: Path
+    files: int
+    bytes_unpacked: int
+    bytes_zipped: int
+    wheels: tuple[str, ...]
+
+
+def select_source_files(src_dir: Path) -> list[PurePosixPath]:
+    """Relative paths of the sources to ship: the entry module plus the package, minus tests."""
+    entry = src_dir / ENTRY_MODULE
+    package = src_dir / PACKAGE_DIR
+    if not entry.is_file():
+        raise PackagingError(f"Missing entry module at {entry}: expected the FC handler file")
+    if not package.is_dir():
+        raise PackagingError(f"Missing package folder at {package}: expected src/{PACKAGE_DIR}")
+    selected = [PurePosixPath(ENTRY_MODULE)]
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(src_dir)
+        if any(part in EXCLUDED_DIR_NAMES for part in relative.parts):
+            continue
+        if path.is_dir() or path.name.endswith(EXCLUDED_SUFFIXES):
+            continue
+        if path.name.startswith("test_") and path.suffix == ".py":
+            continue
+        selected.append(PurePosixPath(relative.as_posix()))
+    return selected
+
+
+_PROJECT_SECTION = re.compile(r"^\[project\]\s*$(?P<body>.*?)(?=^\[|\Z)", re.MULTILINE | re.DOTALL)
+_DEPENDENCIES = re.compile(r"^dependencies\s*=\s*\[(?P<items>.*?)\]", re.MULTILINE | re.DOTALL)
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
+
+
+def read_runtime_requirements(pyproject: Path) -> list[str]:
+    """The `[project] dependencies` of pyproject.toml (no tomllib: this runs on Python 3.10)."""
+    text = pyproject.read_text(encoding="utf-8")
+    section = _PROJECT_SECTION.search(text)
+    if section is None:
+        raise PackagingError(f"No [project] table in {pyproject}: expected PEP 621 metadata")
+    deps = _DEPENDENCIES.search(section.group("body"))
+    if deps is None:
+        raise PackagingError(f"No dependencies list in [project] of {pyproject}")
+    items = deps.group("items")
+    lines = [line.split("#", 1)[0] for line in items.splitlines()]
+    return [a or b for a, b in _QUOTED.findall("\n".join(lines))]
+
+
+def abi_tag(python_version: str) -> str:
+    """CPython ABI tag for a `3.X` version string, e.g. `cp310`."""
+    match = re.fullmatch(r"3\.(\d{1,2})", python_version)
+    if match is None:
+        raise PackagingError(
+            f"Invalid --python-version {python_version!r}: expected 3.X, e.g. '3.10' or '3.12'"
+        )
+    return f"cp3{match.group(1)}"
+
+
+def pip_download_command(
+    requirements: list[str], dest: Path, python_version: str, platform: str
+) -> list[str]:
+    """The pip call that resolves and fetches wheels for FC's interpreter, not ours."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--abi",
+        abi_tag(python_version),
+        "--platform",
+        platform,
+        "--dest",
+        str(dest),
+        *requirements,
+    ]
+
+
+def wheel_member_target(name: str) -> PurePosixPath | None:
+    """Where a wheel member lands relative to the code folder, or None when it is not needed."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise PackagingError(f"Unsafe path in wheel: {name!r}: expected a relative path")
+    first = path.parts[0]
+    if first.endswith(".data"):
+        if len(path.parts) < 3 or path.parts[1] not in IMPORTABLE_DATA_DIRS:
+            return None
+        return PurePosixPath(*path.parts[2:])
+    return path
+
+
+def unpack_wheel(wheel: Path, target: Path) -> int:
+    """Unpack one wheel into the code folder as pip would for a target dir; returns file count."""
+    count = 0
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.infolist():
+            if member.is_dir():
+                continue
+            relative = wheel_member_target(member.filename)
+            if relative is None:
+                continue
+            destination = target / Path(*relative.parts)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, destination.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+            mode = member.external_attr >> 16
+            if mode & 0o111:
+                destination.chmod(0o755)
+            count += 1
+    return count
+
+
+def copy_sources(src_dir: Path, target: Path) -> int:
+    """Copy the selected sources into the code folder; returns file count."""
+    files = select_source_files(src_dir)
+    for relative in files:
+        destination = target / Path(*relative.parts)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src_dir / Path(*relative.parts), destination)
+    return len(files)
+
+
+def tree_size(root: Path) -> tuple[int, int]:
+    """(file count, total bytes) of a folder."""
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def zipped_size(root: Path) -> int:
+    """Size of the folder as a deflated zip, roughly what `s deploy` uploads."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "code.zip"
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as out:
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    out.write(path, path.relative_to(root).as_posix())
+        return archive.stat().st_size
+
+
+def download_wheels(requirements: list[str], dest: Path, python_version: str, platform: str) -> list[Path]:
+    """Run pip download; fail with pip's own output when a wheel is missing for the target."""
+    command = pip_download_command(requirements, dest, python_version, platform)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise PackagingError(f"pip download failed (exit {result.returncode}):\n{tail}")
+    wheels = sorted(dest.glob("*.whl"))
+    if not wheels:
+        raise PackagingError(f"pip download left no wheels in {dest}")
+    return wheels
+
+
+def build(
+    output: Path,
+    *,
+    src_dir: Path = REPO_ROOT / "src",
+    pyproject: Path = REPO_ROOT / "pyproject.toml",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    platform: str = DEFAULT_PLATFORM,
+) -> BuildReport:
+    """Rebuild `output` from scratch: sources, then every runtime wheel unpacked beside them."""
+    requirements = read_runtime_requirements(pyproject)
+    select_source_files(src_dir)  # fail before downloading anything
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    copy_sources(src_dir, output)
+    with tempfile.TemporaryDirectory(prefix="dts-change-wheels-") as tmp:
+        wheels = download_wheels(requirements, Path(tmp), python_version, platform)
+        for wheel in wheels:
+            unpack_wheel(wheel, output)
+        names = tuple(w.name for w in wheels)
+    files, size = tree_size(output)
+    return BuildReport(output, files, size, zipped_size(output), names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION)
+    parser.add_argument("--platform", default=DEFAULT_PLATFORM)
+    args = parser.parse_args(argv)
+    try:
+        report = build(args.output, python_version=args.python_version, platform=args.platform)
+    except PackagingError as exc:
+        sys.stderr.write(f"package: {exc}\n")
+        return 1
+    shown = os.path.relpath(report.output, Path.cwd())
+    sys.stdout.write(
+        f"{shown}: {report.files} files, {report.bytes_unpacked / 1e6:.1f} MB unpacked, "
+        f"{report.bytes_zipped / 1e6:.1f} MB zipped, for python{args.python_version} "
+        f"{args.platform}\n"
+    )
+    for name in report.wheels:
+        sys.stdout.write(f"  {name}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""Fixtures for the deployment tests: s.yaml raw and resolved, and the fc3 component schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from .deploy_checks import FC3_SCHEMA, S_YAML, Resolver, fc3_resources, resolve_document
+
+
+@pytest.fixture(scope="module")
+def s_yaml_text() -> str:
+    return S_YAML.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def s_yaml_raw(s_yaml_text: str) -> dict[str, Any]:
+    doc = yaml.safe_load(s_yaml_text)
+    assert isinstance(doc, dict), "s.yaml must be a mapping"
+    return doc
+
+
+@pytest.fixture(scope="module")
+def s_yaml_resolved(s_yaml_raw: dict[str, Any]) -> tuple[dict[str, Any], Resolver]:
+    return resolve_document(s_yaml_raw)
+
+
+@pytest.fixture(scope="module")
+def function_props(s_yaml_resolved: tuple[dict[str, Any], Resolver]) -> dict[str, Any]:
+    """The props of the single fc3 function, placeholders resolved to sample values."""
+    resources = fc3_resources(s_yaml_resolved[0])
+    assert len(resources) == 1, f"expected exactly one fc3 resource, found {sorted(resources)}"
+    return next(iter(resources.values()))
+
+
+@pytest.fixture(scope="module")
+def fc3_schema() -> dict[str, Any]:
+    if not FC3_SCHEMA.is_file():
+        pytest.skip(
+            f"fc3 component schema not found at {FC3_SCHEMA}: put a copy of the shared/ folder "
+            "beside the clone (CI does) to run the s.yaml schema checks"
+        )
+    schema: dict[str, Any] = json.loads(FC3_SCHEMA.read_text(encoding="utf-8"))
+    return schema
