@@ -362,3 +362,25 @@ def test_s_yaml_environment_names_read_by_code(function_props: dict[str, Any]) -
     code = "\n".join(p.read_text(encoding="utf-8") for p in (SRC_DIR / "dts_change").rglob("*.py"))
     unread = sorted(n for n in function_props["environmentVariables"] if f'"{n}"' not in code)
     assert unread == []
+
+
+def test_s_yaml_environment_loads_into_settings_inside_fc(function_props: dict[str, Any]) -> None:
+    config = SRC_DIR / "dts_change" / "config.py"
+    if not config.is_file():
+        pytest.xfail("src/dts_change/config.py is not written yet")
+    from dts_change.config import Settings
+
+    # GIVEN the environment FC would give the deployed function (defaults, no job configured)
+    env = {
+        **function_props["environmentVariables"],
+        "FC_FUNCTION_NAME": function_props["functionName"],
+        "FC_REGION": function_props["region"],
+    }
+    # WHEN the handler reads its settings
+    settings = Settings.from_env(env)
+    # THEN they are accepted as FC settings, with OSS storage and no default job
+    assert settings.in_fc
+    assert settings.ledger_url == "oss://dts-change-config/dts-change/ledger/"
+    assert settings.dead_letter_url == "oss://dts-change-config/dts-change/dead-letter/"
+    assert settings.default_job_id is None
+    assert settings.dry_run is False
