@@ -17,7 +17,11 @@ DETAIL = {
     "Status": "synchronizing",
     "DbObject": json.dumps({"sales": {"name": "sales", "all": True, "state": "normal"}}),
     "Reserved": '{"maxRetryTime": 43200, "srcSSL": "0"}',
-    "MigrationMode": {"StructureInitialization": True, "DataInitialization": "false", "DataSynchronization": True},
+    "MigrationMode": {
+        "StructureInitialization": True,
+        "DataInitialization": "false",
+        "DataSynchronization": True,
+    },
     "DataSynchronizationStatus": {"Status": "Catched", "Percent": "100"},
     "SynchronizationDirection": "Forward",
     "SubSyncJob": [
@@ -33,7 +37,12 @@ DETAIL = {
 
 def test_job_detail_from_response_typed_fields() -> None:
     d = JobDetail.from_response(DETAIL)
-    assert (d.job_id, d.instance_id, d.status, d.request_id) == ("dtsjob-demo", "dtsins-demo", "synchronizing", "R-1")
+    assert (d.job_id, d.instance_id, d.status, d.request_id) == (
+        "dtsjob-demo",
+        "dtsins-demo",
+        "synchronizing",
+        "R-1",
+    )
     assert d.reserved == {"maxRetryTime": 43200, "srcSSL": "0"}
     assert d.migration_mode is not None
     assert d.migration_mode.data_initialization is False
@@ -106,7 +115,10 @@ def test_parse_reserved_unreadable_gives_empty(value: object, expected: dict[str
     assert parse_reserved(value) == expected
 
 
-@pytest.mark.parametrize(("body", "ok"), [({}, True), ({"Success": True}, True), ({"Success": False}, False), ({"Success": "false"}, False)])
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [({}, True), ({"Success": True}, True), ({"Success": False}, False), ({"Success": "false"}, False)],
+)
 def test_is_success_false_in_body_is_failure(body: dict[str, object], ok: bool) -> None:
     assert is_success(body) is ok
 

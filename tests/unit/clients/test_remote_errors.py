@@ -73,7 +73,9 @@ def test_remote_error_message_order_action_status_code_where_server_words_reques
     assert not err.message.endswith(".")
 
 
-@pytest.mark.parametrize(("status", "cls"), [(400, e.RemoteError), (404, e.RemoteError), (502, e.RemoteInternalError)])
+@pytest.mark.parametrize(
+    ("status", "cls"), [(400, e.RemoteError), (404, e.RemoteError), (502, e.RemoteInternalError)]
+)
 def test_remote_error_unknown_code_falls_back_on_status(status: int, cls: type[e.DtsChangeError]) -> None:
     err = _dts(status, "Some.New.Code")
     assert type(err) is cls

@@ -10,7 +10,6 @@ import pytest
 from dts_change.clients import signing
 from tests.unit.clients import vectors as v
 
-
 # ---------------------------------------------------------------- encoding and dates
 
 
@@ -50,7 +49,7 @@ def test_timestamps_other_timezone_converted_to_utc() -> None:
 
 def test_timestamps_naive_datetime_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        signing.acs_timestamp(datetime(2024, 1, 2))  # noqa: DTZ001 - the point of the test
+        signing.acs_timestamp(datetime(2024, 1, 2))
 
 
 def test_form_encode_sorted_and_rfc3986() -> None:

@@ -32,8 +32,8 @@ ACS3_DOC = {
 
 # B1 "smallest oracle": ModifyDtsJob-like request, STS.
 STS_KEY_ID = "testAccessKeyId"
-STS_SECRET = "testAccessKeySecret"  # noqa: S105 - a published test value
-STS_TOKEN = "testSecurityToken/+="  # noqa: S105 - a published test value
+STS_SECRET = "testAccessKeySecret"
+STS_TOKEN = "testSecurityToken/+="
 B1_DATE = "2024-01-02T03:04:05Z"
 B1_NONCE = "0123456789abcdef0123456789abcdef"
 B1_WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
