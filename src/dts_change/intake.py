@@ -1,0 +1,506 @@
+"""Envelopes -> routed `ChangeRequest`s: load the body (inline, OSS object, FileOssUrl), detect its
+format, parse, validate, route.
+
+`intake_event` never raises for input it does not understand: every envelope ends as exactly one
+`IntakeOutcome` — accepted (change requests), failed (a `DtsChangeError` with its code, to
+dead-letter; transient OSS read errors keep `retryable` so the handler can retry), ignored
+(`ObjectRemoved:*`, with a log line) or reconcile (timer ticks). OSS is read through an injected
+`ObjectReader`, never by connecting to a host a URL names.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote, unquote_plus
+
+from .change import (
+    ChangeRequest,
+    JobTarget,
+    ParsedChange,
+    ParsedModifyRequest,
+    Problems,
+    SourceInfo,
+    build_change_request,
+    parse_job,
+)
+from .errors import (
+    ChangeDocumentError,
+    ConfigurationError,
+    DtsChangeError,
+    InputTooLargeError,
+    InternalError,
+    RemovalNotAllowedError,
+    SourceObjectNotFoundError,
+    UnroutableChangeError,
+    short_repr,
+)
+from .formats import Caps, parse_body
+from .oss_url import OssLocation, check_bucket_allowed, parse_file_oss_url
+from .routing import RouteRule, first_match, parse_routes, route_buckets
+from .sources import Envelope, split_event
+
+__all__ = [
+    "IntakeOutcome",
+    "IntakeSettings",
+    "ObjectReader",
+    "ReconcileRequest",
+    "intake_envelope",
+    "intake_event",
+    "intake_settings_from_env",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class ObjectReader(Protocol):
+    """What intake needs of OSS: one bounded read. Returns bytes, or an object with `.body`
+    (and optionally `.etag`), as `clients.oss.OssClient.get_object` does."""
+
+    def get_object(self, bucket: str, key: str, max_bytes: int) -> Any: ...
+
+
+# ---------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """What intake needs from the configuration (read once, at start-up)."""
+
+    default_job: JobTarget | None = None
+    routes: tuple[RouteRule, ...] = ()
+    allowed_buckets: frozenset[str] = frozenset()
+    oss_endpoint: str | None = None
+    oss_region: str | None = None
+    dts_region: str | None = None
+    caps: Caps = field(default_factory=Caps)
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"Invalid {name}: {short_repr(raw)} is not an integer", hint=f"Set {name} to a whole number"
+        ) from None
+    if value < minimum:
+        raise ConfigurationError(f"Invalid {name}: {value} is below the minimum of {minimum}")
+    return value
+
+
+def _id_env(env: Mapping[str, str], name: str) -> str | None:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not _ID_RE.fullmatch(value):
+        raise ConfigurationError(f"Invalid {name}: {short_repr(value)} is not a DTS id")
+    return value
+
+
+def ledger_bucket(ledger: str | None) -> str | None:
+    """The bucket of an `oss://bucket/prefix` ledger location (None for a local directory)."""
+    if ledger and ledger.startswith("oss://"):
+        bucket = ledger[len("oss://") :].split("/", 1)[0]
+        return bucket or None
+    return None
+
+
+def intake_settings_from_env(env: Mapping[str, str]) -> IntakeSettings:
+    """Build `IntakeSettings` from environment variables; raises `ConfigurationError` when invalid.
+
+    DTS_JOB_ID / DTS_INSTANCE_ID (default job), DTS_REGION (default FC_REGION), DTS_CHANGE_ROUTES,
+    DTS_CHANGE_ALLOWED_BUCKETS (comma-separated; default: the routes' buckets and the ledger's),
+    OSS_ENDPOINT, OSS_REGION, DTS_CHANGE_LEDGER, and the caps DTS_CHANGE_MAX_DOCUMENT_BYTES,
+    DTS_CHANGE_MAX_JSON_DEPTH, DTS_CHANGE_MAX_OBJECTS, DTS_CHANGE_MAX_LINE_LENGTH,
+    DTS_CHANGE_MAX_STATEMENTS.
+    """
+    region = (env.get("DTS_REGION") or env.get("FC_REGION") or "").strip() or None
+    job_id = _id_env(env, "DTS_JOB_ID")
+    instance_id = _id_env(env, "DTS_INSTANCE_ID")
+    default_job = JobTarget(job_id, instance_id, "Forward", region) if (job_id or instance_id) else None
+    routes = parse_routes(env.get("DTS_CHANGE_ROUTES"))
+    listed = env.get("DTS_CHANGE_ALLOWED_BUCKETS")
+    allowed: set[str]
+    if listed is not None and listed.strip():
+        allowed = {b.strip() for b in listed.split(",") if b.strip()}
+    else:
+        allowed = set(route_buckets(routes))
+        bucket = ledger_bucket(env.get("DTS_CHANGE_LEDGER"))
+        if bucket:
+            allowed.add(bucket)
+    caps = Caps(
+        max_document_bytes=_int_env(env, "DTS_CHANGE_MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
+        max_json_depth=_int_env(env, "DTS_CHANGE_MAX_JSON_DEPTH", Caps.max_json_depth, minimum=4),
+        max_objects=_int_env(env, "DTS_CHANGE_MAX_OBJECTS", Caps.max_objects),
+        max_line_length=_int_env(env, "DTS_CHANGE_MAX_LINE_LENGTH", Caps.max_line_length, minimum=16),
+        max_statements=_int_env(env, "DTS_CHANGE_MAX_STATEMENTS", Caps.max_statements),
+    )
+    return IntakeSettings(
+        default_job=default_job,
+        routes=routes,
+        allowed_buckets=frozenset(allowed),
+        oss_endpoint=(env.get("OSS_ENDPOINT") or "").strip() or None,
+        oss_region=(env.get("OSS_REGION") or "").strip() or None,
+        dts_region=region,
+        caps=caps,
+    )
+
+
+# ---------------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    """A timer tick (or manual `{"action": "reconcile"}`): reconcile pending changes."""
+
+    correlation_id: str
+    trigger_name: str | None = None
+    trigger_time: str | None = None
+    payload: Any = None
+    job: JobTarget | None = None
+
+
+OutcomeStatus = Literal["accepted", "failed", "ignored", "reconcile"]
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    """What became of one envelope: exactly one of changes, error, ignore reason or reconcile."""
+
+    status: OutcomeStatus
+    envelope: Envelope
+    changes: tuple[ChangeRequest, ...] = ()
+    error: DtsChangeError | None = None
+    reason: str | None = None
+    reconcile: ReconcileRequest | None = None
+
+    @property
+    def correlation_id(self) -> str:
+        return self.envelope.correlation_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary for the invocation result and the log line."""
+        out: dict[str, Any] = {
+            "status": self.status,
+            "correlationId": self.correlation_id,
+            "trigger": self.envelope.kind,
+            "source": self.envelope.source.describe(),
+        }
+        if self.changes:
+            out["changes"] = [
+                {
+                    "changeId": c.change_id,
+                    "job": str(c.job),
+                    "format": c.format,
+                    "idempotencyKey": c.idempotency_key,
+                    "warnings": list(c.warnings),
+                }
+                for c in self.changes
+            ]
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+# ---------------------------------------------------------------------- reading OSS
+
+
+def _is_not_found(exc: DtsChangeError) -> bool:
+    return isinstance(exc, SourceObjectNotFoundError) or exc.http_status == 404
+
+
+def key_candidates(key: str) -> list[str]:
+    """The key as given, then URL-decoded forms (UNCONFIRMED whether OSS events encode keys)."""
+    out = [key]
+    if "%" in key or "+" in key:
+        for decoded in (unquote_plus(key), unquote(key)):
+            if decoded not in out:
+                out.append(decoded)
+    return out
+
+
+@dataclass(frozen=True)
+class _Read:
+    body: bytes
+    key: str
+    etag: str | None
+
+
+def read_object(reader: ObjectReader | None, bucket: str, key: str, *, max_bytes: int) -> _Read:
+    """Read an object, trying the URL-decoded key only when the key as given does not exist."""
+    if reader is None:
+        raise ConfigurationError(
+            f"Cannot read oss://{bucket}/{key}: no OSS client is configured",
+            hint="Set OSS_ENDPOINT and the function's credentials",
+        )
+    tried: list[str] = []
+    for candidate in key_candidates(key):
+        tried.append(candidate)
+        try:
+            result = reader.get_object(bucket, candidate, max_bytes)
+        except DtsChangeError as exc:
+            if _is_not_found(exc):
+                continue
+            raise
+        body = result if isinstance(result, bytes | bytearray) else getattr(result, "body", None)
+        if not isinstance(body, bytes | bytearray):
+            raise InternalError(
+                f"OSS reader returned {type(result).__name__} without bytes for oss://{bucket}/{key}"
+            )
+        if len(body) > max_bytes:
+            raise InputTooLargeError(
+                f"Input too large: oss://{bucket}/{candidate} is {len(body)} bytes, over the cap of "
+                f"{max_bytes} bytes (DTS_CHANGE_MAX_DOCUMENT_BYTES)",
+                hint="Split the change into smaller documents or raise DTS_CHANGE_MAX_DOCUMENT_BYTES",
+            )
+        etag = getattr(result, "etag", None)
+        return _Read(bytes(body), candidate, etag.strip('"') if isinstance(etag, str) else None)
+    also = f" (also tried {', '.join(repr(k) for k in tried[1:])})" if len(tried) > 1 else ""
+    raise SourceObjectNotFoundError(
+        f"Source object not found: oss://{bucket}/{key} does not exist{also}",
+        hint="The object may have been deleted or overwritten since the event; upload it again",
+    )
+
+
+# ---------------------------------------------------------------------- the pipeline
+
+
+def _what(source: SourceInfo) -> str:
+    return source.describe()
+
+
+def _removal_policy(rule: RouteRule | None) -> bool | None:
+    return rule.allow_removals if rule is not None else None
+
+
+def _route(
+    parsed_job: JobTarget | None, rule: RouteRule | None, settings: IntakeSettings, what: str
+) -> JobTarget:
+    job = parsed_job or (rule.job if rule else None) or settings.default_job
+    if job is None:
+        raise UnroutableChangeError(
+            f"Unroutable change from {what}: the document names no job, no DTS_CHANGE_ROUTES rule "
+            "matches its source, and DTS_JOB_ID / DTS_INSTANCE_ID are not set"
+        )
+    return job.with_defaults(region=settings.dts_region)
+
+
+def _finish(
+    parsed: ParsedChange,
+    envelope: Envelope,
+    source: SourceInfo,
+    settings: IntakeSettings,
+    *,
+    job_override: JobTarget | None = None,
+    identity_suffix: str = "",
+) -> ChangeRequest:
+    """Route one parsed change, apply the source's removal policy and build the request."""
+    what = _what(source)
+    rule = first_match(settings.routes, envelope.source)
+    job = _route(job_override or parsed.job, rule, settings, what)
+    allow = _removal_policy(rule)
+    warnings = list(parsed.warnings)
+    remove = parsed.remove
+    if allow is False and parsed.remove:
+        raise RemovalNotAllowedError(
+            f"Removal not allowed from {what}: {rule.describe() if rule else 'its route'} sets "
+            f"allowRemovals false, and the change removes {', '.join(str(r) for r in parsed.remove[:5])}"
+        )
+    if parsed.implicit_removals:
+        dropped = ", ".join(str(r) for r in parsed.implicit_removals[:10])
+        if allow is True:
+            remove = tuple(dict.fromkeys(remove + parsed.implicit_removals))
+            warnings.append(
+                f"DROP statements applied as removals ({rule.describe() if rule else ''}): {dropped}"
+            )
+        else:
+            warnings.append(
+                f"DROP statements ignored (the route for this source does not allow removals): {dropped}"
+            )
+    if parsed.add is None and not remove and parsed.reserved is None:
+        raise ChangeDocumentError(
+            f"Invalid change in {what}: nothing to do: it only drops objects and removals are not "
+            "allowed from this source",
+            hint="Set allowRemovals: true on the route, or send an explicit remove",
+        )
+    return build_change_request(
+        parsed,
+        job=job,
+        remove=remove,
+        warnings=tuple(warnings),
+        source=source,
+        correlation_id=envelope.correlation_id,
+        event_ref=envelope.event_ref,
+        identity_suffix=identity_suffix,
+    )
+
+
+def _load_file_oss_url(
+    url: str, envelope: Envelope, settings: IntakeSettings, reader: ObjectReader | None
+) -> tuple[OssLocation, _Read]:
+    location = parse_file_oss_url(url, oss_endpoint=settings.oss_endpoint)
+    own = (
+        (envelope.source.bucket,)
+        if envelope.source.bucket and envelope.kind in ("oss", "eventbridge-oss")
+        else ()
+    )
+    check_bucket_allowed(
+        location,
+        allowed_buckets=settings.allowed_buckets,
+        also_allowed=own,
+        oss_region=settings.oss_region,
+    )
+    read = read_object(reader, location.bucket, location.key, max_bytes=settings.caps.max_document_bytes)
+    return location, read
+
+
+def _modify_request_changes(
+    request: ParsedModifyRequest,
+    envelope: Envelope,
+    source: SourceInfo,
+    settings: IntakeSettings,
+    reader: ObjectReader | None,
+) -> list[ChangeRequest]:
+    changes = []
+    if request.change is not None:
+        changes.append(_finish(request.change, envelope, source, settings))
+    if request.file_oss_url is not None:
+        location, read = _load_file_oss_url(request.file_oss_url, envelope, settings, reader)
+        file_source = replace(
+            source,
+            bucket=location.bucket,
+            key=read.key,
+            etag=read.etag,
+            file_oss_url=str(location),
+        )
+        loaded = parse_body(read.body, what=f"FileOssUrl {location}", name=read.key, caps=settings.caps)
+        if isinstance(loaded, ParsedModifyRequest):
+            raise ChangeDocumentError(
+                f"Invalid FileOssUrl document {location}: it is itself a ModifyDtsJob request; "
+                "expected a DbList, change document, table list or SQL DDL"
+            )
+        if (
+            loaded.job is not None
+            and request.job is not None
+            and (
+                (loaded.job.dts_job_id, loaded.job.dts_instance_id, loaded.job.direction)
+                != (request.job.dts_job_id, request.job.dts_instance_id, request.job.direction)
+            )
+        ):
+            raise ChangeDocumentError(
+                f"Invalid FileOssUrl document {location}: its job ({loaded.job}) differs from the "
+                f"request's ({request.job})"
+            )
+        if request.client_token and not loaded.doc_id:
+            loaded = replace(loaded, doc_id=request.client_token, id_kind="ClientToken")
+        changes.append(
+            _finish(
+                loaded,
+                envelope,
+                file_source,
+                settings,
+                job_override=request.job,
+                identity_suffix="#FileOssUrl",
+            )
+        )
+    return changes
+
+
+def _reconcile_outcome(envelope: Envelope) -> IntakeOutcome:
+    info = envelope.reconcile or {}
+    payload = info.get("payload")
+    job = None
+    if isinstance(payload, Mapping) and "job" in payload:
+        problems = Problems(f"reconcile request {envelope.correlation_id}")
+        job = parse_job(payload["job"], "job", problems)
+        problems.raise_if_any()
+    request = ReconcileRequest(
+        correlation_id=envelope.correlation_id,
+        trigger_name=info.get("triggerName"),
+        trigger_time=info.get("triggerTime"),
+        payload=payload,
+        job=job,
+    )
+    return IntakeOutcome("reconcile", envelope, reconcile=request)
+
+
+def _accept(envelope: Envelope, settings: IntakeSettings, reader: ObjectReader | None) -> IntakeOutcome:
+    source = envelope.source
+    name: str | None = None
+    if envelope.body is not None:
+        body = envelope.body
+    else:
+        if source.bucket is None or source.key is None:
+            raise InternalError(f"Envelope {envelope.correlation_id} has neither a body nor an object")
+        read = read_object(reader, source.bucket, source.key, max_bytes=settings.caps.max_document_bytes)
+        body = read.body
+        name = read.key
+        if read.key != source.key or (read.etag and not source.etag):
+            source = replace(source, key=read.key, etag=source.etag or read.etag)
+            envelope = replace(envelope, source=source)
+    parsed = parse_body(
+        body,
+        what=_what(source),
+        name=name,
+        caps=settings.caps,
+        allow_base64=envelope.body_maybe_base64,
+    )
+    if isinstance(parsed, ParsedModifyRequest):
+        changes = _modify_request_changes(parsed, envelope, source, settings, reader)
+    else:
+        changes = [_finish(parsed, envelope, source, settings)]
+    return IntakeOutcome("accepted", envelope, changes=tuple(changes))
+
+
+def intake_envelope(
+    envelope: Envelope, *, settings: IntakeSettings, reader: ObjectReader | None = None
+) -> IntakeOutcome:
+    """One envelope -> one outcome; input problems become `failed` outcomes, never exceptions."""
+    if envelope.problem is not None:
+        return IntakeOutcome("failed", envelope, error=envelope.problem)
+    if envelope.ignored is not None:
+        log.info(
+            "event ignored: %s",
+            envelope.ignored,
+            extra={
+                "correlation_id": envelope.correlation_id,
+                "trigger": envelope.kind,
+                "source": envelope.source.describe(),
+            },
+        )
+        return IntakeOutcome("ignored", envelope, reason=envelope.ignored)
+    try:
+        if envelope.reconcile is not None:
+            return _reconcile_outcome(envelope)
+        return _accept(envelope, settings, reader)
+    except DtsChangeError as exc:
+        return IntakeOutcome("failed", envelope, error=exc)
+    except Exception as exc:  # a bug must not hide the other envelopes of the batch
+        log.exception("intake failed unexpectedly", extra={"correlation_id": envelope.correlation_id})
+        error = InternalError(f"Unexpected {type(exc).__name__} while reading {envelope.source.describe()}")
+        return IntakeOutcome("failed", envelope, error=error)
+
+
+def intake_event(
+    event: bytes | str,
+    *,
+    settings: IntakeSettings,
+    reader: ObjectReader | None = None,
+    request_id: str | None = None,
+) -> list[IntakeOutcome]:
+    """Every outcome of one invocation payload, in event order. Never raises for bad input."""
+    return [
+        intake_envelope(envelope, settings=settings, reader=reader)
+        for envelope in split_event(event, request_id=request_id)
+    ]
