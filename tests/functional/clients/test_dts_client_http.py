@@ -13,7 +13,7 @@ from dts_change.clients import signing
 from dts_change.clients.credentials import Credentials, CredentialsProvider
 from dts_change.clients.dts import DtsClient
 from dts_change.clients.transport import Timeouts
-from tests.functional.clients.conftest import Recorded, RecordingServer, Reply
+from tests.functional.clients.loopback import Recorded, RecordingServer, Reply
 
 SECRET = "s3cr3t-Secret/+="
 TOKEN = "STS.token-one/+="

@@ -14,7 +14,7 @@ from dts_change.clients import signing
 from dts_change.clients.credentials import CredentialsProvider
 from dts_change.clients.oss import OssClient
 from dts_change.clients.transport import Timeouts
-from tests.functional.clients.conftest import Recorded, RecordingServer, Reply
+from tests.functional.clients.loopback import Recorded, RecordingServer, Reply
 
 SECRET = "oss-Secret/+="
 TOKEN = "STS.oss-token/+="
