@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from .. import __version__
-from ..dblist import MAX_DBLIST_BYTES
 from ..errors import (
     ConfigurationError,
     DbListTooLargeError,
@@ -171,6 +170,8 @@ class DtsClient:
         _check_direction(direction)
         _check_client_token(client_token)
         if db_list_json is not None:
+            from ..dblist import MAX_DBLIST_BYTES  # noqa: PLC0415 - keep this module light to import
+
             size = len(db_list_json.encode("utf-8"))
             if size > MAX_DBLIST_BYTES:
                 raise DbListTooLargeError(
@@ -442,12 +443,12 @@ def _int_or(value: Any, default: int) -> int:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    """`x-acs-retry-after` in seconds. tea-openapi 0.4.6 hands it to a millisecond sleep, so it is
-    read as milliseconds (UNCONFIRMED by any document); non-positive or junk means absent."""
+    """`x-acs-retry-after` in seconds. tea-openapi 0.4.6 hands the value to a millisecond sleep, so
+    it is read as milliseconds (no document says; UNCONFIRMED); non-positive or junk means absent."""
     if not value:
         return None
     try:
-        millis = int(value.strip())
+        millis = float(value.strip())
     except ValueError:
         return None
-    return millis / 1000.0 if millis > 0 else None
+    return millis / 1000.0 if millis > 0 and millis != float("inf") else None

@@ -15,9 +15,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
-from xml.etree import ElementTree
 
 import requests
 
@@ -32,6 +31,9 @@ from . import signing
 from .credentials import Credentials, CredentialsProvider, CredentialsSource, StaticCredentialsProvider
 from .remote_errors import OSS_ERRORS, remote_error
 from .transport import Endpoint, HttpTransport, Timeouts, parse_endpoint, read_capped
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 OssSignatureVersion = Literal["v4", "v1"]
 MAX_ERROR_BODY_BYTES = 64 * 1024
@@ -370,8 +372,10 @@ def parse_error_xml(raw: bytes) -> dict[str, str]:
     return {child.tag: (child.text or "") for child in root if len(child) == 0}
 
 
-def _parse_xml(raw: bytes) -> ElementTree.Element | None:
+def _parse_xml(raw: bytes) -> Element | None:
     """Parse a response body; DTDs and entities are refused (no entity expansion from a server)."""
+    from xml.etree import ElementTree  # noqa: PLC0415 - only needed on lists and errors
+
     if not raw or any(marker in raw for marker in _XML_DECLARATION_BLOCKERS):
         return None
     try:

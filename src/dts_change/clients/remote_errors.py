@@ -75,6 +75,7 @@ DTS_ERRORS: dict[str, ErrorRule] = {
     "InvalidAccessKeyId.NotFound": ErrorRule(SignatureMismatchError),
     "InvalidAccessKeyId.Inactive": ErrorRule(SignatureMismatchError),
     "InvalidSecurityToken.Malformed": ErrorRule(SignatureMismatchError, _SIGNING_HINT),
+    "MissingSecurityToken": ErrorRule(SignatureMismatchError, _SIGNING_HINT),
     "InvalidSecurityToken.MismatchWithAccessKey": ErrorRule(SignatureMismatchError, _SIGNING_HINT),
     "InvalidTimeStamp.Expired": ErrorRule(
         SignatureMismatchError, "The request date is too far from server time; sync the clock"

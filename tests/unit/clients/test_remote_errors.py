@@ -149,3 +149,13 @@ def test_object_exists_error_is_permanent_with_unique_code() -> None:
     assert e.ObjectExistsError.code == "object-exists"
     assert codes.count("object-exists") == 1
     assert e.ObjectExistsError.retryable is False
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("1500", 1.5), ("250.0", 0.25), ("0", None), ("-5", None), ("soon", None), ("", None), (None, None)],
+)
+def test_retry_after_header_read_as_milliseconds(header: str | None, seconds: float | None) -> None:
+    from dts_change.clients.dts import _retry_after_seconds
+
+    assert _retry_after_seconds(header) == seconds
