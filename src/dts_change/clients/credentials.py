@@ -108,18 +108,18 @@ class CredentialsProvider:
     """The invocation context's credentials when present, else the environment; read every time.
 
     The current invocation context is kept in a context variable, so concurrent invocations on
-    different threads of one instance each see their own. `environ` defaults to `os.environ`
+    different threads of one instance each see their own. `env` defaults to `os.environ`
     (read at call time); `reload` is an optional hook `refresh()` runs first (e.g. to re-read a
     credentials file or call STS).
     """
 
     def __init__(
         self,
-        environ: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         *,
         reload: Callable[[], None] | None = None,
     ) -> None:
-        self._environ = environ
+        self._environ = env
         self._reload = reload
         self._context: contextvars.ContextVar[Any] = contextvars.ContextVar(
             f"fc_context_{id(self)}", default=None
