@@ -422,3 +422,40 @@ class ObjectExistsError(PermanentError):
 
     code = "object-exists"
     default_hint = "Another writer created the object first; read it instead of writing it."
+
+
+# ---------------------------------------------------------------- ledger and stores
+
+
+class LedgerConflictError(TransientError):
+    """Another writer recorded the next transition of a change first: re-read it and decide again."""
+
+    code = "ledger-conflict"
+    default_hint = "Another invocation moved the change at the same time; the next pass re-reads it."
+
+
+class InvalidStoreKeyError(PermanentError):
+    """A store key or id is empty, absolute, has '..' / NUL, or otherwise cannot name an object."""
+
+    code = "invalid-store-key"
+    default_hint = "Use the ids printed by `dts-change dlq list`; keys never start with '/' or hold '..'."
+
+
+class CorruptRecordError(InternalError):
+    """A ledger, lease or dead-letter object in the store is not the JSON this project writes."""
+
+    code = "corrupt-record"
+    default_hint = "Inspect the object named in the message; restore it or move it aside, then rerun."
+
+
+class InvalidTransitionError(InternalError):
+    """A change record was asked to move between states that the ledger does not allow."""
+
+    code = "invalid-transition"
+
+
+class ReplayRefusedError(PermanentError):
+    """A replay named a change that does not exist or is not dead-lettered."""
+
+    code = "replay-refused"
+    default_hint = "Only dead-lettered changes can be replayed; list them with `dts-change dlq list`."

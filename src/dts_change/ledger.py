@@ -1,0 +1,668 @@
+"""The durable record of every accepted change, its state, and the per-job lease (DESIGN §1-2).
+
+Layout on the store (everything JSON, every object written once with create-if-absent):
+
+    changes/<key>/<version:06d>.json      one object per transition of a change (append-only)
+    open/<job>/<seq>                      per-job index of open changes (pending/.../submitted)
+    closed/<closed_at_ns:020d>-<key>      when a change closed, oldest first (what `prune` reads)
+    leases/<job>/<generation:012d>.json   lease generations of a (job, direction)
+
+`<key>` is a hash of the idempotency key; `<job>` the escaped job key; `<seq>` the arrival order
+(`<time_ns:020d>-<key>`). A conflict between two writers is settled by create-if-absent of the
+next version: the loser gets `LedgerConflictError` and re-reads.
+
+Crash safety: a change becomes visible in the index *before* its record exists and leaves it only
+*after* its closing record exists, so no crash between two writes can hide an open change:
+- `record` writes the open marker, then version 0; a marker whose record never appeared is dropped
+  once it is older than `marker_grace_seconds`, a marker whose record has another `seq` (a lost
+  race or an aborted attempt) at once;
+- closing writes the closing version, then the `closed/` marker, then deletes the open marker;
+  `open_changes` finishes that work when it finds a marker of a closed record;
+- replay writes the open marker, then the `pending` version (then makes sure the marker exists).
+`open_changes` therefore reads only the job's markers and those records, however long the
+history grows; `prune` reads only the `closed/` markers that are old enough.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from .errors import (
+    CorruptRecordError,
+    InvalidStoreKeyError,
+    InvalidTransitionError,
+    LeaseHeldError,
+    LedgerConflictError,
+    ReplayRefusedError,
+    short_repr,
+)
+from .storage.base import Store, check_key, escape_segment, unescape_segment
+
+__all__ = [
+    "CLOSED_STATES",
+    "OPEN_STATES",
+    "ChangeRecord",
+    "ChangeState",
+    "Lease",
+    "Ledger",
+    "job_key",
+    "record_key",
+]
+
+DEFAULT_RETENTION_SECONDS = 7 * 86400.0
+DEFAULT_MARKER_GRACE_SECONDS = 300.0
+RECORD_FORMAT = 1
+
+_CHANGES = "changes/"
+_OPEN = "open/"
+_CLOSED = "closed/"
+_LEASES = "leases/"
+_VERSION_SUFFIX = ".json"
+_LEASE_ATTEMPTS = 3
+
+
+class ChangeState(str, Enum):
+    """Where a change is in its life; only `dead_lettered` -> `pending` (replay) leaves a closed state."""
+
+    PENDING = "pending"
+    REMOVAL_SUBMITTED = "removal_submitted"
+    SUBMITTED = "submitted"
+    APPLIED = "applied"
+    DEAD_LETTERED = "dead_lettered"
+
+
+OPEN_STATES: frozenset[ChangeState] = frozenset(
+    {ChangeState.PENDING, ChangeState.REMOVAL_SUBMITTED, ChangeState.SUBMITTED}
+)
+CLOSED_STATES: frozenset[ChangeState] = frozenset({ChangeState.APPLIED, ChangeState.DEAD_LETTERED})
+
+# Fields a transition may change; the rest is the change's identity and the ledger's bookkeeping.
+_UPDATABLE = frozenset(
+    {
+        "attempts",
+        "last_error",
+        "submissions",
+        "evidence",
+        "confirm_retries",
+        "change",
+        "pending_since",
+    }
+)
+
+
+def job_key(job_id: str, direction: str) -> str:
+    """`<dtsJobId or instance id>/<direction>`: the unit that is reconciled and leased."""
+    if not isinstance(job_id, str) or not job_id or not isinstance(direction, str) or not direction:
+        raise InvalidStoreKeyError(
+            f"Invalid job key parts {short_repr(job_id)} / {short_repr(direction)} -> expected a "
+            "non-empty job id and direction"
+        )
+    return f"{job_id}/{direction}"
+
+
+def record_key(idempotency_key: str) -> str:
+    """The store-safe key of a change: 32 hex characters of SHA-256 of its idempotency key."""
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise InvalidStoreKeyError(
+            f"Invalid idempotency key {short_repr(idempotency_key)} -> expected a non-empty string"
+        )
+    return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+
+
+def _check_record_key(key: str) -> str:
+    check_key(key)
+    if "/" in key or "-" in key:
+        raise InvalidStoreKeyError(
+            f"Invalid change key {short_repr(key)} -> expected one segment without '/' or '-' "
+            "(the key printed by `dts-change dlq list`)"
+        )
+    return key
+
+
+def _dumps(data: dict[str, Any], *, what: str) -> bytes:
+    try:
+        return json.dumps(data, sort_keys=True, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidTransitionError(
+            f"Could not serialise {what} as JSON -> {exc}; expected only JSON values (dict, list, "
+            "str, int, float, bool, None)"
+        ) from exc
+
+
+def _loads(raw: bytes, *, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorruptRecordError(f"Unreadable JSON in {where} -> {exc}") from exc
+    if not isinstance(data, dict):
+        raise CorruptRecordError(f"Unexpected JSON in {where}: {short_repr(data)} -> expected an object")
+    return data
+
+
+def _ns(seconds: float) -> int:
+    return round(seconds * 1_000_000_000)
+
+
+# ---------------------------------------------------------------------- records
+
+
+@dataclass
+class ChangeRecord:
+    """One transition of one change, as stored; `version` 0 is the first."""
+
+    key: str
+    idempotency_key: str
+    change_id: str
+    job_key: str
+    seq: str
+    state: ChangeState
+    change: dict[str, Any]
+    created_at: float
+    updated_at: float
+    version: int
+    attempts: int = 0
+    last_error: dict[str, Any] | None = None
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    evidence: dict[str, Any] | None = None
+    confirm_retries: int = 0
+    pending_since: float = 0.0
+    """When the change (re)entered `pending` from outside: at `record` and at `replay`. Maximum
+    age is measured from here, so a replayed change is not dead-lettered again at once."""
+    replays: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["format"] = RECORD_FORMAT
+        return data
+
+    def to_json(self) -> str:
+        return _dumps(self.to_dict(), what=f"change record {self.key}").decode("utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "a change record") -> ChangeRecord:
+        known = {f.name for f in fields(cls)}
+        values = {name: value for name, value in data.items() if name in known}
+        try:
+            values["state"] = ChangeState(values["state"])
+            record = cls(**values)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptRecordError(
+                f"Invalid change record in {where}: {short_repr(exc)} -> expected the fields "
+                "written by this ledger"
+            ) from exc
+        problems = [
+            name
+            for name, kind in (
+                ("key", str),
+                ("idempotency_key", str),
+                ("change_id", str),
+                ("job_key", str),
+                ("seq", str),
+                ("change", dict),
+                ("version", int),
+                ("attempts", int),
+                ("submissions", list),
+                ("confirm_retries", int),
+            )
+            if not isinstance(getattr(record, name), kind)
+        ]
+        if problems:
+            raise CorruptRecordError(
+                f"Invalid change record in {where}: wrong type for {', '.join(problems)} -> expected "
+                "the types written by this ledger"
+            )
+        return record
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, where: str = "a change record") -> ChangeRecord:
+        raw = text.encode("utf-8") if isinstance(text, str) else text
+        return cls.from_dict(_loads(raw, where=where), where=where)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A held lease generation; `token` tells our generation from a lookalike with the same owner."""
+
+    job_key: str
+    owner: str
+    generation: int
+    acquired_at: float
+    expires_at: float
+    token: str
+    released: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str) -> Lease:
+        try:
+            lease = cls(
+                job_key=str(data["job_key"]),
+                owner=str(data["owner"]),
+                generation=int(data["generation"]),
+                acquired_at=float(data["acquired_at"]),
+                expires_at=float(data["expires_at"]),
+                token=str(data["token"]),
+                released=bool(data.get("released", False)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptRecordError(
+                f"Invalid lease in {where}: {short_repr(exc)} -> expected the fields written by this ledger"
+            ) from exc
+        return lease
+
+
+# ---------------------------------------------------------------------- ledger
+
+
+class Ledger:
+    """Change records, their per-job index and leases over one `Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        marker_grace_seconds: float = DEFAULT_MARKER_GRACE_SECONDS,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.retention_seconds = retention_seconds
+        self.marker_grace_seconds = marker_grace_seconds
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.store.url!r})"
+
+    # ------------------------------------------------------------------ changes
+
+    def record(
+        self, *, idempotency_key: str, change_id: str, job_key: str, change: dict[str, Any]
+    ) -> tuple[ChangeRecord, bool]:
+        """Record a new change as pending; a duplicate delivery returns the existing record and False."""
+        key = record_key(idempotency_key)
+        existing = self.get(key)
+        if existing is not None:
+            return existing, False
+        now = self.clock()
+        record = ChangeRecord(
+            key=key,
+            idempotency_key=idempotency_key,
+            change_id=change_id,
+            job_key=job_key,
+            seq=f"{_ns(now):020d}-{key}",
+            state=ChangeState.PENDING,
+            change=change,
+            created_at=now,
+            updated_at=now,
+            version=0,
+            pending_since=now,
+        )
+        data = record.to_json().encode("utf-8")
+        marker = self._open_marker(job_key, record.seq)
+        self._write_open_marker(marker, record, now)
+        if self.store.put_if_absent(self._version_key(key, 0), data):
+            return record, True
+        # Another delivery of the same change won the race: its record and marker stand.
+        winner = self.get(key)
+        if winner is None:
+            raise CorruptRecordError(
+                f"Change {key} was reported as existing but cannot be read from {self.store.url}"
+            )
+        if winner.seq != record.seq:
+            self.store.delete(marker)
+        return winner, False
+
+    def get(self, key: str) -> ChangeRecord | None:
+        """The latest transition of a change, or None when it was never recorded (or was pruned)."""
+        _check_record_key(key)
+        for _ in range(2):  # a version can vanish between list and get only while being pruned
+            versions = self._versions(key)
+            if not versions:
+                return None
+            record = self._read_version(key, versions[-1])
+            if record is not None:
+                return record
+        return None
+
+    def transition(self, record: ChangeRecord, state: ChangeState, **updates: Any) -> ChangeRecord:
+        """Write the change's next version in `state`; `LedgerConflictError` if another writer did first."""
+        state = ChangeState(state)
+        if record.state in CLOSED_STATES and state != record.state:
+            raise InvalidTransitionError(
+                f"Invalid transition of change {record.key} from {record.state.value} to {state.value} "
+                "-> expected a closed change to stay closed (replay moves dead_lettered to pending)",
+                hint="Use Ledger.replay for a dead-lettered change",
+            )
+        return self._write_transition(record, state, updates)
+
+    def update(self, record: ChangeRecord, **updates: Any) -> ChangeRecord:
+        """A new version in the same state (attempts, last error, submissions, evidence...)."""
+        return self._write_transition(record, record.state, updates)
+
+    def replay(self, key: str) -> ChangeRecord:
+        """Move a dead-lettered change back to pending under its original idempotency key."""
+        record = self.get(key)
+        if record is None:
+            raise ReplayRefusedError(
+                f"Replay of change {short_repr(key)} refused: no such change in {self.store.url} -> "
+                "expected the key of a dead-lettered change (it may have been pruned)"
+            )
+        if record.state is not ChangeState.DEAD_LETTERED:
+            raise ReplayRefusedError(
+                f"Replay of change {key} refused: it is {record.state.value} -> expected dead_lettered"
+            )
+        return self._write_transition(
+            record,
+            ChangeState.PENDING,
+            {"attempts": 0, "confirm_retries": 0, "pending_since": self.clock()},
+            replays=record.replays + 1,
+        )
+
+    def open_changes(self, job_key: str) -> list[ChangeRecord]:
+        """The job's open changes in arrival order; reads only its index and those records."""
+        prefix = f"{_OPEN}{escape_segment(job_key)}/"
+        out: list[ChangeRecord] = []
+        for marker in self.store.list(prefix):
+            seq = marker[len(prefix) :]
+            key = seq.partition("-")[2]
+            try:
+                _check_record_key(key)
+            except InvalidStoreKeyError:
+                continue  # not a marker this ledger wrote
+            record = self.get(key)
+            if record is None:
+                self._drop_marker_if_old(marker)
+            elif record.seq != seq:
+                self.store.delete(marker)  # a lost race or aborted attempt: the record has its own
+            elif not record.is_open:
+                self._finish_closing(marker, record, repair=True)
+            elif record.job_key == job_key:
+                out.append(record)
+        return sorted(out, key=lambda r: r.seq)
+
+    def jobs_with_open_changes(self) -> list[str]:
+        """Job keys that have at least one open-change marker (what the timer reconciles)."""
+        jobs = set()
+        for marker in self.store.list(_OPEN):
+            folder = marker[len(_OPEN) :].partition("/")[0]
+            try:
+                jobs.add(unescape_segment(folder))
+            except InvalidStoreKeyError:
+                continue
+        return sorted(jobs)
+
+    def all_records(
+        self, states: set[ChangeState] | frozenset[ChangeState] | None = None
+    ) -> list[ChangeRecord]:
+        """The latest transition of every change (a full scan: for `dlq list`, operations and tests)."""
+        latest: dict[str, int] = {}
+        for name in self.store.list(_CHANGES):
+            key, _, version_name = name[len(_CHANGES) :].partition("/")
+            number = _parse_version(version_name)
+            if number is not None and number >= latest.get(key, -1):
+                latest[key] = number
+        out = []
+        for key, version in latest.items():
+            record = self._read_version(key, version)
+            if record is not None and (states is None or record.state in states):
+                out.append(record)
+        return sorted(out, key=lambda r: r.seq)
+
+    def prune(self) -> int:
+        """Delete changes closed longer than the retention ago; returns how many were deleted."""
+        now = self.clock()
+        cutoff = now - self.retention_seconds
+        cutoff_ns = _ns(cutoff)
+        pruned = 0
+        for marker in self.store.list(_CLOSED):
+            stamp, _, key = marker[len(_CLOSED) :].partition("-")
+            if not stamp.isdigit():
+                continue
+            if int(stamp) > cutoff_ns:
+                break  # markers sort by closing time
+            try:
+                record = self.get(key)
+            except InvalidStoreKeyError:
+                continue  # not a marker this ledger wrote
+            if record is None or record.is_open:
+                self.store.delete(marker)  # pruned already, or replayed since: not closed any more
+                continue
+            if record.updated_at > cutoff:
+                continue  # closed again more recently; a later marker covers it
+            for version in self._versions(key):  # oldest first: the closed state is deleted last
+                self.store.delete(self._version_key(key, version))
+            self.store.delete(marker)
+            pruned += 1
+        return pruned
+
+    # ------------------------------------------------------------------ leases
+
+    def acquire_lease(self, job_key: str, owner: str, ttl_seconds: float) -> Lease:
+        """Take the job's lease by creating its next generation; `LeaseHeldError` while another is live.
+
+        A live lease is never taken over, not even by the same owner name; an expired or released one
+        is taken over by creating the next generation, which exactly one contender manages."""
+        if not ttl_seconds > 0:
+            raise InvalidTransitionError(
+                f"Invalid lease ttl {ttl_seconds!r} for job {short_repr(job_key)} -> expected seconds > 0"
+            )
+        folder = f"{_LEASES}{escape_segment(job_key)}/"
+        current: Lease | None = None
+        for _ in range(_LEASE_ATTEMPTS):
+            generations = self._lease_generations(folder)
+            latest = generations[-1] if generations else 0
+            current = self._read_lease(folder, latest) if generations else None
+            if generations and current is None:
+                continue  # pruned between list and get: look again
+            now = self.clock()
+            if current is not None and not current.released and now < current.expires_at:
+                raise self._lease_held(job_key, current)
+            lease = Lease(
+                job_key=job_key,
+                owner=owner,
+                generation=latest + 1,
+                acquired_at=now,
+                expires_at=now + ttl_seconds,
+                token=uuid.uuid4().hex,
+            )
+            if self.store.put_if_absent(self._lease_key(folder, lease.generation), self._lease_bytes(lease)):
+                self._prune_generations(folder, generations, keep_from=latest)
+                return lease
+        if current is None:
+            current = self._latest_lease(folder)
+        raise self._lease_held(job_key, current)
+
+    def lease_is_current(self, lease: Lease) -> bool:
+        """True while `lease` is unexpired, still stored, and no later generation exists."""
+        if lease.released or self.clock() >= lease.expires_at:
+            return False
+        folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
+        if self.store.get(self._lease_key(folder, lease.generation + 1)) is not None:
+            return False
+        stored = self._read_lease(folder, lease.generation)
+        return stored is not None and stored.token == lease.token
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give the lease up by creating the next generation marked released (nothing is deleted)."""
+        if not self.lease_is_current(lease):
+            return
+        folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
+        now = self.clock()
+        released = Lease(
+            job_key=lease.job_key,
+            owner=lease.owner,
+            generation=lease.generation + 1,
+            acquired_at=now,
+            expires_at=now,
+            token=uuid.uuid4().hex,
+            released=True,
+        )
+        if self.store.put_if_absent(
+            self._lease_key(folder, released.generation), self._lease_bytes(released)
+        ):
+            self._prune_generations(folder, self._lease_generations(folder), keep_from=lease.generation)
+
+    # ------------------------------------------------------------------ internals: changes
+
+    def _write_transition(
+        self, record: ChangeRecord, state: ChangeState, updates: dict[str, Any], **internal: Any
+    ) -> ChangeRecord:
+        unknown = sorted(set(updates) - _UPDATABLE)
+        if unknown:
+            raise InvalidTransitionError(
+                f"Invalid update of change {record.key}: {', '.join(unknown)} -> expected only "
+                f"{', '.join(sorted(_UPDATABLE))}"
+            )
+        now = self.clock()
+        data = record.to_dict()
+        data.update(updates)
+        data.update(internal)
+        data.update(state=state.value, version=record.version + 1, updated_at=now)
+        # A JSON round trip validates the updates and detaches the new record from caller objects.
+        new = ChangeRecord.from_json(_dumps(data, what=f"change record {record.key}"))
+        opening = new.is_open and not record.is_open
+        closing = record.is_open and not new.is_open
+        marker = self._open_marker(record.job_key, record.seq)
+        if opening:
+            self._write_open_marker(marker, new, now)
+        if not self.store.put_if_absent(self._version_key(record.key, new.version), new.to_json().encode()):
+            raise LedgerConflictError(
+                f"Change {record.key} already has version {new.version} in {self.store.url} -> expected "
+                f"to write it after version {record.version}",
+                details={"key": record.key, "version": new.version, "state": state.value},
+            )
+        if opening:
+            self._write_open_marker(marker, new, now, overwrite=True)  # fresh written_at, and back if lost
+        if closing:
+            self._finish_closing(marker, new)
+        return new
+
+    def _finish_closing(self, marker: str, record: ChangeRecord, *, repair: bool = False) -> None:
+        """Second half of closing: the `closed/` marker (what `prune` reads), then the open marker goes.
+
+        As a repair (from `open_changes`), a marker written after the record closed belongs to a
+        replay in progress and is kept for the grace period, so a repair never hides a change that
+        is just being reopened."""
+        if repair:
+            written_at = self._marker_written_at(marker)
+            if written_at is None:
+                return
+            if written_at > record.updated_at and self.clock() - written_at < self.marker_grace_seconds:
+                return
+        closed = f"{_CLOSED}{_ns(record.updated_at):020d}-{record.key}"
+        self.store.put_if_absent(
+            closed, _dumps({"key": record.key, "version": record.version}, what="marker")
+        )
+        self.store.delete(marker)
+
+    def _drop_marker_if_old(self, marker: str) -> None:
+        written_at = self._marker_written_at(marker)
+        if written_at is not None and self.clock() - written_at >= self.marker_grace_seconds:
+            self.store.delete(marker)
+
+    def _marker_written_at(self, marker: str) -> float | None:
+        raw = self.store.get(marker)
+        if raw is None:
+            return None
+        value = _loads(raw, where=f"{self.store.url}{marker}").get("written_at")
+        if not isinstance(value, (int, float)):
+            raise CorruptRecordError(
+                f"Invalid open marker {self.store.url}{marker}: written_at {short_repr(value)} -> "
+                "expected a number"
+            )
+        return float(value)
+
+    def _write_open_marker(
+        self, marker: str, record: ChangeRecord, now: float, *, overwrite: bool = False
+    ) -> None:
+        body = _dumps(
+            {"key": record.key, "seq": record.seq, "job_key": record.job_key, "written_at": now},
+            what="open marker",
+        )
+        if overwrite:
+            self.store.put(marker, body)
+        else:
+            self.store.put_if_absent(marker, body)
+
+    def _versions(self, key: str) -> list[int]:
+        prefix = f"{_CHANGES}{key}/"
+        numbers = (_parse_version(name[len(prefix) :]) for name in self.store.list(prefix))
+        return sorted(n for n in numbers if n is not None)
+
+    def _read_version(self, key: str, version: int) -> ChangeRecord | None:
+        name = self._version_key(key, version)
+        raw = self.store.get(name)
+        if raw is None:
+            return None
+        return ChangeRecord.from_json(raw, where=f"{self.store.url}{name}")
+
+    @staticmethod
+    def _version_key(key: str, version: int) -> str:
+        return f"{_CHANGES}{key}/{version:06d}{_VERSION_SUFFIX}"
+
+    @staticmethod
+    def _open_marker(job: str, seq: str) -> str:
+        return f"{_OPEN}{escape_segment(job)}/{seq}"
+
+    # ------------------------------------------------------------------ internals: leases
+
+    def _lease_generations(self, folder: str) -> list[int]:
+        numbers = (_parse_version(name[len(folder) :]) for name in self.store.list(folder))
+        return sorted(n for n in numbers if n is not None)
+
+    def _read_lease(self, folder: str, generation: int) -> Lease | None:
+        name = self._lease_key(folder, generation)
+        raw = self.store.get(name)
+        if raw is None:
+            return None
+        return Lease.from_dict(_loads(raw, where=f"{self.store.url}{name}"), where=f"{self.store.url}{name}")
+
+    def _latest_lease(self, folder: str) -> Lease | None:
+        generations = self._lease_generations(folder)
+        return self._read_lease(folder, generations[-1]) if generations else None
+
+    def _prune_generations(self, folder: str, generations: list[int], *, keep_from: int) -> None:
+        """Old generations are noise once two newer exist; the previous one stays so that its holder
+        sees the takeover through `lease_is_current`."""
+        for generation in generations:
+            if generation < keep_from:
+                self.store.delete(self._lease_key(folder, generation))
+
+    @staticmethod
+    def _lease_key(folder: str, generation: int) -> str:
+        return f"{folder}{generation:012d}{_VERSION_SUFFIX}"
+
+    @staticmethod
+    def _lease_bytes(lease: Lease) -> bytes:
+        return _dumps(lease.to_dict(), what="lease")
+
+    def _lease_held(self, job: str, current: Lease | None) -> LeaseHeldError:
+        holder = current.owner if current is not None else None
+        until = current.expires_at if current is not None else None
+        return LeaseHeldError(
+            f"Lease for job {short_repr(job)} is held by {short_repr(holder)} until {until} -> expected "
+            "it free, released or expired",
+            holder=holder,
+            details={"job_key": job, "expires_at": until},
+        )
+
+
+def _parse_version(name: str) -> int | None:
+    if not name.endswith(_VERSION_SUFFIX):
+        return None
+    digits = name[: -len(_VERSION_SUFFIX)]
+    return int(digits) if digits.isdigit() else None

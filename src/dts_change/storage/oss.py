@@ -1,0 +1,107 @@
+"""`OssStore`: the deployed store, one OSS object per key under `oss://bucket/prefix/`.
+
+Create-if-absent is `PutObject` with `x-oss-forbid-overwrite: true`, which OSS answers with 409
+`FileAlreadyExists` when the key exists (mapped to `ObjectExistsError` by the client). The client
+is typed by a Protocol so unit tests run against an in-memory fake and the functional test against
+the real `OssClient` and the emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from ..errors import ObjectExistsError, SourceObjectNotFoundError
+from .base import check_key, check_prefix
+
+DEFAULT_MAX_OBJECT_BYTES = 16 * 1024 * 1024  # a record holds at most a 1 MB DbList and its change
+_CONTENT_TYPE = "application/json"
+
+
+class OssBodyLike(Protocol):
+    @property
+    def body(self) -> bytes: ...
+
+
+class OssKeyLike(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+class OssClientLike(Protocol):
+    """The part of `dts_change.clients.oss.OssClient` a store needs."""
+
+    def get_object(self, bucket: str, key: str, max_bytes: int) -> OssBodyLike: ...
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes | str,
+        content_type: str | None = None,
+        forbid_overwrite: bool = False,
+    ) -> object: ...
+
+    def delete_object(self, bucket: str, key: str) -> object: ...
+
+    def iter_objects(self, bucket: str, prefix: str = "", max_keys: int = 1000) -> Iterable[OssKeyLike]: ...
+
+
+class OssStore:
+    """A `Store` over an OSS bucket and key prefix."""
+
+    def __init__(
+        self,
+        client: OssClientLike,
+        bucket: str,
+        prefix: str = "",
+        *,
+        max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+    ) -> None:
+        prefix = prefix.strip("/")
+        if prefix:
+            check_prefix(prefix + "/")
+            prefix += "/"
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.max_object_bytes = max_object_bytes
+        self.url = f"oss://{bucket}/{prefix}"
+
+    def __repr__(self) -> str:
+        return f"OssStore({self.url!r})"
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(self.bucket, self._key(key), self.max_object_bytes).body
+        except SourceObjectNotFoundError as exc:
+            if exc.remote_code == "NoSuchBucket":
+                raise  # a missing bucket is a configuration error, not an absent record
+            return None
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(
+                self.bucket, self._key(key), data, content_type=_CONTENT_TYPE, forbid_overwrite=True
+            )
+        except ObjectExistsError:
+            return False
+        return True
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(self.bucket, self._key(key), data, content_type=_CONTENT_TYPE)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(self.bucket, self._key(key))
+
+    def list(self, prefix: str) -> list[str]:
+        check_prefix(prefix)
+        start = len(self.prefix)
+        return sorted(
+            info.key[start:]
+            for info in self.client.iter_objects(self.bucket, self.prefix + prefix)
+            if info.key.startswith(self.prefix) and len(info.key) > start and not info.key.endswith("/")
+        )
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)

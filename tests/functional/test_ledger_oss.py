@@ -1,0 +1,186 @@
+"""The ledger and dead letters on OSS through the real OssClient, against the emulator on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dts_change.clients.credentials import Credentials
+from dts_change.clients.oss import OssClient
+from dts_change.clients.transport import Timeouts
+from dts_change.deadletter import DeadLetterRecord, DeadLetterSink
+from dts_change.emulator import EmulatorServer
+from dts_change.errors import LeaseHeldError, LedgerConflictError, SignatureMismatchError
+from dts_change.ledger import ChangeState, Ledger, job_key
+from dts_change.storage import OssStore, open_store
+
+BUCKET = "ledger-bucket"
+KEY_ID, KEY_SECRET = "LTAIledgertest", "ledger-test-secret"
+JOB = job_key("dtsab12cd", "Forward")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_750_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def emulator_server() -> Iterator[EmulatorServer]:
+    state = {
+        "credentials": {KEY_ID: {"secret": KEY_SECRET, "securityToken": None}},
+        "jobs": {},
+        "buckets": {BUCKET: {}},
+        "faults": [],
+        "calls": [],
+    }
+    server = EmulatorServer(state=state)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def oss_client(emulator_server: Any) -> Iterator[OssClient]:
+    client = OssClient(
+        "cn-hangzhou",
+        endpoint=emulator_server.endpoint,
+        credentials=Credentials(KEY_ID, KEY_SECRET),
+        timeouts=Timeouts(connect=2.0, read=5.0),
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(oss_client: OssClient, clock: Clock) -> Ledger:
+    return Ledger(open_store(f"oss://{BUCKET}/dts-change/ledger", oss_client=oss_client), clock=clock)
+
+
+def test_ledger_oss_store_create_if_absent_uses_forbid_overwrite(
+    oss_client: OssClient, emulator_server: Any
+) -> None:
+    store = open_store(f"oss://{BUCKET}/p", oss_client=oss_client)
+    assert store.get("a/missing.json") is None
+    assert store.put_if_absent("a/b%2Fc.json", b"first") is True
+    assert store.put_if_absent("a/b%2Fc.json", b"second") is False
+    assert store.get("a/b%2Fc.json") == b"first"
+    assert store.list("a/") == ["a/b%2Fc.json"]
+    puts = emulator_server.calls("PutObject")
+    assert [call.get("forbidOverwrite") for call in puts] == [True, True]
+
+
+def test_ledger_oss_change_lifecycle_and_duplicate(ledger: Ledger, clock: Clock) -> None:
+    # GIVEN a change recorded on OSS and delivered again
+    record, created = ledger.record(
+        idempotency_key="oss://b/k#e1", change_id="c1", job_key=JOB, change={"add": {}}
+    )
+    duplicate, created_again = ledger.record(
+        idempotency_key="oss://b/k#e1", change_id="c1", job_key=JOB, change={"add": {}}
+    )
+    assert (created, created_again) == (True, False)
+    assert duplicate == record
+    assert ledger.jobs_with_open_changes() == [JOB]
+    # WHEN it is submitted, and a stale copy tries to move it too
+    submitted = ledger.transition(
+        record, ChangeState.SUBMITTED, submissions=[{"phase": "add", "request_id": "r1"}]
+    )
+    with pytest.raises(LedgerConflictError):
+        ledger.transition(record, ChangeState.DEAD_LETTERED)
+    assert ledger.open_changes(JOB) == [submitted]
+    # THEN applying it closes it, and retention prunes it
+    ledger.transition(submitted, ChangeState.APPLIED)
+    assert ledger.open_changes(JOB) == []
+    assert ledger.jobs_with_open_changes() == []
+    clock.now += ledger.retention_seconds + 1
+    assert ledger.prune() == 1
+    assert ledger.get(record.key) is None
+
+
+def test_ledger_oss_replay_reopens_dead_letter(ledger: Ledger) -> None:
+    record, _ = ledger.record(idempotency_key="idem-dl", change_id="c2", job_key=JOB, change={"add": {}})
+    ledger.transition(record, ChangeState.DEAD_LETTERED, last_error={"code": "conflict"})
+    replayed = ledger.replay(record.key)
+    assert replayed.state is ChangeState.PENDING
+    assert ledger.open_changes(JOB) == [replayed]
+
+
+def test_ledger_oss_lease_contention_one_holder(ledger: Ledger) -> None:
+    # GIVEN four processes racing for one job's lease over HTTP
+    barrier = threading.Barrier(4)
+    won: list[Any] = []
+    lost: list[LeaseHeldError] = []
+
+    def take(owner: str) -> None:
+        barrier.wait(timeout=5)
+        try:
+            won.append(ledger.acquire_lease(JOB, owner, 30))
+        except LeaseHeldError as exc:
+            lost.append(exc)
+
+    threads = [threading.Thread(target=take, args=(f"p{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=15)
+    # THEN exactly one holds it and it stays current until released
+    assert len(won) == 1 and len(lost) == 3
+    assert ledger.lease_is_current(won[0])
+    ledger.release_lease(won[0])
+    assert not ledger.lease_is_current(won[0])
+
+
+def test_ledger_oss_dead_letter_round_trip(oss_client: OssClient, clock: Clock) -> None:
+    sink = DeadLetterSink(
+        open_store(f"oss://{BUCKET}/dts-change/dead-letters", oss_client=oss_client), clock=clock
+    )
+    record = DeadLetterRecord(
+        key="0123456789abcdef0123456789abcdef",
+        change_id="c1",
+        job_key=JOB,
+        correlation_id="corr",
+        original_event={"bucket": "dts-changes", "key": "changes/x.json", "SecurityToken": "tok-123456"},
+        change={"add": {}},
+        error={"code": "conflict", "message": "m"},
+        attempts=1,
+        first_seen=clock(),
+        dead_lettered_at=clock(),
+        request_ids=["r1"],
+        job_status="Synchronizing",
+        evidence=None,
+    )
+    dl_id = sink.write(record)
+    listed = sink.list()
+    assert [r.dl_id for r in listed] == [dl_id]
+    assert listed[0].original_event["SecurityToken"] != "tok-123456"
+    sink.mark_replayed(dl_id)
+    assert sink.list() == []
+
+
+def test_ledger_oss_wrong_credentials_raise_instead_of_reading_as_absent(emulator_server: Any) -> None:
+    client = OssClient(
+        "cn-hangzhou",
+        endpoint=emulator_server.endpoint,
+        credentials=Credentials(KEY_ID, "wrong-secret"),
+        timeouts=Timeouts(connect=2.0, read=5.0),
+    )
+    try:
+        store = OssStore(client, BUCKET, "p")
+        with pytest.raises(SignatureMismatchError):
+            store.get("k")
+    finally:
+        client.close()

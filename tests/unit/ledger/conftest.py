@@ -1,0 +1,35 @@
+"""Fixtures for the ledger, store and dead-letter unit tests: each store runs on disk and on fake OSS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dts_change.ledger import Ledger
+from dts_change.storage import DirectoryStore, OssStore, Store
+
+from .fakes import FakeClock, FakeOssClient
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_oss() -> FakeOssClient:
+    return FakeOssClient()
+
+
+@pytest.fixture(params=["directory", "oss"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, fake_oss: FakeOssClient) -> Store:
+    """The same tests against both backends: a folder under tmp_path and an in-memory OSS prefix."""
+    if request.param == "directory":
+        return DirectoryStore(tmp_path / "store")
+    return OssStore(fake_oss, "ledger-bucket", "deploy/ledger")
+
+
+@pytest.fixture
+def ledger(store: Store, clock: FakeClock) -> Ledger:
+    return Ledger(store, clock=clock)

@@ -1,0 +1,144 @@
+"""In-memory stand-ins for the ledger's collaborators: an OSS client, a clock, and store wrappers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dts_change.errors import ObjectExistsError, SourceObjectNotFoundError
+from dts_change.storage.base import Store
+
+
+@dataclass(frozen=True)
+class FakeObject:
+    body: bytes
+
+
+@dataclass(frozen=True)
+class FakeInfo:
+    key: str
+
+
+class FakeOssClient:
+    """The OssClient verbs the store uses, over a dict, with OSS's create-if-absent semantics."""
+
+    def __init__(self, buckets: tuple[str, ...] = ("ledger-bucket",)) -> None:
+        self.buckets: dict[str, dict[str, bytes]] = {name: {} for name in buckets}
+        self.lock = threading.Lock()
+        self.page_size = 3  # small pages so the store must follow every page
+
+    def _bucket(self, bucket: str) -> dict[str, bytes]:
+        if bucket not in self.buckets:
+            raise SourceObjectNotFoundError(
+                f"no bucket {bucket}", remote_code="NoSuchBucket", http_status=404
+            )
+        return self.buckets[bucket]
+
+    def get_object(self, bucket: str, key: str, max_bytes: int) -> FakeObject:
+        with self.lock:
+            objects = self._bucket(bucket)
+            if key not in objects:
+                raise SourceObjectNotFoundError(f"no key {key}", remote_code="NoSuchKey", http_status=404)
+            return FakeObject(objects[key][:max_bytes])
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes | str,
+        content_type: str | None = None,
+        forbid_overwrite: bool = False,
+    ) -> None:
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        with self.lock:
+            objects = self._bucket(bucket)
+            if forbid_overwrite and key in objects:
+                raise ObjectExistsError(f"{key} exists", remote_code="FileAlreadyExists", http_status=409)
+            objects[key] = payload
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        with self.lock:
+            self._bucket(bucket).pop(key, None)
+
+    def iter_objects(self, bucket: str, prefix: str = "", max_keys: int = 1000) -> Iterator[FakeInfo]:
+        with self.lock:
+            keys = sorted(k for k in self._bucket(bucket) if k.startswith(prefix))
+        for start in range(0, len(keys), self.page_size):
+            yield from (FakeInfo(k) for k in keys[start : start + self.page_size])
+
+
+class FakeClock:
+    """A settable clock shared by the ledger and the test."""
+
+    def __init__(self, now: float = 1_750_000_000.0) -> None:
+        self.now = now
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+class CountingStore:
+    """Delegates to a store and records every read (get/list) by key, to prove what a call reads."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.reads: list[tuple[str, str]] = []
+        self.writes: list[tuple[str, str]] = []
+
+    def get(self, key: str) -> bytes | None:
+        self.reads.append(("get", key))
+        return self.inner.get(key)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        self.writes.append(("put_if_absent", key))
+        return self.inner.put_if_absent(key, data)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.writes.append(("put", key))
+        self.inner.put(key, data)
+
+    def delete(self, key: str) -> None:
+        self.writes.append(("delete", key))
+        self.inner.delete(key)
+
+    def list(self, prefix: str) -> list[str]:
+        self.reads.append(("list", prefix))
+        return self.inner.list(prefix)
+
+
+class SimulatedCrashError(Exception):
+    """Raised by `CrashingStore` where the process would have died."""
+
+
+class CrashingStore(CountingStore):
+    """Fails the first write whose key starts with `crash_prefix` (once), like a process dying there."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.crash_prefix: str | None = None
+        self.crash_on: tuple[str, ...] = ("put_if_absent", "put", "delete")
+
+    def _maybe_crash(self, verb: str, key: str) -> None:
+        if self.crash_prefix is not None and verb in self.crash_on and key.startswith(self.crash_prefix):
+            self.crash_prefix = None
+            raise SimulatedCrashError(f"crash before {verb} {key}")
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        self._maybe_crash("put_if_absent", key)
+        return super().put_if_absent(key, data)
+
+    def put(self, key: str, data: bytes) -> None:
+        self._maybe_crash("put", key)
+        super().put(key, data)
+
+    def delete(self, key: str) -> None:
+        self._maybe_crash("delete", key)
+        super().delete(key)

@@ -1,0 +1,114 @@
+"""Leases per (job, direction): one holder at a time, takeover of expired leases, release."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from dts_change.errors import LeaseHeldError
+from dts_change.ledger import Lease, Ledger, job_key
+from dts_change.storage import Store
+from dts_change.storage.base import escape_segment
+
+from .fakes import FakeClock
+
+JOB = job_key("dtsab12cd", "Forward")
+
+
+def _contend(
+    ledger: Ledger, owners: list[str], ttl: float = 30.0
+) -> tuple[list[Lease], list[LeaseHeldError]]:
+    barrier = threading.Barrier(len(owners))
+    won: list[Lease] = []
+    lost: list[LeaseHeldError] = []
+
+    def take(owner: str) -> None:
+        barrier.wait(timeout=5)
+        try:
+            won.append(ledger.acquire_lease(JOB, owner, ttl))
+        except LeaseHeldError as exc:
+            lost.append(exc)
+
+    threads = [threading.Thread(target=take, args=(owner,)) for owner in owners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return won, lost
+
+
+def test_lease_contenders_exactly_one_holder(ledger: Ledger) -> None:
+    # GIVEN eight invocations reconciling the same job at once
+    owners = [f"invocation-{i}" for i in range(8)]
+    # WHEN they all take the lease
+    won, lost = _contend(ledger, owners)
+    # THEN one holds it, the others are told who does
+    assert len(won) == 1
+    assert len(lost) == 7
+    assert {exc.holder for exc in lost} == {won[0].owner}
+    assert ledger.lease_is_current(won[0])
+
+
+def test_lease_held_and_unexpired_refuses_even_the_same_owner_name(ledger: Ledger) -> None:
+    lease = ledger.acquire_lease(JOB, "a", 30)
+    with pytest.raises(LeaseHeldError) as info:
+        ledger.acquire_lease(JOB, "a", 30)
+    assert info.value.holder == "a"
+    assert info.value.code == "lease-held"
+    assert ledger.lease_is_current(lease)
+
+
+def test_lease_expired_is_taken_over_by_exactly_one_contender(ledger: Ledger, clock: FakeClock) -> None:
+    # GIVEN a lease whose holder died and whose time ran out
+    stale = ledger.acquire_lease(JOB, "crashed", 10)
+    clock.advance(11)
+    assert not ledger.lease_is_current(stale)
+    # WHEN several invocations contend for it
+    won, lost = _contend(ledger, [f"next-{i}" for i in range(6)])
+    # THEN exactly one takes it over, as the next generation
+    assert len(won) == 1 and len(lost) == 5
+    assert won[0].generation == stale.generation + 1
+    assert ledger.lease_is_current(won[0])
+
+
+def test_lease_taken_over_is_no_longer_current_for_the_old_holder(ledger: Ledger, clock: FakeClock) -> None:
+    # GIVEN a holder that stalled past its expiry while someone else took over
+    slow = ledger.acquire_lease(JOB, "slow", 10)
+    clock.advance(11)
+    ledger.acquire_lease(JOB, "fast", 10)
+    # WHEN the slow holder's clock says its lease would still be valid (skew), THEN the store says not
+    clock.now = slow.acquired_at + 5
+    assert not ledger.lease_is_current(slow)
+
+
+def test_lease_release_lets_the_next_invocation_in_at_once(ledger: Ledger) -> None:
+    first = ledger.acquire_lease(JOB, "a", 300)
+    ledger.release_lease(first)
+    assert not ledger.lease_is_current(first)
+    second = ledger.acquire_lease(JOB, "b", 300)
+    assert second.generation == first.generation + 2  # the release is a generation of its own
+    assert ledger.lease_is_current(second)
+
+
+def test_lease_release_after_takeover_changes_nothing(ledger: Ledger, clock: FakeClock) -> None:
+    old = ledger.acquire_lease(JOB, "old", 10)
+    clock.advance(11)
+    new = ledger.acquire_lease(JOB, "new", 10)
+    ledger.release_lease(old)
+    assert ledger.lease_is_current(new)
+
+
+def test_lease_old_generations_are_pruned_but_never_the_latest_two(store: Store, ledger: Ledger) -> None:
+    for i in range(5):
+        ledger.release_lease(ledger.acquire_lease(JOB, f"owner-{i}", 30))
+    latest = ledger.acquire_lease(JOB, "last", 30)
+    names = store.list(f"leases/{escape_segment(JOB)}/")
+    assert len(names) == 2
+    assert names[-1].endswith(f"{latest.generation:012d}.json")
+
+
+def test_lease_separate_jobs_do_not_contend(ledger: Ledger) -> None:
+    forward = ledger.acquire_lease(job_key("dtsab12cd", "Forward"), "a", 30)
+    reverse = ledger.acquire_lease(job_key("dtsab12cd", "Reverse"), "b", 30)
+    assert ledger.lease_is_current(forward) and ledger.lease_is_current(reverse)

@@ -1,0 +1,397 @@
+"""Change records: recording, duplicates, transitions, the open index, crash repair, replay, pruning."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from dts_change.errors import (
+    CorruptRecordError,
+    InvalidTransitionError,
+    LedgerConflictError,
+    ReplayRefusedError,
+)
+from dts_change.ledger import (
+    OPEN_STATES,
+    ChangeRecord,
+    ChangeState,
+    Ledger,
+    job_key,
+    record_key,
+)
+from dts_change.storage import Store
+from dts_change.storage.base import escape_segment
+
+from .fakes import CountingStore, CrashingStore, FakeClock, SimulatedCrashError
+
+JOB = job_key("dtsab12cd", "Forward")
+OTHER_JOB = job_key("dtsother", "Reverse")
+
+
+def _change(name: str) -> dict[str, Any]:
+    return {"id": name, "add": {"sales": {"name": "sales", "all": False, "Table": {name: {"name": name}}}}}
+
+
+def _record(ledger: Ledger, name: str, job: str = JOB) -> ChangeRecord:
+    record, created = ledger.record(
+        idempotency_key=f"idem-{name}", change_id=name, job_key=job, change=_change(name)
+    )
+    assert created
+    return record
+
+
+# ---------------------------------------------------------------- record
+
+
+def test_ledger_record_new_change_is_pending_and_open(ledger: Ledger) -> None:
+    record, created = ledger.record(
+        idempotency_key="oss://b/k#etag1|sha256:ab", change_id="c1", job_key=JOB, change=_change("t1")
+    )
+    assert created is True
+    assert record.state is ChangeState.PENDING
+    assert record.version == 0
+    assert record.key == record_key("oss://b/k#etag1|sha256:ab")
+    assert record.idempotency_key == "oss://b/k#etag1|sha256:ab"
+    assert ledger.get(record.key) == record
+    assert ledger.open_changes(JOB) == [record]
+    assert ledger.jobs_with_open_changes() == [JOB]
+
+
+def test_ledger_duplicate_delivery_returns_existing_record(ledger: Ledger, clock: FakeClock) -> None:
+    first = _record(ledger, "t1")
+    moved = ledger.transition(first, ChangeState.SUBMITTED)
+    clock.advance(30)
+    again, created = ledger.record(
+        idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=_change("t1")
+    )
+    assert created is False
+    assert again == moved
+    assert ledger.open_changes(JOB) == [moved]
+
+
+@pytest.mark.parametrize("clock_kind", ["same-instant", "real-time"])
+def test_ledger_concurrent_duplicate_deliveries_create_exactly_one_record(
+    store: Store, clock_kind: str
+) -> None:
+    # GIVEN one ledger shared by many deliveries of the same change (same instant: identical seq;
+    # real time: every loser has its own index marker to clean up)
+    ledger = Ledger(store, clock=FakeClock() if clock_kind == "same-instant" else time.time)
+    barrier = threading.Barrier(12)
+    results: list[tuple[ChangeRecord, bool]] = []
+
+    def deliver() -> None:
+        barrier.wait(timeout=5)
+        results.append(
+            ledger.record(idempotency_key="idem-race", change_id="c", job_key=JOB, change=_change("t"))
+        )
+
+    threads = [threading.Thread(target=deliver) for _ in range(12)]
+    # WHEN they all record at once
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    # THEN exactly one created it, all got the same record, and the index holds it once
+    assert len(results) == 12
+    assert sum(created for _, created in results) == 1
+    assert len({r.seq for r, _ in results}) == 1
+    assert [r.key for r in ledger.open_changes(JOB)] == [record_key("idem-race")]
+    assert len(store.list(f"open/{escape_segment(JOB)}/")) == 1
+
+
+def test_ledger_open_changes_sorted_by_arrival(ledger: Ledger, clock: FakeClock) -> None:
+    names = ["t3", "t1", "t2"]
+    for name in names:
+        _record(ledger, name)
+        clock.advance(0.001)
+    _record(ledger, "elsewhere", job=OTHER_JOB)
+    assert [r.change_id for r in ledger.open_changes(JOB)] == names
+    assert ledger.jobs_with_open_changes() == sorted([JOB, OTHER_JOB])
+
+
+def test_ledger_record_json_round_trip_keeps_every_field() -> None:
+    record = ChangeRecord(
+        key="k",
+        idempotency_key="i",
+        change_id="c",
+        job_key=JOB,
+        seq="0001-k",
+        state=ChangeState.SUBMITTED,
+        change={"add": {"db": {"name": "db"}}},
+        created_at=1.5,
+        updated_at=2.5,
+        version=3,
+        attempts=2,
+        last_error={"code": "throttled"},
+        submissions=[{"phase": "add", "client_token": "t", "request_id": "r", "at": 2.0}],
+        evidence={"detail": "x"},
+        confirm_retries=1,
+        pending_since=1.5,
+    )
+    assert ChangeRecord.from_json(record.to_json()) == record
+
+
+def test_ledger_corrupt_record_raises_corrupt_record_error(store: Store, ledger: Ledger) -> None:
+    record = _record(ledger, "t1")
+    store.put(f"changes/{record.key}/000001.json", b'{"key": "k", "state": "nonsense"}')
+    with pytest.raises(CorruptRecordError):
+        ledger.get(record.key)
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def test_ledger_transition_through_the_states_keeps_every_version(store: Store, ledger: Ledger) -> None:
+    record = _record(ledger, "t1")
+    removal = ledger.transition(record, ChangeState.REMOVAL_SUBMITTED, submissions=[{"phase": "remove"}])
+    submitted = ledger.transition(
+        removal, ChangeState.SUBMITTED, submissions=[*removal.submissions, {"phase": "add"}]
+    )
+    applied = ledger.transition(submitted, ChangeState.APPLIED, evidence={"subSyncJob": "Finished"})
+    assert [r.version for r in (record, removal, submitted, applied)] == [0, 1, 2, 3]
+    assert applied.submissions == [{"phase": "remove"}, {"phase": "add"}]
+    assert store.list(f"changes/{record.key}/") == [f"changes/{record.key}/{v:06d}.json" for v in range(4)]
+    assert ledger.get(record.key) == applied
+    assert ledger.open_changes(JOB) == []
+    assert ledger.jobs_with_open_changes() == []
+
+
+def test_ledger_transition_from_stale_copy_raises_ledger_conflict(ledger: Ledger) -> None:
+    # GIVEN two invocations holding the same version of a change
+    record = _record(ledger, "t1")
+    ledger.transition(record, ChangeState.SUBMITTED)
+    # WHEN the second one moves its (now stale) copy
+    with pytest.raises(LedgerConflictError) as info:
+        ledger.transition(record, ChangeState.DEAD_LETTERED)
+    # THEN it is told to re-read, and the first writer's state stands
+    assert info.value.retryable is True
+    assert info.value.code == "ledger-conflict"
+    assert ledger.get(record.key).state is ChangeState.SUBMITTED  # type: ignore[union-attr]
+
+
+def test_ledger_update_keeps_state_and_bumps_version(ledger: Ledger) -> None:
+    record = _record(ledger, "t1")
+    updated = ledger.update(record, attempts=1, last_error={"code": "throttled"})
+    assert (updated.state, updated.version, updated.attempts) == (ChangeState.PENDING, 1, 1)
+    assert updated.last_error == {"code": "throttled"}
+    with pytest.raises(LedgerConflictError):
+        ledger.update(record, attempts=5)
+
+
+def test_ledger_update_does_not_share_lists_with_the_caller(ledger: Ledger) -> None:
+    record = _record(ledger, "t1")
+    submissions = [{"phase": "add"}]
+    updated = ledger.update(record, submissions=submissions)
+    submissions.append({"phase": "mutated later"})
+    assert updated.submissions == [{"phase": "add"}]
+    assert ledger.get(record.key).submissions == [{"phase": "add"}]  # type: ignore[union-attr]
+
+
+def test_ledger_transition_out_of_applied_raises_invalid_transition(ledger: Ledger) -> None:
+    applied = ledger.transition(_record(ledger, "t1"), ChangeState.APPLIED)
+    with pytest.raises(InvalidTransitionError):
+        ledger.transition(applied, ChangeState.PENDING)
+
+
+def test_ledger_update_of_identity_field_raises_invalid_transition(ledger: Ledger) -> None:
+    record = _record(ledger, "t1")
+    with pytest.raises(InvalidTransitionError):
+        ledger.update(record, job_key="someone/else")
+    with pytest.raises(InvalidTransitionError):
+        ledger.update(record, evidence={"not json": object()})
+
+
+# ---------------------------------------------------------------- cheap open index
+
+
+def test_ledger_open_changes_reads_only_index_and_open_records(tmp_path: Any, clock: FakeClock) -> None:
+    from dts_change.storage import DirectoryStore
+
+    # GIVEN a long history: many closed changes, another job's open changes, and three open ones
+    counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
+    ledger = Ledger(counting, clock=clock)
+    for i in range(40):
+        record = _record(ledger, f"old{i}")
+        final = ChangeState.APPLIED if i % 2 else ChangeState.DEAD_LETTERED
+        ledger.transition(ledger.transition(record, ChangeState.SUBMITTED), final)
+        clock.advance(1)
+    for i in range(10):
+        _record(ledger, f"other{i}", job=OTHER_JOB)
+    open_keys = {_record(ledger, f"new{i}").key for i in range(3)}
+    counting.reads.clear()
+    # WHEN the open changes of the job are listed
+    found = ledger.open_changes(JOB)
+    # THEN only the job's index and those three records were read
+    assert {r.key for r in found} == open_keys
+    index = f"open/{escape_segment(JOB)}/"
+    allowed = (index, *(f"changes/{key}/" for key in open_keys))
+    assert all(key.startswith(allowed) for _, key in counting.reads), counting.reads
+    assert len(counting.reads) == 1 + 2 * len(open_keys)
+
+
+# ---------------------------------------------------------------- crash safety
+
+
+def _crashing_ledger(tmp_path: Any, clock: FakeClock) -> tuple[CrashingStore, Ledger]:
+    from dts_change.storage import DirectoryStore
+
+    store = CrashingStore(DirectoryStore(tmp_path / "ledger"))
+    return store, Ledger(store, clock=clock, marker_grace_seconds=60)
+
+
+def test_ledger_crash_after_marker_before_record_is_cleaned_after_grace(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    # GIVEN a process that dies after writing the index marker but before the record
+    store, ledger = _crashing_ledger(tmp_path, clock)
+    store.crash_prefix = "changes/"
+    with pytest.raises(SimulatedCrashError):
+        ledger.record(idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=_change("t1"))
+    index = f"open/{escape_segment(JOB)}/"
+    # WHEN the index is read within the grace period, THEN the marker is kept (a writer may be mid-way)
+    assert ledger.open_changes(JOB) == []
+    assert len(store.list(index)) == 1
+    # WHEN it is read after the grace period, THEN the orphan marker is dropped
+    clock.advance(61)
+    assert ledger.open_changes(JOB) == []
+    assert store.list(index) == []
+    # AND the redelivery records the change normally
+    record, created = ledger.record(
+        idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=_change("t1")
+    )
+    assert created and ledger.open_changes(JOB) == [record]
+
+
+def test_ledger_crash_while_closing_is_repaired_by_open_changes(tmp_path: Any, clock: FakeClock) -> None:
+    # GIVEN a change whose applied record was written but whose index update was lost
+    store, ledger = _crashing_ledger(tmp_path, clock)
+    record = _record(ledger, "t1")
+    store.crash_prefix = "closed/"
+    with pytest.raises(SimulatedCrashError):
+        ledger.transition(record, ChangeState.APPLIED)
+    assert ledger.get(record.key).state is ChangeState.APPLIED  # type: ignore[union-attr]
+    # WHEN the job's open changes are listed
+    assert ledger.open_changes(JOB) == []
+    # THEN the stale marker is gone and the closing is recorded for pruning
+    assert store.list("open/") == []
+    assert len(store.list("closed/")) == 1
+    clock.advance(ledger.retention_seconds + 1)
+    assert ledger.prune() == 1
+
+
+def test_ledger_redelivery_after_aborted_record_drops_the_orphan_marker(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    # GIVEN a crash right after the marker of a new change (the record write is the next step)
+    store, ledger = _crashing_ledger(tmp_path, clock)
+    store.crash_prefix = f"changes/{record_key('idem-t2')}/"
+    with pytest.raises(SimulatedCrashError):
+        ledger.record(idempotency_key="idem-t2", change_id="t2", job_key=JOB, change=_change("t2"))
+    # WHEN the same change is delivered again while the orphan marker still stands
+    clock.advance(1)
+    record, created = ledger.record(
+        idempotency_key="idem-t2", change_id="t2", job_key=JOB, change=_change("t2")
+    )
+    # THEN the change is open exactly once and the older marker (another seq) is removed
+    assert created
+    assert ledger.open_changes(JOB) == [record]
+    assert store.list(f"open/{escape_segment(JOB)}/") == [f"open/{escape_segment(JOB)}/{record.seq}"]
+
+
+# ---------------------------------------------------------------- replay
+
+
+def test_ledger_replay_moves_dead_letter_back_to_pending(ledger: Ledger, clock: FakeClock) -> None:
+    record = _record(ledger, "t1")
+    dead = ledger.transition(
+        ledger.update(record, attempts=3), ChangeState.DEAD_LETTERED, last_error={"code": "conflict"}
+    )
+    assert ledger.open_changes(JOB) == []
+    clock.advance(3600)
+    replayed = ledger.replay(record.key)
+    assert replayed.state is ChangeState.PENDING
+    assert replayed.idempotency_key == record.idempotency_key
+    assert (replayed.attempts, replayed.replays, replayed.version) == (0, 1, dead.version + 1)
+    assert replayed.pending_since == clock()
+    assert replayed.last_error == {"code": "conflict"}
+    assert ledger.open_changes(JOB) == [replayed]
+
+
+def test_ledger_replay_of_change_not_dead_lettered_raises_replay_refused(ledger: Ledger) -> None:
+    record = _record(ledger, "t1")
+    with pytest.raises(ReplayRefusedError):
+        ledger.replay(record.key)
+    with pytest.raises(ReplayRefusedError):
+        ledger.replay(record_key("never-recorded"))
+
+
+def test_ledger_replay_in_progress_marker_survives_a_repair(tmp_path: Any, clock: FakeClock) -> None:
+    # GIVEN a replay that wrote its marker but died before the pending record
+    store, ledger = _crashing_ledger(tmp_path, clock)
+    record = _record(ledger, "t1")
+    ledger.transition(record, ChangeState.DEAD_LETTERED)
+    clock.advance(5)
+    store.crash_prefix = f"changes/{record.key}/"
+    with pytest.raises(SimulatedCrashError):
+        ledger.replay(record.key)
+    index = f"open/{escape_segment(JOB)}/"
+    # WHEN the index is repaired within the grace period, THEN the marker is kept
+    assert ledger.open_changes(JOB) == []
+    assert len(store.list(index)) == 1
+    # AND after the grace period the orphan goes, the change stays dead-lettered
+    clock.advance(61)
+    assert ledger.open_changes(JOB) == []
+    assert store.list(index) == []
+    assert ledger.get(record.key).state is ChangeState.DEAD_LETTERED  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- prune and full scans
+
+
+def test_ledger_prune_deletes_only_closed_records_older_than_retention(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # GIVEN an applied and a dead-lettered change closed 8 days ago, one closed 1 day ago, one open
+    old_applied = ledger.transition(_record(ledger, "a"), ChangeState.APPLIED)
+    old_dead = ledger.transition(_record(ledger, "d"), ChangeState.DEAD_LETTERED)
+    clock.advance(7 * 86400)
+    recent = ledger.transition(_record(ledger, "r"), ChangeState.APPLIED)
+    still_open = _record(ledger, "o")
+    clock.advance(86400)
+    # WHEN pruning
+    pruned = ledger.prune()
+    # THEN only the two old closed records are gone
+    assert pruned == 2
+    assert ledger.get(old_applied.key) is None
+    assert ledger.get(old_dead.key) is None
+    assert ledger.get(recent.key) == recent
+    assert ledger.open_changes(JOB) == [still_open]
+    assert ledger.prune() == 0
+
+
+def test_ledger_prune_skips_change_replayed_after_closing(ledger: Ledger, clock: FakeClock) -> None:
+    dead = ledger.transition(_record(ledger, "d"), ChangeState.DEAD_LETTERED)
+    clock.advance(6 * 86400)
+    replayed = ledger.replay(dead.key)
+    clock.advance(2 * 86400)
+    assert ledger.prune() == 0
+    assert ledger.get(dead.key) == replayed
+
+
+def test_ledger_all_records_filters_by_state(ledger: Ledger) -> None:
+    pending = _record(ledger, "p")
+    dead = ledger.transition(_record(ledger, "d"), ChangeState.DEAD_LETTERED)
+    applied = ledger.transition(_record(ledger, "a"), ChangeState.APPLIED)
+    assert ledger.all_records() == [pending, dead, applied]
+    assert ledger.all_records({ChangeState.DEAD_LETTERED}) == [dead]
+    assert ledger.all_records(set(OPEN_STATES)) == [pending]
+
+
+def test_ledger_get_malformed_key_raises_invalid_store_key(ledger: Ledger) -> None:
+    from dts_change.errors import InvalidStoreKeyError
+
+    with pytest.raises(InvalidStoreKeyError):
+        ledger.get("../../etc/passwd")
