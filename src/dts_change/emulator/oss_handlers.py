@@ -1,0 +1,306 @@
+"""One method per OSS operation on path-style URLs `/<bucket>/<key>`: parse, call, answer XML.
+
+Only what the handler needs is emulated (GetObject, HeadObject, PutObject with
+x-oss-forbid-overwrite, DeleteObject, ListObjects V1 and V2); anything else is answered
+`NotImplemented` (501), never a fake success.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote
+
+from dts_change.emulator.admin import CallRecord
+from dts_change.emulator.oss_state import DEFAULT_MAX_KEYS, MAX_MAX_KEYS, ListPage, OssBackend, StoredObject
+from dts_change.emulator.signature import OSS_V1_SUBRESOURCES
+from dts_change.emulator.wire import WireRequest, WireResponse, xml_document
+from dts_change.emulator.wire_errors import (
+    InvalidArgumentError,
+    InvalidDigestError,
+    OssNotImplementedError,
+)
+
+# Sub-resources that only shape the answer or carry auth; any other one names an operation
+# the emulator does not implement.
+_HARMLESS_SUBRESOURCES = frozenset(
+    {
+        "security-token",
+        "continuation-token",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+    }
+)
+_OWNER = {"ID": "emulator", "DisplayName": "emulator"}
+
+
+def split_path(path: str) -> tuple[str | None, str | None]:
+    """`/bucket/key/with/slashes` -> (bucket, key); `/bucket` or `/bucket/` -> (bucket, None)."""
+    stripped = path[1:] if path.startswith("/") else path
+    if not stripped:
+        return None, None
+    bucket, _, key = stripped.partition("/")
+    return bucket, (key or None)
+
+
+def oss_action(method: str, bucket: str | None, key: str | None, names: Sequence[str]) -> str:
+    """The OSS operation name a request asks for (used for routing, faults and the log)."""
+    extra = sorted(n for n in names if n in OSS_V1_SUBRESOURCES and n not in _HARMLESS_SUBRESOURCES)
+    suffix = f"?{extra[0]}" if extra else ""
+    if bucket is None:
+        return f"Service:{method}{suffix}"
+    if key is None:
+        if method == "GET" and not extra:
+            return "ListObjectsV2" if "list-type" in names else "ListObjects"
+        return f"Bucket:{method}{suffix}"
+    if extra:
+        return f"Object:{method}{suffix}"
+    return {
+        "GET": "GetObject",
+        "HEAD": "HeadObject",
+        "PUT": "PutObject",
+        "DELETE": "DeleteObject",
+    }.get(method, f"Object:{method}")
+
+
+def _iso_ms(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at))
+
+
+def _object_headers(obj: StoredObject) -> list[tuple[str, str]]:
+    headers = [
+        ("Content-Type", obj.content_type or "application/octet-stream"),
+        ("ETag", obj.etag),
+        ("Last-Modified", formatdate(obj.last_modified, usegmt=True)),
+        ("Content-MD5", obj.content_md5),
+        ("x-oss-hash-crc64ecma", obj.crc64),
+        ("x-oss-object-type", "Normal"),
+        ("x-oss-storage-class", "Standard"),
+        ("Accept-Ranges", "bytes"),
+    ]
+    headers.extend((name, value) for name, value in sorted(obj.meta.items()))
+    return headers
+
+
+class OssHandlers:
+    """Operation name -> method returning the success response (errors are raised)."""
+
+    def __init__(self, oss: OssBackend) -> None:
+        self.oss = oss
+        self._ops: dict[str, Callable[..., WireResponse]] = {
+            "GetObject": self.get_object,
+            "HeadObject": self.head_object,
+            "PutObject": self.put_object,
+            "DeleteObject": self.delete_object,
+            "ListObjectsV2": self.list_objects_v2,
+            "ListObjects": self.list_objects,
+        }
+
+    def dispatch(
+        self,
+        action: str,
+        request: WireRequest,
+        bucket: str | None,
+        key: str | None,
+        query: dict[str, str],
+        call: CallRecord,
+        now: float,
+    ) -> WireResponse:
+        handler = self._ops.get(action)
+        if handler is None:
+            raise OssNotImplementedError(
+                f"The emulator does not implement {action} ({request.method} {request.raw_path[:80]})."
+            )
+        return handler(request, bucket, key, query, call, now)
+
+    def get_object(
+        self, request: WireRequest, bucket: str, key: str, query: dict[str, str], call: CallRecord, now: float
+    ) -> WireResponse:
+        obj = self.oss.get_object(bucket, key)
+        headers = _object_headers(obj)
+        override = query.get("response-content-type")
+        if override:
+            headers[0] = ("Content-Type", override)
+        return WireResponse(200, headers, obj.body)
+
+    def head_object(
+        self, request: WireRequest, bucket: str, key: str, query: dict[str, str], call: CallRecord, now: float
+    ) -> WireResponse:
+        obj = self.oss.get_object(bucket, key)
+        # HEAD: the server sends these headers and Content-Length of the object, but no body.
+        return WireResponse(200, [*_object_headers(obj), ("Content-Length", str(len(obj.body)))])
+
+    def put_object(
+        self, request: WireRequest, bucket: str, key: str, query: dict[str, str], call: CallRecord, now: float
+    ) -> WireResponse:
+        body = request.body
+        md5_header = request.header("content-md5")
+        if md5_header is not None:
+            try:
+                sent = base64.b64decode(md5_header.strip(), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidDigestError() from exc
+            if sent != hashlib.md5(body, usedforsecurity=False).digest():
+                raise InvalidDigestError()
+        forbid = (request.header("x-oss-forbid-overwrite") or "").strip().lower() == "true"
+        meta = {
+            name.lower(): value for name, value in request.headers if name.lower().startswith("x-oss-meta-")
+        }
+        call.set(forbidOverwrite=forbid, size=len(body))
+        obj = self.oss.put_object(
+            bucket,
+            key,
+            body,
+            now,
+            content_type=request.header("content-type"),
+            meta=meta,
+            forbid_overwrite=forbid,
+        )
+        return WireResponse(
+            200,
+            [("ETag", obj.etag), ("Content-MD5", obj.content_md5), ("x-oss-hash-crc64ecma", obj.crc64)],
+        )
+
+    def delete_object(
+        self, request: WireRequest, bucket: str, key: str, query: dict[str, str], call: CallRecord, now: float
+    ) -> WireResponse:
+        self.oss.delete_object(bucket, key)
+        return WireResponse(204)
+
+    def list_objects_v2(
+        self,
+        request: WireRequest,
+        bucket: str,
+        key: str | None,
+        query: dict[str, str],
+        call: CallRecord,
+        now: float,
+    ) -> WireResponse:
+        prefix = query.get("prefix", "")
+        delimiter = query.get("delimiter", "")
+        start_after = query.get("start-after", "")
+        token = query.get("continuation-token")
+        max_keys = _max_keys(query)
+        after = _decode_token(token) if token else start_after
+        page = self.oss.list_objects(
+            bucket, prefix=prefix, after=after, delimiter=delimiter, max_keys=max_keys
+        )
+        encode = _encoder(query)
+        children: dict[str, Any] = {
+            "Name": bucket,
+            "Prefix": encode(prefix),
+            "MaxKeys": max_keys,
+            "Delimiter": encode(delimiter),
+        }
+        if start_after:
+            children["StartAfter"] = encode(start_after)
+        if token:
+            children["ContinuationToken"] = token
+        if "encoding-type" in query:
+            children["EncodingType"] = query["encoding-type"]
+        children["IsTruncated"] = page.truncated
+        children["KeyCount"] = len(page.objects) + len(page.common_prefixes)
+        if page.truncated and page.last is not None:
+            children["NextContinuationToken"] = _encode_token(page.last)
+        owner = query.get("fetch-owner", "").lower() == "true"
+        children.update(_listing(page, encode, owner=owner))
+        call.set(prefix=prefix, keyCount=children["KeyCount"])
+        return _xml(xml_document("ListBucketResult", children))
+
+    def list_objects(
+        self,
+        request: WireRequest,
+        bucket: str,
+        key: str | None,
+        query: dict[str, str],
+        call: CallRecord,
+        now: float,
+    ) -> WireResponse:
+        prefix = query.get("prefix", "")
+        delimiter = query.get("delimiter", "")
+        marker = query.get("marker", "")
+        max_keys = _max_keys(query)
+        page = self.oss.list_objects(
+            bucket, prefix=prefix, after=marker, delimiter=delimiter, max_keys=max_keys
+        )
+        encode = _encoder(query)
+        children: dict[str, Any] = {
+            "Name": bucket,
+            "Prefix": encode(prefix),
+            "Marker": encode(marker),
+            "MaxKeys": max_keys,
+            "Delimiter": encode(delimiter),
+        }
+        if "encoding-type" in query:
+            children["EncodingType"] = query["encoding-type"]
+        children["IsTruncated"] = page.truncated
+        if page.truncated and page.last is not None:
+            children["NextMarker"] = encode(page.last)
+        children.update(_listing(page, encode, owner=True))
+        call.set(prefix=prefix, keyCount=len(page.objects) + len(page.common_prefixes))
+        return _xml(xml_document("ListBucketResult", children))
+
+
+def _xml(body: bytes) -> WireResponse:
+    return WireResponse(200, [("Content-Type", "application/xml")], body)
+
+
+def _max_keys(query: dict[str, str]) -> int:
+    raw = query.get("max-keys")
+    if raw is None or raw == "":
+        return DEFAULT_MAX_KEYS
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"max-keys {raw[:20]!r} is not an integer.") from exc
+    if not 1 <= value <= MAX_MAX_KEYS:
+        raise InvalidArgumentError(f"max-keys must be between 1 and {MAX_MAX_KEYS}.")
+    return value
+
+
+def _encoder(query: dict[str, str]) -> Callable[[str], str]:
+    if query.get("encoding-type", "").lower() == "url":
+        return lambda text: quote(text, safe="/")
+    return lambda text: text
+
+
+def _encode_token(last: str) -> str:
+    """Opaque, URL-safe continuation token (base64url of the last key or prefix, no padding)."""
+    return base64.urlsafe_b64encode(last.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError) as exc:
+        raise InvalidArgumentError("The continuation token provided is incorrect.") from exc
+
+
+def _listing(page: ListPage, encode: Callable[[str], str], *, owner: bool) -> dict[str, Any]:
+    contents = []
+    for key, obj in page.objects:
+        entry: dict[str, Any] = {
+            "Key": encode(key),
+            "LastModified": _iso_ms(obj.last_modified),
+            "ETag": obj.etag,
+            "Type": "Normal",
+            "Size": len(obj.body),
+            "StorageClass": "Standard",
+        }
+        if owner:
+            entry["Owner"] = dict(_OWNER)
+        contents.append(entry)
+    return {
+        "Contents": contents,
+        "CommonPrefixes": [{"Prefix": encode(prefix)} for prefix in page.common_prefixes],
+    }

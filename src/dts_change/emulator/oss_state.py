@@ -1,0 +1,217 @@
+"""OSS buckets and objects: get, put (optionally create-only), delete, list by prefix.
+
+No HTTP here. Objects are bytes plus the metadata OSS returns (ETag = quoted upper-case MD5
+hex, CRC-64/XZ as `x-oss-hash-crc64ecma`, Content-Type, Last-Modified, x-oss-meta-*). In the
+state JSON a UTF-8 object body is a plain string (the contract); anything else is
+`{"base64": ...}`; metadata sits beside it under `objectMeta`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from dts_change.emulator.state_fields import as_mapping, opt_mapping, opt_number, opt_str, state_error
+from dts_change.emulator.wire_errors import FileAlreadyExistsError, NoSuchBucketError, NoSuchKeyError
+
+# OSS ListObjects: max-keys defaults to 100 and cannot exceed 1000 (OSS API reference).
+DEFAULT_MAX_KEYS = 100
+MAX_MAX_KEYS = 1000
+
+_CRC64_POLY_REFLECTED = 0xC96C5795D7870F42
+_CRC64_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ _CRC64_POLY_REFLECTED if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC64_TABLE = _crc64_table()
+
+
+def crc64_ecma(data: bytes) -> int:
+    """CRC-64/XZ (ECMA-182, reflected, init and xorout all ones), what OSS reports."""
+    crc = _CRC64_MASK
+    table = _CRC64_TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ _CRC64_MASK
+
+
+@dataclass
+class StoredObject:
+    body: bytes
+    last_modified: float
+    content_type: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def etag(self) -> str:
+        return '"' + hashlib.md5(self.body, usedforsecurity=False).hexdigest().upper() + '"'
+
+    @property
+    def content_md5(self) -> str:
+        return base64.b64encode(hashlib.md5(self.body, usedforsecurity=False).digest()).decode()
+
+    @cached_property
+    def crc64(self) -> str:
+        return str(crc64_ecma(self.body))
+
+    def body_state(self) -> str | dict[str, str]:
+        try:
+            return self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(self.body).decode("ascii")}
+
+    def meta_state(self) -> dict[str, Any]:
+        return {
+            "contentType": self.content_type,
+            "lastModified": self.last_modified,
+            "meta": dict(self.meta),
+        }
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a listing: objects, rolled-up prefixes, and where the next page starts."""
+
+    objects: list[tuple[str, StoredObject]]
+    common_prefixes: list[str]
+    truncated: bool
+    last: str | None
+
+
+class OssBackend:
+    """Every bucket of the emulator; buckets exist only if the state names them."""
+
+    def __init__(self, buckets: dict[str, dict[str, StoredObject]]) -> None:
+        self.buckets = buckets
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], now: float) -> OssBackend:
+        metas = opt_mapping(state, "objectMeta", "state")
+        buckets: dict[str, dict[str, StoredObject]] = {}
+        for bucket, objects in opt_mapping(state, "buckets", "state").items():
+            where = f"buckets.{bucket}"
+            bucket_meta = opt_mapping(metas, str(bucket), "objectMeta")
+            stored: dict[str, StoredObject] = {}
+            for key, raw in as_mapping(objects, where).items():
+                spot = f"objectMeta.{bucket}.{key}"
+                meta = opt_mapping(bucket_meta, str(key), f"objectMeta.{bucket}")
+                stored[str(key)] = StoredObject(
+                    body=_body_from_state(raw, f"{where}.{key}"),
+                    last_modified=opt_number(meta, "lastModified", now, spot) or now,
+                    content_type=opt_str(meta, "contentType", None, spot),
+                    meta={str(k): str(v) for k, v in opt_mapping(meta, "meta", spot).items()},
+                )
+            buckets[str(bucket)] = stored
+        return cls(buckets)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "buckets": {
+                bucket: {key: obj.body_state() for key, obj in objects.items()}
+                for bucket, objects in self.buckets.items()
+            },
+            "objectMeta": {
+                bucket: {key: obj.meta_state() for key, obj in objects.items()}
+                for bucket, objects in self.buckets.items()
+            },
+        }
+
+    def _bucket(self, bucket: str) -> dict[str, StoredObject]:
+        objects = self.buckets.get(bucket)
+        if objects is None:
+            raise NoSuchBucketError(extra={"BucketName": bucket})
+        return objects
+
+    def get_object(self, bucket: str, key: str) -> StoredObject:
+        obj = self._bucket(bucket).get(key)
+        if obj is None:
+            raise NoSuchKeyError(extra={"Key": key})
+        return obj
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        now: float,
+        *,
+        content_type: str | None = None,
+        meta: Mapping[str, str] | None = None,
+        forbid_overwrite: bool = False,
+        create_bucket: bool = False,
+    ) -> StoredObject:
+        if create_bucket:
+            self.buckets.setdefault(bucket, {})
+        objects = self._bucket(bucket)
+        if forbid_overwrite and key in objects:
+            raise FileAlreadyExistsError(extra={"Key": key})
+        obj = StoredObject(body, now, content_type, dict(meta or {}))
+        objects[key] = obj
+        return obj
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Deleting a missing key succeeds, as on OSS (204)."""
+        self._bucket(bucket).pop(key, None)
+
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        after: str = "",
+        delimiter: str = "",
+        max_keys: int = DEFAULT_MAX_KEYS,
+    ) -> ListPage:
+        """Keys in UTF-8 byte order (= code-point order) after `after`, prefixes rolled up."""
+        objects = self._bucket(bucket)
+        found: list[tuple[str, StoredObject]] = []
+        prefixes: list[str] = []
+        last: str | None = None
+        truncated = False
+        for key in sorted(objects):
+            if not key.startswith(prefix) or key <= after:
+                continue
+            rolled = None
+            if delimiter:
+                cut = key.find(delimiter, len(prefix))
+                if cut >= 0:
+                    rolled = key[: cut + len(delimiter)]
+            if rolled is not None and (rolled <= after or (prefixes and prefixes[-1] == rolled)):
+                continue
+            if len(found) + len(prefixes) >= max_keys:
+                truncated = True
+                break
+            if rolled is not None:
+                prefixes.append(rolled)
+                last = rolled
+            else:
+                found.append((key, objects[key]))
+                last = key
+        return ListPage(found, prefixes, truncated, last)
+
+
+def _body_from_state(raw: object, where: str) -> bytes:
+    if isinstance(raw, str):
+        return raw.encode("utf-8")
+    obj = as_mapping(raw, where)
+    encoded = obj.get("base64")
+    if not isinstance(encoded, str):
+        raise state_error(where, raw, 'a string or {"base64": "..."}')
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise state_error(f"{where}.base64", encoded, "valid base64") from exc

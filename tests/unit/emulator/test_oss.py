@@ -1,0 +1,179 @@
+"""OSS semantics on path-style URLs: objects, forbid-overwrite, listings, errors (no sockets)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from dts_change.emulator.oss_state import crc64_ecma
+from tests.unit.emulator.builders import Harness
+
+BUCKET = "dts-changes"
+ODD_KEYS = ["dir/hello world+1.txt", "中文/表 1.json", "pct%25/x", "a//b", "plus+/x y"]
+
+
+def _put(harness: Harness, key: str, body: bytes = b"data", **headers: str) -> int:
+    return harness.oss("PUT", BUCKET, key, body=body, headers=headers).status
+
+
+def _list(harness: Harness, **query: str) -> ET.Element:
+    response = harness.oss("GET", BUCKET, query={"list-type": "2", **query})
+    assert response.status == 200, response.body
+    return ET.fromstring(response.body)
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_put_then_get_round_trips_keys_with_odd_characters(harness: Harness, key: str) -> None:
+    assert _put(harness, key, "ü".encode()) == 200
+    response = harness.oss("GET", BUCKET, key)
+    assert (response.status, response.body) == (200, "ü".encode())
+    assert key in harness.core.get_state()["buckets"][BUCKET]
+
+
+def test_put_object_returns_quoted_upper_md5_etag_and_crc64(harness: Harness) -> None:
+    response = harness.oss("PUT", BUCKET, "k", body=b"hello")
+    assert response.header("ETag") == '"' + hashlib.md5(b"hello").hexdigest().upper() + '"'
+    assert response.header("x-oss-hash-crc64ecma") == str(crc64_ecma(b"hello"))
+    assert re.fullmatch(r"[0-9A-F]{24}", response.header("x-oss-request-id") or "")
+
+
+def test_crc64_matches_the_crc64_xz_check_value() -> None:
+    assert crc64_ecma(b"123456789") == 0x995DC9BBDF1939FA
+
+
+def test_get_object_returns_stored_content_type_and_metadata(harness: Harness) -> None:
+    _put(harness, "k.json", b"{}", **{"Content-Type": "application/json", "x-oss-meta-author": "me"})
+    response = harness.oss("GET", BUCKET, "k.json")
+    assert response.header("Content-Type") == "application/json"
+    assert response.header("x-oss-meta-author") == "me"
+
+
+def test_put_object_forbid_overwrite_on_existing_key_returns_409(harness: Harness) -> None:
+    # GIVEN an existing object
+    assert _put(harness, "once", b"first") == 200
+    # WHEN created again with x-oss-forbid-overwrite
+    response = harness.oss("PUT", BUCKET, "once", body=b"second", headers={"x-oss-forbid-overwrite": "true"})
+    # THEN 409 FileAlreadyExists and the first body stays
+    assert response.status == 409
+    assert b"<Code>FileAlreadyExists</Code>" in response.body
+    assert harness.oss("GET", BUCKET, "once").body == b"first"
+
+
+def test_put_object_forbid_overwrite_on_new_key_creates_it(harness: Harness) -> None:
+    assert _put(harness, "new", b"x", **{"x-oss-forbid-overwrite": "true"}) == 200
+
+
+def test_put_object_forbid_overwrite_false_overwrites(harness: Harness) -> None:
+    _put(harness, "k", b"1")
+    assert _put(harness, "k", b"2", **{"x-oss-forbid-overwrite": "false"}) == 200
+    assert harness.oss("GET", BUCKET, "k").body == b"2"
+
+
+def test_put_object_wrong_content_md5_returns_invalid_digest(harness: Harness) -> None:
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    response = harness.oss("PUT", BUCKET, "k", body=b"data", headers={"Content-MD5": wrong})
+    assert response.status == 400
+    assert b"<Code>InvalidDigest</Code>" in response.body
+
+
+def test_get_missing_key_returns_no_such_key_xml_with_key(harness: Harness) -> None:
+    response = harness.oss("GET", BUCKET, "missing/key")
+    root = ET.fromstring(response.body)
+    assert response.status == 404
+    assert [root.findtext(n) for n in ("Code", "Key")] == ["NoSuchKey", "missing/key"]
+    assert root.findtext("RequestId") == response.header("x-oss-request-id")
+
+
+def test_unknown_bucket_returns_no_such_bucket(harness: Harness) -> None:
+    response = harness.oss("GET", "nobucket", "k")
+    assert (response.status, b"<Code>NoSuchBucket</Code>" in response.body) == (404, True)
+
+
+def test_delete_object_removes_it_and_missing_key_is_204_too(harness: Harness) -> None:
+    _put(harness, "k")
+    assert harness.oss("DELETE", BUCKET, "k").status == 204
+    assert harness.oss("DELETE", BUCKET, "k").status == 204
+    assert harness.oss("GET", BUCKET, "k").status == 404
+
+
+def test_head_object_answers_headers_with_content_length(harness: Harness) -> None:
+    _put(harness, "k", b"12345")
+    response = harness.oss("HEAD", BUCKET, "k")
+    assert (response.status, response.header("Content-Length"), response.body) == (200, "5", b"")
+
+
+def test_list_objects_v2_paginates_with_continuation_token(harness: Harness) -> None:
+    # GIVEN five objects under a prefix and one outside it
+    for index in range(5):
+        _put(harness, f"changes/{index}.json")
+    _put(harness, "other/x")
+    # WHEN listed two at a time
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        query = {"prefix": "changes/", "max-keys": "2"}
+        if token:
+            query["continuation-token"] = token
+        root = _list(harness, **query)
+        pages += 1
+        seen += [c.findtext("Key") or "" for c in root.findall("Contents")]
+        if root.findtext("IsTruncated") != "true":
+            break
+        token = root.findtext("NextContinuationToken")
+    # THEN every key under the prefix comes once, in order (0001.json came from the base state)
+    assert seen == [
+        "changes/0.json",
+        "changes/0001.json",
+        "changes/1.json",
+        "changes/2.json",
+        "changes/3.json",
+        "changes/4.json",
+    ]
+    assert pages == 3
+
+
+def test_list_objects_v2_url_encoding_type_encodes_keys(harness: Harness) -> None:
+    _put(harness, "x/a b+中")
+    root = _list(harness, prefix="x/", **{"encoding-type": "url"})
+    assert root.findtext("Contents/Key") == "x/a%20b%2B%E4%B8%AD"
+    assert root.findtext("EncodingType") == "url"
+
+
+def test_list_objects_v2_delimiter_rolls_up_common_prefixes(harness: Harness) -> None:
+    for key in ("d/a/1", "d/a/2", "d/b/1", "d/top"):
+        _put(harness, key)
+    root = _list(harness, prefix="d/", delimiter="/")
+    assert [p.findtext("Prefix") for p in root.findall("CommonPrefixes")] == ["d/a/", "d/b/"]
+    assert [c.findtext("Key") for c in root.findall("Contents")] == ["d/top"]
+    assert root.findtext("KeyCount") == "3"
+
+
+def test_list_objects_v2_bad_max_keys_returns_invalid_argument(harness: Harness) -> None:
+    response = harness.oss("GET", BUCKET, query={"list-type": "2", "max-keys": "5000"})
+    assert (response.status, b"InvalidArgument" in response.body) == (400, True)
+
+
+def test_list_objects_v1_paginates_with_marker(harness: Harness) -> None:
+    _put(harness, "changes/a")
+    response = harness.oss("GET", BUCKET, query={"prefix": "changes/", "max-keys": "1"})
+    root = ET.fromstring(response.body)
+    assert root.findtext("IsTruncated") == "true"
+    marker = root.findtext("NextMarker") or ""
+    second = ET.fromstring(harness.oss("GET", BUCKET, query={"prefix": "changes/", "marker": marker}).body)
+    assert [c.findtext("Key") for c in second.findall("Contents")] == ["changes/a"]
+
+
+def test_unsupported_operation_returns_not_implemented(harness: Harness) -> None:
+    response = harness.oss("GET", BUCKET, "k", query={"acl": ""})
+    assert response.status == 501
+    assert b"<Code>NotImplemented</Code>" in response.body
+
+
+def test_binary_object_appears_as_base64_in_state(harness: Harness) -> None:
+    _put(harness, "bin", b"\xff\x00")
+    assert harness.core.get_state()["buckets"][BUCKET]["bin"] == {"base64": "/wA="}
