@@ -40,8 +40,13 @@ def redact_text(text: str) -> str:
 def redact(value: Any) -> Any:
     """A copy of `value` with secrets masked (by key name and by known value)."""
     if isinstance(value, dict):
+        # Only plain values are masked: under a DbList, keys are table names (`user_tokens`).
         return {
-            k: (_MASK if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v))
+            k: (
+                _MASK
+                if isinstance(k, str) and _SECRET_KEY.search(k) and v and isinstance(v, str | bytes | int | float)
+                else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -1,0 +1,363 @@
+"""The function users deploy: event bytes in, every change applied, pending or dead-lettered out.
+
+`App` is built once per FC instance (the initializer): settings, HTTP sessions, stores. Each
+invocation splits the event into envelopes, turns them into validated change requests, records
+each in the ledger before anything else, then runs one reconcile pass per affected job (or every
+job with open work, on a timer). Permanent errors never raise: they are dead-lettered and
+reported. Only unexpected internal failures raise, so FC's async retry and `onFailure`
+destination catch what the code could not classify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .change import ChangeRequest
+from .clients.credentials import CredentialsProvider
+from .clients.dts import DtsClient
+from .clients.oss import OssClient
+from .config import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, Settings
+from .deadletter import DeadLetterRecord, DeadLetterSink
+from .errors import DtsChangeError
+from .intake import IntakeSettings, intake_envelope, intake_settings_from_env
+from .ledger import ChangeState, Ledger
+from .merge import fold_changes
+from .observe import Metrics, configure_logging, log_event, register_secret
+from .reconcile import PassReport, ReconcileContext, reconcile_job
+from .sources import Envelope, split_event
+from .storage import open_store
+
+_STATE_OUTCOMES = {
+    ChangeState.PENDING: "pending",
+    ChangeState.REMOVAL_SUBMITTED: "submitted",
+    ChangeState.SUBMITTED: "submitted",
+    ChangeState.APPLIED: "applied",
+    ChangeState.DEAD_LETTERED: "dead_lettered",
+}
+
+
+class CrashForTest(SystemExit):
+    """Raised at a named crash point when DTS_CHANGE_TEST_CRASH_AT asks for it (never inside FC)."""
+
+
+def crash_point_hook(settings: Settings) -> Callable[[str], None]:
+    def hit(name: str) -> None:
+        if settings.test_crash_at and settings.test_crash_at == name:
+            log_event("test crash point reached", logging.WARNING, point=name)
+            logging.shutdown()
+            os._exit(17)
+
+    return hit
+
+
+def function_timeout(context: Any) -> float:
+    function = getattr(context, "function", None)
+    timeout = getattr(function, "timeout", None)
+    try:
+        return float(timeout) if timeout else DEFAULT_FUNCTION_TIMEOUT
+    except (TypeError, ValueError):
+        return DEFAULT_FUNCTION_TIMEOUT
+
+
+@dataclass
+class ChangeResult:
+    id: str
+    key: str | None
+    job: str | None
+    outcome: str
+    correlation_id: str | None = None
+    diff: dict[str, int] | None = None
+    code: str | None = None
+    message: str | None = None
+    hint: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "key": self.key,
+            "job": self.job,
+            "outcome": self.outcome,
+            "correlationId": self.correlation_id,
+            "diff": self.diff,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }
+        out.update(self.details)
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class App:
+    """Everything an instance keeps between invocations: settings, clients (HTTP sessions), stores."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dts: Any = None,
+        oss: OssClient | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.credentials = CredentialsProvider(env=settings.env)
+        self.dts = dts or DtsClient(
+            settings.dts_region, settings.dts_endpoint, self.credentials, signature=settings.dts_signature  # type: ignore[arg-type]
+        )
+        self.oss = oss or OssClient(
+            settings.oss_region, settings.oss_endpoint, self.credentials, signature=settings.oss_signature  # type: ignore[arg-type]
+        )
+        self.ledger = Ledger(
+            open_store(settings.ledger_url, oss_client=self.oss), clock=clock, retention_seconds=settings.retention_seconds
+        )
+        self.dead_letters = DeadLetterSink(open_store(settings.dead_letter_url, oss_client=self.oss), clock=clock)
+        self.intake_settings: IntakeSettings = intake_settings_from_env(settings.env)
+        self.clock = clock
+        self.sleep = sleep
+        self.owner = f"{os.environ.get('FC_INSTANCE_ID') or 'local'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.crash_point = crash_point_hook(settings)
+        for secret in (settings.env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), settings.env.get("ALIBABA_CLOUD_SECURITY_TOKEN")):
+            register_secret(secret)
+
+    # ------------------------------------------------------------------ invocation
+    def handle(self, event: bytes | str, context: Any = None) -> dict[str, Any]:
+        started = time.monotonic()
+        deadline = started + function_timeout(context) - DEADLINE_MARGIN_SECONDS
+        request_id = getattr(context, "request_id", None) or uuid.uuid4().hex
+        metrics = Metrics()
+        results: list[ChangeResult] = []
+        ignored: list[dict[str, Any]] = []
+        jobs: dict[str, None] = {}
+        timer = False
+        creds = getattr(context, "credentials", None)
+        if creds is not None:
+            register_secret(getattr(creds, "access_key_secret", None))
+            register_secret(getattr(creds, "security_token", None))
+        with self.credentials.invocation(context):
+            retry_later: DtsChangeError | None = None
+            for envelope in split_event(event, request_id=request_id):
+                outcome = intake_envelope(envelope, settings=self.intake_settings, reader=self.oss)
+                if outcome.status == "failed" and outcome.error is not None:
+                    if outcome.error.retryable:
+                        # e.g. OSS unavailable while reading the object: FC retries the event.
+                        retry_later = outcome.error
+                        continue
+                    results.append(self._dead_letter_input(envelope, outcome.error, metrics))
+                elif outcome.status == "ignored":
+                    ignored.append({"correlationId": envelope.correlation_id, "reason": outcome.reason})
+                elif outcome.status == "reconcile":
+                    timer = True
+                else:
+                    results.extend(self._accept(outcome.changes, metrics, jobs))
+            if timer:
+                for job_key in self.ledger.jobs_with_open_changes():
+                    jobs.setdefault(job_key, None)
+            reports = [self._reconcile(job_key, metrics, deadline) for job_key in jobs]
+            if timer and not self.settings.dry_run:
+                pruned = self.ledger.prune()
+                if pruned:
+                    log_event("ledger pruned", records=pruned)
+        self._finish_outcomes(results, reports, metrics)
+        if retry_later is not None:
+            log_event("input could not be read yet; raising so FC retries", logging.WARNING,
+                      code=retry_later.code, message=retry_later.message)
+            raise retry_later
+        for result in results:
+            log_event(
+                "change",
+                change_id=result.id,
+                correlation_id=result.correlation_id,
+                job=result.job,
+                outcome=result.outcome,
+                diff=result.diff,
+                code=result.code,
+            )
+        summary = metrics.snapshot()
+        elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        log_event("invocation summary", request_id=request_id, elapsed_ms=elapsed_ms, **summary)
+        return {
+            "requestId": request_id,
+            "changes": [r.to_dict() for r in results],
+            "ignored": ignored,
+            "reconcile": [r.to_dict() for r in reports],
+            "summary": summary,
+            "elapsedMs": elapsed_ms,
+        }
+
+    def _reconcile(self, job_key: str, metrics: Metrics, deadline: float) -> PassReport:
+        ctx = ReconcileContext(
+            dts=self.dts,
+            ledger=self.ledger,
+            dead_letters=self.dead_letters,
+            metrics=metrics,
+            deadline=deadline,
+            owner=self.owner,
+            max_age_seconds=self.settings.max_age_seconds,
+            lease_seconds=self.settings.lease_seconds,
+            keep_server_keys=self.settings.keep_server_keys,
+            clock=self.clock,
+            sleep=self.sleep,
+            crash_point=self.crash_point,
+        )
+        report = reconcile_job(job_key, ctx, dry_run=self.settings.dry_run)
+        log_event("reconcile pass", job=job_key, action=report.action, phase=report.phase,
+                  job_status=report.job_status, request_id=report.modify_request_id)
+        return report
+
+    def _accept(
+        self, changes: tuple[ChangeRequest, ...], metrics: Metrics, jobs: dict[str, None]
+    ) -> list[ChangeResult]:
+        results = []
+        for change in changes:
+            if change.dry_run or self.settings.dry_run:
+                results.append(self._dry_run(change))
+                continue
+            record, created = self.ledger.record(
+                idempotency_key=change.idempotency_key,
+                change_id=change.change_id,
+                job_key=change.job.key,
+                change=change.to_record(),
+            )
+            self.crash_point("after-ledger-write")
+            result = ChangeResult(
+                id=change.change_id,
+                key=record.key,
+                job=change.job.key,
+                outcome="pending" if created else "duplicate",
+                correlation_id=change.correlation_id,
+            )
+            if change.warnings:
+                result.details["warnings"] = list(change.warnings)
+            if not created:
+                result.details["state"] = record.state.value
+                metrics.incr("duplicates")
+            results.append(result)
+            jobs.setdefault(change.job.key, None)
+        return results
+
+    def _dry_run(self, change: ChangeRequest) -> ChangeResult:
+        """Compute and report the diff against the job's current list; write nothing."""
+        result = ChangeResult(id=change.change_id, key=None, job=change.job.key, outcome="dry_run",
+                              correlation_id=change.correlation_id)
+        try:
+            job_id = change.job.dts_job_id or self.dts.resolve_job_id(change.job.dts_instance_id or "")
+            detail = self.dts.describe_dts_job_detail(job_id, change.job.dts_instance_id, change.job.direction)
+            folded = fold_changes(detail.db_list(), [change.to_change_spec()])
+        except DtsChangeError as exc:
+            result.code, result.message, result.hint = exc.code, exc.message, exc.hint
+            return result
+        outcome = folded.outcomes[0]
+        result.diff = folded.diff.summary()
+        result.details["plan"] = {
+            "status": outcome.status,
+            "diff": folded.diff.to_dict(),
+            "phases": [phase for phase, _ in folded.plan.phases()],
+        }
+        if outcome.error is not None:
+            result.code, result.message, result.hint = outcome.error.code, outcome.error.message, outcome.error.hint
+        return result
+
+    def _dead_letter_input(self, envelope: Envelope, error: DtsChangeError, metrics: Metrics) -> ChangeResult:
+        """Bad input never reaches the ledger as a change: it goes straight to the dead letters."""
+        now = self.clock()
+        key = hashlib.sha256(f"{envelope.correlation_id}|{error.code}".encode()).hexdigest()[:32]
+        record = DeadLetterRecord(
+            key=key,
+            change_id=envelope.correlation_id,
+            job_key="_unrouted",
+            correlation_id=envelope.correlation_id,
+            original_event=_event_reference(envelope),
+            change=None,
+            error=error.to_dict(),
+            attempts=1,
+            first_seen=now,
+            dead_lettered_at=now,
+            request_ids=[],
+            job_status=None,
+            evidence=None,
+        )
+        self.dead_letters.write(record)
+        metrics.incr("dead_lettered")
+        log_event("input dead-lettered", logging.WARNING, correlation_id=envelope.correlation_id,
+                  code=error.code, message=error.message)
+        return ChangeResult(
+            id=envelope.correlation_id,
+            key=None,
+            job=None,
+            outcome="dead_lettered",
+            correlation_id=envelope.correlation_id,
+            code=error.code,
+            message=error.message,
+            hint=error.hint,
+        )
+
+    def _finish_outcomes(self, results: list[ChangeResult], reports: list[PassReport], metrics: Metrics) -> None:
+        by_key: dict[str, tuple[str, PassReport]] = {}
+        for report in reports:
+            for key, outcome in report.outcomes.items():
+                by_key[key] = (outcome, report)
+        for result in results:
+            if result.key is None or result.outcome in ("dead_lettered", "dry_run"):
+                continue
+            if result.key in by_key and result.outcome != "duplicate":
+                outcome, report = by_key[result.key]
+                result.outcome = outcome
+                if report.diff is not None and outcome in ("submitted", "applied", "no_op"):
+                    result.diff = {k: len(report.diff.get(k, [])) for k in ("added", "removed", "changed")}
+            record = self.ledger.get(result.key)
+            if record is None:
+                continue
+            if result.outcome not in ("duplicate", "no_op"):
+                result.outcome = _STATE_OUTCOMES.get(record.state, result.outcome)
+            if record.state == ChangeState.DEAD_LETTERED and record.last_error:
+                result.code = record.last_error.get("code")
+                result.message = record.last_error.get("message")
+                result.hint = record.last_error.get("hint")
+            if result.outcome == "pending":
+                metrics.incr("pending")
+
+
+def _event_reference(envelope: Envelope) -> dict[str, Any]:
+    ref: dict[str, Any] = {"kind": envelope.kind, "source": envelope.source.to_dict()}
+    if envelope.event_ref:
+        ref["eventRef"] = dict(envelope.event_ref)
+    if envelope.body is not None:
+        body = envelope.body[:65536]
+        ref["body"] = body.decode("utf-8", "replace")
+        if len(envelope.body) > len(body):
+            ref["bodyTruncated"] = True
+    return ref
+
+
+# ---------------------------------------------------------------------- FC entry points
+
+_APP: App | None = None
+
+
+def get_app(env: Mapping[str, str] | None = None) -> App:
+    """The instance's App, built on first use (the initializer builds it ahead of the first event)."""
+    global _APP
+    if _APP is None:
+        settings = Settings.from_env(env)
+        configure_logging(settings.log_level)
+        _APP = App(settings)
+    return _APP
+
+
+def reset_app() -> None:
+    global _APP
+    _APP = None
+
+
+def handle_event(event: bytes | str, context: Any) -> dict[str, Any]:
+    """Run one invocation. Bad input and permanent errors come back in the result; only bugs and
+    failures of our own storage raise, so FC's async retry and `onFailure` destination take over."""
+    return get_app().handle(event, context)

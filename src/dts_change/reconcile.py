@@ -1,0 +1,770 @@
+"""The per-job pass: confirm what was submitted, then fold pending changes and submit one phase.
+
+One pass per (job, direction) under a lease:
+1. describe the job; confirm earlier submissions once the modification finished (present for
+   additions, absent for removals), or dead-letter them with DTS's evidence when it failed;
+2. gate on `is_modifiable`; a busy job leaves changes pending, a job that is not configured or
+   does not exist dead-letters them; an unreadable DbObject blocks the write;
+3. fold pending changes in arrival order (one group of modification flags per pass, as many as
+   fit in 1 MB), dead-letter rejected ones, guard the result (no loss, size), re-read right before
+   writing and abort if the list changed underneath;
+4. submit ONE phase (reserved, removals, or additions) and return: no invocation waits for a
+   modification; the next pass (an event or the timer) continues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from .change import ChangeRequest, JobTarget
+from .clients.dts_models import JobDetail, ModifyResult, SubSyncJob
+from .dblist import DbList, ObjectRef
+from .deadletter import DeadLetterRecord, DeadLetterSink
+from .errors import (
+    DbListChangedError,
+    DbListTooLargeError,
+    DtsChangeError,
+    JobModifyingError,
+    JobNotConfiguredError,
+    JobNotFoundError,
+    JobNotRunningError,
+    LeaseHeldError,
+    MaxAgeExceededError,
+    ModificationFailedError,
+    NotConfirmedError,
+)
+from .ledger import ChangeRecord, ChangeState, Ledger
+from .merge import ChangeSpec, FoldResult, fold_changes
+from .observe import Metrics, log_event
+from .retry import call_with_retry
+
+FAILED_SUB_JOB_STATUSES = frozenset({"precheckfailed", "failed", "initializefailed", "migrationfailed"})
+FINISHED_SUB_JOB_STATUSES = frozenset({"finished"})
+MAX_CONFIRM_RETRIES = 1
+"""A submitted change whose objects are missing after a finished modification goes back to pending
+once; the second time it is dead-lettered with the evidence."""
+
+Phase = Literal["reserved", "removal", "addition"]
+
+
+class DtsApi(Protocol):
+    """What reconcile needs of the DTS client (the real `DtsClient`, or a fake in unit tests)."""
+
+    def describe_dts_job_detail(self, *args: Any, **kwargs: Any) -> JobDetail: ...
+
+    def modify_dts_job(self, *args: Any, **kwargs: Any) -> ModifyResult: ...
+
+    def resolve_job_id(self, instance_id: str) -> str: ...
+
+    def resolve_instance_id(self, job_id: str) -> str: ...
+
+
+# ---------------------------------------------------------------------- the status gate
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: Literal["ok", "modifying", "not_configured", "not_running"]
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def latest_sub_job(detail: JobDetail) -> SubSyncJob | None:
+    """The newest object-modification sub-task (DTS lists them oldest first)."""
+    subs = [s for s in detail.sub_sync_jobs if (s.job_type or "subSync").lower() == "subsync"]
+    return subs[-1] if subs else None
+
+
+def is_modifiable(detail: JobDetail) -> Verdict:
+    """Whether ModifyDtsJob may be called now (reference dts-api §2.3-2.4; case-insensitive).
+
+    - `synchronizing` with no unfinished modification sub-task: yes;
+    - `Failed` once incremental synchronization had started (the console allows it): yes;
+    - `Modifying`, or a sub-task still running: no, wait (the change stays pending);
+    - `NotConfigured`: never (permanent: CheckStatus.InvalidInitStatus);
+    - anything else (paused, prechecking, initializing, ...): not now; pending until max age.
+    """
+    status = (detail.status or "").lower()
+    sub = latest_sub_job(detail)
+    sub_status = (sub.status or "").lower() if sub else ""
+    sub_running = sub is not None and sub_status not in FINISHED_SUB_JOB_STATUSES | FAILED_SUB_JOB_STATUSES
+    if status == "notconfigured":
+        return Verdict("not_configured", "the job is NotConfigured")
+    if status == "modifying" or sub_running:
+        return Verdict("modifying", f"a modification is still running (status {detail.status}, sub-task {sub_status or '-'})")
+    if status == "synchronizing":
+        return Verdict("ok", "synchronizing")
+    if status == "failed":
+        incremental = (detail.data_synchronization_status.status or "") if detail.data_synchronization_status else ""
+        if incremental and incremental.lower() not in ("notstarted", ""):
+            return Verdict("ok", "failed during incremental synchronization (modifiable)")
+        return Verdict("not_running", "the job failed before incremental synchronization")
+    return Verdict("not_running", f"status {detail.status!r} does not accept modifications")
+
+
+# ---------------------------------------------------------------------- reports
+
+
+@dataclass
+class PassReport:
+    """What one pass did for one job; the handler turns it into result JSON and log lines."""
+
+    job_key: str
+    action: str = "nothing-to-do"
+    job_status: str | None = None
+    phase: Phase | None = None
+    client_token: str | None = None
+    modify_request_id: str | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)  # idempotency key -> outcome
+    diff: dict[str, Any] | None = None
+    dblist_before: dict[str, Any] | None = None
+    dblist_sent: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "job": self.job_key,
+            "action": self.action,
+            "jobStatus": self.job_status,
+            "phase": self.phase,
+            "clientToken": self.client_token,
+            "modifyRequestId": self.modify_request_id,
+            "outcomes": dict(self.outcomes),
+            "diff": self.diff,
+            "error": self.error,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass
+class ReconcileContext:
+    dts: DtsApi
+    ledger: Ledger
+    dead_letters: DeadLetterSink
+    metrics: Metrics
+    deadline: float
+    owner: str
+    max_age_seconds: float
+    lease_seconds: float
+    keep_server_keys: bool = False
+    clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    crash_point: Callable[[str], None] = lambda _name: None
+
+
+def client_token_for(job_key: str, phase: str, before_json: str, sent_json: str) -> str:
+    """DESIGN §1.3: a retry of the same submission reuses the token; a different one never does."""
+    before_hash = hashlib.sha256(before_json.encode("utf-8")).hexdigest()
+    sent_hash = hashlib.sha256(sent_json.encode("utf-8")).hexdigest()
+    material = f"{job_key}\n{phase}\n{before_hash}\n{sent_hash}".encode()
+    return hashlib.sha256(material).hexdigest()[:64]
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------- the pass
+
+
+class _Pass:
+    """State of one pass for one job; methods are the steps of the module docstring."""
+
+    def __init__(self, job_key: str, ctx: ReconcileContext, *, dry_run: bool) -> None:
+        self.job_key = job_key
+        self.ctx = ctx
+        self.dry_run = dry_run
+        self.report = PassReport(job_key)
+        self.target: JobTarget | None = None
+        self.job_id: str | None = None
+        self.instance_id: str | None = None
+
+    # -------------------------------------------------------------- helpers
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        return call_with_retry(
+            fn,
+            deadline=self.ctx.deadline,
+            clock=self.ctx.monotonic,
+            sleep=self.ctx.sleep,
+            on_retry=lambda exc, attempt, delay: log_event(
+                "retrying", logging.WARNING, job=self.job_key, code=exc.code, attempt=attempt, delay=round(delay, 3)
+            ),
+        )
+
+    def _describe(self) -> JobDetail:
+        assert self.job_id is not None
+        direction = self.target.direction if self.target else None
+        detail: JobDetail = self._retry(
+            lambda: self.ctx.dts.describe_dts_job_detail(self.job_id or "", self.instance_id, direction)
+        )
+        self.report.job_status = detail.status
+        return detail
+
+    def _set(self, record: ChangeRecord, outcome: str) -> None:
+        self.report.outcomes[record.key] = outcome
+
+    def dead_letter(self, record: ChangeRecord, error: DtsChangeError, detail: JobDetail | None = None) -> None:
+        if self.dry_run:
+            self._set(record, "dead_lettered")
+            return
+        now = self.ctx.clock()
+        err = error.to_dict()
+        evidence = error.evidence
+        request_ids = [s.get("request_id") for s in record.submissions if s.get("request_id")]
+        if error.request_id:
+            request_ids.append(error.request_id)
+        updated = self.ctx.ledger.transition(
+            record, ChangeState.DEAD_LETTERED, last_error=err, evidence=evidence if evidence is not None else record.evidence
+        )
+        change = record.change
+        dl = DeadLetterRecord(
+            key=record.key,
+            change_id=record.change_id,
+            job_key=record.job_key,
+            correlation_id=change.get("correlationId"),
+            original_event=change.get("eventRef") or change.get("source"),
+            change=change,
+            error=err,
+            attempts=updated.attempts,
+            first_seen=record.created_at,
+            dead_lettered_at=now,
+            request_ids=[str(r) for r in request_ids],
+            job_status=detail.status if detail else None,
+            evidence=evidence,
+        )
+        self.ctx.dead_letters.write(dl)
+        self.ctx.metrics.incr("dead_lettered")
+        self._set(record, "dead_lettered")
+        log_event(
+            "change dead-lettered",
+            logging.WARNING,
+            change_id=record.change_id,
+            job=record.job_key,
+            code=error.code,
+            message=error.message,
+            correlation_id=change.get("correlationId"),
+        )
+
+    def note_error(self, records: Iterable[ChangeRecord], error: DtsChangeError) -> None:
+        """Keep the last error on pending changes (visible in `dlq`/ledger, used at max age)."""
+        if self.dry_run:
+            return
+        err = error.to_dict()
+        for record in records:
+            if record.last_error != err:
+                self.ctx.ledger.update(record, last_error=err, attempts=record.attempts + 1)
+
+    # -------------------------------------------------------------- step 0: target
+    def resolve_target(self, records: Sequence[ChangeRecord]) -> None:
+        self.target = JobTarget.from_dict(records[0].change.get("job") or {})
+        self.job_id = self.target.dts_job_id
+        self.instance_id = self.target.dts_instance_id
+        if not self.job_id and self.instance_id:
+            self.job_id = self._retry(lambda: self.ctx.dts.resolve_job_id(self.instance_id or ""))
+        if not self.instance_id and self.job_id:
+            self.instance_id = self._retry(lambda: self.ctx.dts.resolve_instance_id(self.job_id or ""))
+
+    # -------------------------------------------------------------- step 1: confirm
+    def confirm(self, records: list[ChangeRecord], detail: JobDetail) -> list[ChangeRecord]:
+        """Move finished submissions to applied (or back to pending / dead letter); return the rest."""
+        awaiting = [r for r in records if _awaiting_confirmation(r)]
+        if not awaiting:
+            return records
+        verdict = is_modifiable(detail)
+        if verdict.kind == "modifying":
+            for r in awaiting:
+                self._set(r, "submitted")
+            raise JobModifyingError(f"Job busy: {self.job_key}: {verdict.reason}")
+        sub = latest_sub_job(detail)
+        sub_status = (sub.status or "").lower() if sub else ""
+        if sub is not None and sub_status in FAILED_SUB_JOB_STATUSES:
+            evidence = {
+                "subSyncJobStatus": sub.status,
+                "errorMessage": sub.error_message,
+                "precheckDetail": sub.precheck_status.detail if sub.precheck_status else [],
+            }
+            error = ModificationFailedError(
+                f"Modification failed: {self.job_key}: DTS sub-task ended {sub.status}"
+                + (f": {sub.error_message}" if sub.error_message else ""),
+                evidence=evidence,
+            )
+            for r in awaiting:
+                self.dead_letter(r, error, detail)
+            return [r for r in records if r not in awaiting]
+        current = detail.db_list()
+        remaining: list[ChangeRecord] = []
+        for record in records:
+            if record not in awaiting:
+                remaining.append(record)
+                continue
+            confirmed = _confirm_record(record, current, detail)
+            if confirmed:
+                nxt = self._after_confirmation(record)
+                if nxt is not None:
+                    remaining.append(nxt)
+            else:
+                nxt = self._not_confirmed(record, current, detail)
+                if nxt is not None:
+                    remaining.append(nxt)
+        return remaining
+
+    def _after_confirmation(self, record: ChangeRecord) -> ChangeRecord | None:
+        submissions = [dict(s) for s in record.submissions]
+        submissions[-1]["confirmed"] = True
+        phase = submissions[-1].get("phase")
+        change = ChangeRequest.from_record(record.change)
+        has_objects = change.add is not None or bool(change.remove)
+        needs_more = (phase == "reserved" and has_objects) or (phase == "removal" and change.add is not None)
+        if self.dry_run:
+            return record
+        if needs_more:
+            return self.ctx.ledger.update(record, submissions=submissions)
+        self.ctx.ledger.transition(record, ChangeState.APPLIED, submissions=submissions)
+        self.ctx.metrics.incr("changes_applied")
+        self._set(record, "applied")
+        log_event("change applied", change_id=record.change_id, job=record.job_key, phase=phase,
+                  correlation_id=record.change.get("correlationId"))
+        return None
+
+    def _not_confirmed(self, record: ChangeRecord, current: DbList, detail: JobDetail) -> ChangeRecord | None:
+        missing = _unconfirmed_objects(record, current, detail)
+        if record.confirm_retries >= MAX_CONFIRM_RETRIES:
+            self.dead_letter(
+                record,
+                NotConfirmedError(
+                    f"Not confirmed: {record.change_id}: after a finished modification the job still "
+                    f"differs for {', '.join(missing[:10])}",
+                    evidence={"unconfirmed": missing},
+                ),
+                detail,
+            )
+            return None
+        if self.dry_run:
+            return record
+        return self.ctx.ledger.transition(
+            record, ChangeState.PENDING, confirm_retries=record.confirm_retries + 1, evidence={"unconfirmed": missing}
+        )
+
+    # -------------------------------------------------------------- steps 2-4
+    def run(self, records: list[ChangeRecord]) -> PassReport:
+        try:
+            self.resolve_target(records)
+        except JobNotFoundError as exc:
+            for r in records:
+                self.dead_letter(r, exc)
+            self.report.action = "job-not-found"
+            return self.report
+        try:
+            detail = self._describe()
+        except JobNotFoundError as exc:
+            for r in records:
+                self.dead_letter(r, exc)
+            self.report.action = "job-not-found"
+            return self.report
+        try:
+            records = self.confirm(records, detail)
+        except JobModifyingError:
+            for r in records:
+                self.report.outcomes.setdefault(r.key, "pending")
+            self.report.action = "waiting-for-modification"
+            return self.report
+        if not records:
+            self.report.action = "confirmed"
+            return self.report
+        records = self.expire(records)
+        verdict = is_modifiable(detail)
+        if verdict.kind == "not_configured":
+            error = JobNotConfiguredError(f"Job not configured: {self.job_key}: {verdict.reason}")
+            for r in records:
+                self.dead_letter(r, error, detail)
+            self.report.action = "job-not-configured"
+            return self.report
+        if not verdict.ok:
+            busy: DtsChangeError = (
+                JobModifyingError(f"Job busy: {self.job_key}: {verdict.reason}")
+                if verdict.kind == "modifying"
+                else JobNotRunningError(f"Job not modifiable: {self.job_key}: {verdict.reason}")
+            )
+            self.note_error([r for r in records if not r.last_error or r.last_error.get("code") != busy.code], busy)
+            for r in records:
+                self._set(r, "pending")
+            self.report.action = "job-busy"
+            self.report.error = busy.to_dict()
+            return self.report
+        current = detail.db_list()
+        reserved_records = [r for r in records if _needs_reserved(r)]
+        if reserved_records:
+            return self.submit_reserved(reserved_records, records)
+        foldable = [r for r in records if _foldable(r)]
+        for r in records:
+            if r not in foldable:
+                self._set(r, "pending")
+        if not foldable:
+            self.report.action = "nothing-to-do"
+            return self.report
+        return self.fold_and_submit(foldable, current)
+
+    def expire(self, records: list[ChangeRecord]) -> list[ChangeRecord]:
+        now = self.ctx.clock()
+        keep = []
+        for r in records:
+            since = getattr(r, "pending_since", None) or r.created_at
+            if r.state == ChangeState.PENDING and now - since > self.ctx.max_age_seconds:
+                last = r.last_error or {}
+                self.dead_letter(
+                    r,
+                    MaxAgeExceededError(
+                        f"Max age exceeded: {r.change_id} pending for {int(now - since)} s "
+                        f"(limit {int(self.ctx.max_age_seconds)} s); last error: "
+                        f"{last.get('code', 'none')}: {last.get('message', '-')}",
+                        evidence={"lastError": last},
+                    ),
+                )
+            else:
+                keep.append(r)
+        return keep
+
+    def submit_reserved(self, reserved_records: list[ChangeRecord], records: list[ChangeRecord]) -> PassReport:
+        merged: dict[str, Any] = {}
+        for r in reserved_records:
+            merged.update(r.change.get("reserved") or {})
+        for r in records:
+            self._set(r, "pending")
+        self.report.phase = "reserved"
+        if self.dry_run:
+            self.report.action = "dry-run"
+            self.report.diff = {"reserved": merged}
+            return self.report
+        assert self.instance_id is not None
+        result: ModifyResult = self._retry(
+            lambda: self.ctx.dts.modify_dts_job(
+                self.instance_id or "",
+                self.job_id,
+                None,
+                self.target.direction if self.target else None,
+                reserved=merged,
+                modify_type="UPDATE_RESERVED",
+            )
+        )
+        self.ctx.metrics.incr("modify_calls")
+        now = self.ctx.clock()
+        for r in reserved_records:
+            submissions = [*r.submissions, {"phase": "reserved", "request_id": result.request_id, "at": now, "keys": sorted(merged)}]
+            self.ctx.ledger.update(r, submissions=submissions)
+            self._set(r, "submitted")
+        self.report.action = "submitted"
+        self.report.modify_request_id = result.request_id
+        return self.report
+
+    def _fit(self, specs: list[ChangeSpec], current: DbList) -> tuple[FoldResult, int]:
+        """Fold the longest prefix of `specs` whose every phase stays within the DbList limit."""
+
+        def too_big(result: FoldResult) -> bool:
+            try:
+                for _phase, listed in result.plan.phases():
+                    listed.check_size(keep_server_keys=self.ctx.keep_server_keys)
+            except DbListTooLargeError:
+                return True
+            return False
+
+        full = fold_changes(current, specs)
+        if not too_big(full):
+            return full, len(specs)
+        lo, hi = 0, len(specs)  # lo fits, hi does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if too_big(fold_changes(current, specs[:mid])):
+                hi = mid
+            else:
+                lo = mid
+        return fold_changes(current, specs[:lo]), lo
+
+    def fold_and_submit(self, foldable: list[ChangeRecord], current: DbList) -> PassReport:
+        # One group of modification flags per pass: the group of the oldest pending change.
+        requests = {r.key: ChangeRequest.from_record(r.change) for r in foldable}
+        first_flags = requests[foldable[0].key].modification_flags
+        group = [r for r in foldable if requests[r.key].modification_flags == first_flags]
+        for r in foldable:
+            if r not in group:
+                self._set(r, "pending")
+        # Specs are keyed by the record key: change ids may repeat across records.
+        specs = []
+        for r in group:
+            spec = requests[r.key].to_change_spec()
+            specs.append(ChangeSpec(r.key, spec.add, spec.remove, spec.on_conflict))
+        by_id = {r.key: r for r in group}
+        while True:
+            result, fitted = self._fit(specs, current)
+            if fitted > 0 or not specs:
+                break
+            alone = fold_changes(current, specs[:1])
+            size = max((p.byte_size(keep_server_keys=self.ctx.keep_server_keys) for _, p in alone.plan.phases()), default=0)
+            self.dead_letter(
+                by_id[specs[0].change_id],
+                DbListTooLargeError(
+                    f"DbList too large: applying {by_id[specs[0].change_id].change_id} alone gives {size} bytes, "
+                    f"over the ModifyDtsJob limit of 1048576 bytes"
+                ),
+            )
+            specs = specs[1:]
+        deferred = specs[fitted:]
+        for s in deferred:
+            self._set(by_id[s.change_id], "pending")
+        included_specs = specs[:fitted]
+        for outcome in result.outcomes:
+            if outcome.status == "rejected" and outcome.error is not None:
+                self.dead_letter(by_id[outcome.change_id], outcome.error)
+        no_ops = [o for o in result.outcomes if o.status == "no_op"]
+        applied = [o for o in result.outcomes if o.status == "applied"]
+        self.report.diff = result.diff.to_dict()
+        self.report.dblist_before = current.to_wire()
+        phases = result.plan.phases()
+        if not phases:
+            for o in no_ops:
+                self._mark_no_op(by_id[o.change_id])
+            self.report.action = "no-op" if no_ops else "nothing-to-do"
+            return self.report
+        phase, listed = phases[0]
+        removing = {s.change_id for s in included_specs if s.remove}
+        if phase == "removal":
+            included = [by_id[o.change_id] for o in applied if o.change_id in removing]
+        else:
+            included = [by_id[o.change_id] for o in applied]
+        for o in no_ops:
+            if phase == "addition" or o.change_id not in removing:
+                self._mark_no_op(by_id[o.change_id])
+        waiting = [by_id[o.change_id] for o in applied if by_id[o.change_id] not in included]
+        for r in waiting:
+            self._set(r, "pending")
+        return self.submit_phase(phase, listed, current, included, result)
+
+    def _mark_no_op(self, record: ChangeRecord) -> None:
+        if not self.dry_run:
+            self.ctx.ledger.transition(record, ChangeState.APPLIED, evidence={"noOp": True})
+            self.ctx.metrics.incr("changes_applied")
+        self._set(record, "no_op")
+
+    def submit_phase(
+        self, phase: Phase, listed: DbList, current: DbList, included: list[ChangeRecord], result: FoldResult
+    ) -> PassReport:
+        from .merge import check_no_loss  # noqa: PLC0415 - the guard, spelled out where it is used
+
+        check_no_loss(current, listed, result.removals)
+        listed.check_size(keep_server_keys=self.ctx.keep_server_keys)
+        sent_json = listed.to_json(keep_server_keys=self.ctx.keep_server_keys)
+        before_json = current.to_json(keep_server_keys=self.ctx.keep_server_keys)
+        token = client_token_for(self.job_key, phase, before_json, sent_json)
+        self.report.phase = phase
+        self.report.client_token = token
+        self.report.dblist_sent = listed.to_wire(keep_server_keys=self.ctx.keep_server_keys)
+        if self.dry_run:
+            for r in included:
+                self._set(r, "pending")
+            self.report.action = "dry-run"
+            return self.report
+        # Re-read right before the write: a write from elsewhere must not be overwritten.
+        fresh = self._describe()
+        verdict = is_modifiable(fresh)
+        if not verdict.ok or fresh.db_list() != current:
+            reason = verdict.reason if not verdict.ok else "the job's DbList changed since it was read"
+            error = DbListChangedError(f"DbList changed underneath: {self.job_key}: {reason}; nothing was written")
+            self.note_error(included, error)
+            for r in included:
+                self._set(r, "pending")
+            self.report.action = "aborted"
+            self.report.error = error.to_dict()
+            return self.report
+        if not self.ctx.ledger.lease_is_current(self._lease):
+            error2 = LeaseHeldError(f"Lease lost: {self.job_key}: another pass took over; nothing was written")
+            for r in included:
+                self._set(r, "pending")
+            self.report.action = "aborted"
+            self.report.error = error2.to_dict()
+            return self.report
+        assert self.instance_id is not None
+        flags = ChangeRequest.from_record(included[0].change).modification_flags if included else {}
+        try:
+            response: ModifyResult = self._retry(
+                lambda: self.ctx.dts.modify_dts_job(
+                    self.instance_id or "",
+                    self.job_id,
+                    sent_json,
+                    self.target.direction if self.target else None,
+                    client_token=token,
+                    structure_initialization=flags.get("StructureInitialization"),
+                    data_initialization=flags.get("DataInitialization"),
+                    data_synchronization=flags.get("DataSynchronization"),
+                )
+            )
+        except DtsChangeError as exc:
+            self.ctx.metrics.incr("modify_calls_failed")
+            if exc.retryable or exc.category in ("job_busy", "transient", "credentials"):
+                self.note_error(included, exc)
+                for r in included:
+                    self._set(r, "pending")
+                self.report.action = "job-busy" if exc.category == "job_busy" else "retry-later"
+                self.report.error = exc.to_dict()
+                return self.report
+            for r in included:
+                self.dead_letter(r, exc)
+            self.report.action = "rejected-by-dts"
+            self.report.error = exc.to_dict()
+            return self.report
+        self.ctx.metrics.incr("modify_calls")
+        self.ctx.crash_point("after-modify")
+        now = self.ctx.clock()
+        submission = {
+            "phase": phase,
+            "client_token": token,
+            "request_id": response.request_id,
+            "at": now,
+            "dblist_sha256": sha256_text(sent_json),
+        }
+        state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
+        for r in included:
+            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, submission])
+            self._set(r, "submitted")
+        self.report.action = "submitted"
+        self.report.modify_request_id = response.request_id
+        log_event(
+            "modification submitted",
+            job=self.job_key,
+            phase=phase,
+            changes=len(included),
+            client_token=token,
+            request_id=response.request_id,
+            bytes=len(sent_json.encode("utf-8")),
+            diff=result.diff.summary(),
+        )
+        return self.report
+
+    _lease: Any = None
+
+
+def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False) -> PassReport:
+    """One pass for one (job, direction); never waits for a modification to finish."""
+    records = ctx.ledger.open_changes(job_key)
+    one = _Pass(job_key, ctx, dry_run=dry_run)
+    if not records:
+        return one.report
+    try:
+        lease = ctx.ledger.acquire_lease(job_key, ctx.owner, ctx.lease_seconds)
+    except LeaseHeldError as exc:
+        for r in records:
+            one.report.outcomes[r.key] = "pending"
+        one.report.action = "lease-held"
+        one.report.error = exc.to_dict()
+        return one.report
+    one._lease = lease
+    try:
+        return one.run(records)
+    except DtsChangeError as exc:
+        # Transient or unclassified service trouble: everything stays pending for the next pass.
+        one.note_error(records, exc) if exc.category != "internal" else None
+        for r in records:
+            one.report.outcomes.setdefault(r.key, "pending")
+        one.report.action = "blocked" if exc.category != "internal" else "aborted"
+        one.report.error = exc.to_dict()
+        log_event("reconcile pass stopped", logging.WARNING, job=job_key, code=exc.code, message=exc.message)
+        return one.report
+    finally:
+        ctx.ledger.release_lease(lease)
+
+
+# ---------------------------------------------------------------------- record predicates
+
+
+def _last_submission(record: ChangeRecord) -> dict[str, Any] | None:
+    return record.submissions[-1] if record.submissions else None
+
+
+def _awaiting_confirmation(record: ChangeRecord) -> bool:
+    last = _last_submission(record)
+    return last is not None and not last.get("confirmed") and (
+        record.state in (ChangeState.SUBMITTED, ChangeState.REMOVAL_SUBMITTED) or last.get("phase") == "reserved"
+    )
+
+
+def _needs_reserved(record: ChangeRecord) -> bool:
+    if not record.change.get("reserved"):
+        return False
+    return not any(s.get("phase") == "reserved" for s in record.submissions)
+
+
+def _foldable(record: ChangeRecord) -> bool:
+    if _awaiting_confirmation(record) or _needs_reserved(record):
+        return False
+    if record.state == ChangeState.PENDING:
+        return bool(record.change.get("add") or record.change.get("remove"))
+    if record.state == ChangeState.REMOVAL_SUBMITTED:
+        last = _last_submission(record)
+        return bool(last and last.get("confirmed"))
+    return False
+
+
+def _refs_wanted(change: ChangeRequest) -> list[tuple[ObjectRef, dict[str, Any] | None]]:
+    out: list[tuple[ObjectRef, dict[str, Any] | None]] = []
+    if change.add is None:
+        return out
+    for db, entry in change.add.databases.items():
+        out.append((ObjectRef(db), None))
+        for table, t_entry in entry.table_map().items():
+            out.append((ObjectRef(db, table), t_entry.wire()))
+    return out
+
+
+def _unconfirmed_objects(record: ChangeRecord, current: DbList, detail: JobDetail) -> list[str]:
+    last = _last_submission(record) or {}
+    phase = last.get("phase")
+    missing: list[str] = []
+    if phase == "reserved":
+        wanted = record.change.get("reserved") or {}
+        for key, value in wanted.items():
+            if str(detail.reserved.get(key)) != str(value):
+                missing.append(f"Reserved.{key}")
+        return missing
+    change = ChangeRequest.from_record(record.change)
+    removed_dbs = {r.db for r in change.remove if r.table is None}
+    for ref in change.remove:
+        if phase == "removal" or change.add is None or not _re_added(change, ref):
+            if ref.table is None and ref.db in current.databases:
+                missing.append(str(ref))
+            elif ref.table is not None and ref.db not in removed_dbs:
+                entry = current.databases.get(ref.db)
+                if entry is not None and ref.table in entry.table_map():
+                    missing.append(str(ref))
+    if phase == "addition":
+        for ref, settings in _refs_wanted(change):
+            if not current.covers(ref):
+                missing.append(str(ref))
+                continue
+            if ref.table is not None and settings:
+                entry = current.databases[ref.db]
+                if entry.whole:
+                    continue
+                effective = entry.table_map()[ref.table].settings(ref.table)
+                if any(effective.get(k) != v for k, v in settings.items()):
+                    missing.append(str(ref))
+    return missing
+
+
+def _re_added(change: ChangeRequest, ref: ObjectRef) -> bool:
+    if change.add is None:
+        return False
+    entry = change.add.databases.get(ref.db)
+    if entry is None:
+        return False
+    return ref.table is None or entry.whole or ref.table in entry.table_map()
+
+
+def _confirm_record(record: ChangeRecord, current: DbList, detail: JobDetail) -> bool:
+    return not _unconfirmed_objects(record, current, detail)

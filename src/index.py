@@ -1,0 +1,21 @@
+"""Function Compute entry points: `index.handler` and `index.initialize` (see s.yaml).
+
+Kept tiny on purpose: everything lives in `dts_change`, and this module only wires FC to it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dts_change.handler import get_app, handle_event
+
+
+def initialize(context: Any) -> None:
+    """Build settings, HTTP sessions and stores once per instance; refuse a local ledger in FC."""
+    get_app()
+
+
+def handler(event: bytes | str, context: Any) -> str:
+    """One invocation: returns the result as JSON text (FC passes it back to the caller)."""
+    return json.dumps(handle_event(event, context), ensure_ascii=False)
