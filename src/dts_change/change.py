@@ -118,7 +118,7 @@ class SourceInfo:
         if self.message_id:
             where = self.topic or self.queue
             return f"{self.kind} message {self.message_id}" + (f" ({where})" if where else "")
-        return self.kind
+        return f"{self.kind} event"
 
 
 # ---------------------------------------------------------------------- parsed (unrouted) change
@@ -386,7 +386,10 @@ def _check_name(name: str, path: str, problems: Problems, kind: str) -> bool:
 
 
 def split_object_name(text: str) -> tuple[str, str | None] | None:
-    """`db`, `db.table`, with optional backtick or double-quote quoting of either part."""
+    """`db`, `db.table`, with optional backtick or double-quote quoting of either part.
+
+    Unquoted parts may not contain whitespace: `shop orders` is a typo far more often than a name.
+    """
     parts: list[str] = []
     i = 0
     n = len(text)
@@ -412,7 +415,7 @@ def split_object_name(text: str) -> tuple[str, str | None] | None:
             j = text.find(".", i)
             j = n if j == -1 else j
             segment = text[i:j]
-            if any(ch in segment for ch in '`"'):
+            if any(ch in segment for ch in '`"') or any(ch.isspace() for ch in segment):
                 return None
             parts.append(segment)
             i = j
@@ -440,8 +443,8 @@ def parse_object_ref(value: Any, path: str, problems: Problems) -> ObjectRef | N
     if split is None:
         problems.add(
             path,
-            f'expected "db" or "db.table" (quote names containing dots with backticks), got '
-            f"{short_repr(value)}",
+            f'expected "db" or "db.table" (quote names containing dots or spaces with '
+            f"backticks), got {short_repr(value)}",
         )
         return None
     db, table = split

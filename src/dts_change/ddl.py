@@ -347,7 +347,7 @@ def parse_ddl(
             hint="Split the file, or raise DTS_CHANGE_MAX_STATEMENTS",
         )
     state = _State(dialect=chosen, current_db="public" if chosen == "postgres" else None)
-    state.problems = Problems(f"SQL {what}")
+    state.problems = Problems(f"SQL in {what}")
     ignored: dict[str, int] = {}
     for chunk in statements:
         line = chunk[0].line

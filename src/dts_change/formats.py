@@ -54,7 +54,8 @@ _EXTENSIONS: dict[str, Syntax] = {
     ".tables": "table-list",
 }
 _SQL_START_RE = re.compile(
-    r"^(create|drop|use|set|alter|insert|begin|start|comment|lock|unlock|/\*)\b|^/\*", re.I
+    r"^(?:(?:create|drop|use|set|alter|insert|begin|start|comment|lock|unlock)(?=\s|;|$)|/\*)",
+    re.I,
 )
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
 _DB_ENTRY_KEYS = frozenset({"name", "all", "Table"})

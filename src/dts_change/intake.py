@@ -35,13 +35,15 @@ from .errors import (
     InternalError,
     RemovalNotAllowedError,
     SourceObjectNotFoundError,
+    UnknownFormatError,
+    UnrecognisedEventError,
     UnroutableChangeError,
     short_repr,
 )
 from .formats import Caps, parse_body
 from .oss_url import OssLocation, check_bucket_allowed, parse_file_oss_url
 from .routing import RouteRule, first_match, parse_routes, route_buckets
-from .sources import Envelope, split_event
+from .sources import KNOWN_SHAPES, Envelope, split_event
 
 __all__ = [
     "IntakeOutcome",
@@ -187,6 +189,11 @@ class IntakeOutcome:
     def correlation_id(self) -> str:
         return self.envelope.correlation_id
 
+    @property
+    def problem(self) -> DtsChangeError | None:
+        """The error of a failed outcome (same as `error`)."""
+        return self.error
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary for the invocation result and the log line."""
         out: dict[str, Any] = {
@@ -237,14 +244,26 @@ class _Read:
     etag: str | None
 
 
-def read_object(reader: ObjectReader | None, bucket: str, key: str, *, max_bytes: int) -> _Read:
-    """Read an object, trying the URL-decoded key only when the key as given does not exist."""
+def read_object(
+    reader: ObjectReader | None,
+    bucket: str,
+    key: str,
+    *,
+    max_bytes: int,
+    expected_etag: str | None = None,
+) -> _Read:
+    """Read an object, trying URL-decoded forms of the key when the key as given does not exist.
+
+    When the event names an eTag and two spellings of the key both exist, the object whose eTag
+    matches wins; otherwise the first spelling found (raw first) is used.
+    """
     if reader is None:
         raise ConfigurationError(
             f"Cannot read oss://{bucket}/{key}: no OSS client is configured",
             hint="Set OSS_ENDPOINT and the function's credentials",
         )
     tried: list[str] = []
+    found: _Read | None = None
     for candidate in key_candidates(key):
         tried.append(candidate)
         try:
@@ -253,24 +272,37 @@ def read_object(reader: ObjectReader | None, bucket: str, key: str, *, max_bytes
             if _is_not_found(exc):
                 continue
             raise
-        body = result if isinstance(result, bytes | bytearray) else getattr(result, "body", None)
-        if not isinstance(body, bytes | bytearray):
-            raise InternalError(
-                f"OSS reader returned {type(result).__name__} without bytes for oss://{bucket}/{key}"
-            )
-        if len(body) > max_bytes:
-            raise InputTooLargeError(
-                f"Input too large: oss://{bucket}/{candidate} is {len(body)} bytes, over the cap of "
-                f"{max_bytes} bytes (DTS_CHANGE_MAX_DOCUMENT_BYTES)",
-                hint="Split the change into smaller documents or raise DTS_CHANGE_MAX_DOCUMENT_BYTES",
-            )
-        etag = getattr(result, "etag", None)
-        return _Read(bytes(body), candidate, etag.strip('"') if isinstance(etag, str) else None)
+        read = _as_read(result, bucket, candidate, max_bytes)
+        if expected_etag is None or _same_etag(read.etag, expected_etag):
+            return read
+        found = found or read
+    if found is not None:
+        return found
     also = f" (also tried {', '.join(repr(k) for k in tried[1:])})" if len(tried) > 1 else ""
     raise SourceObjectNotFoundError(
         f"Source object not found: oss://{bucket}/{key} does not exist{also}",
         hint="The object may have been deleted or overwritten since the event; upload it again",
     )
+
+
+def _same_etag(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.strip('"').upper() == b.strip('"').upper()
+
+
+def _as_read(result: Any, bucket: str, key: str, max_bytes: int) -> _Read:
+    body = result if isinstance(result, bytes | bytearray) else getattr(result, "body", None)
+    if not isinstance(body, bytes | bytearray):
+        raise InternalError(
+            f"OSS reader returned {type(result).__name__} without bytes for oss://{bucket}/{key}"
+        )
+    if len(body) > max_bytes:
+        raise InputTooLargeError(
+            f"Input too large: oss://{bucket}/{key} is {len(body)} bytes, over the cap of "
+            f"{max_bytes} bytes (DTS_CHANGE_MAX_DOCUMENT_BYTES)",
+            hint="Split the change into smaller documents or raise DTS_CHANGE_MAX_DOCUMENT_BYTES",
+        )
+    etag = getattr(result, "etag", None)
+    return _Read(bytes(body), key, etag.strip('"') if isinstance(etag, str) else None)
 
 
 # ---------------------------------------------------------------------- the pipeline
@@ -443,19 +475,37 @@ def _accept(envelope: Envelope, settings: IntakeSettings, reader: ObjectReader |
     else:
         if source.bucket is None or source.key is None:
             raise InternalError(f"Envelope {envelope.correlation_id} has neither a body nor an object")
-        read = read_object(reader, source.bucket, source.key, max_bytes=settings.caps.max_document_bytes)
+        read = read_object(
+            reader,
+            source.bucket,
+            source.key,
+            max_bytes=settings.caps.max_document_bytes,
+            expected_etag=source.etag,
+        )
         body = read.body
         name = read.key
         if read.key != source.key or (read.etag and not source.etag):
             source = replace(source, key=read.key, etag=source.etag or read.etag)
             envelope = replace(envelope, source=source)
-    parsed = parse_body(
-        body,
-        what=_what(source),
-        name=name,
-        caps=settings.caps,
-        allow_base64=envelope.body_maybe_base64,
-    )
+    try:
+        parsed = parse_body(
+            body,
+            what=_what(source),
+            name=name,
+            caps=settings.caps,
+            allow_base64=envelope.body_maybe_base64,
+        )
+    except UnknownFormatError as exc:
+        if envelope.kind == "manual" and body.lstrip()[:1] == b"{":
+            # A JSON object that is neither a trigger event nor a change: say every shape we know.
+            raise UnrecognisedEventError(
+                "Unrecognised event: "
+                + exc.message.split(": ", 1)[-1].split("; expected", 1)[0]
+                + "; expected one of: "
+                + "; ".join(KNOWN_SHAPES),
+                details={"format": exc.message},
+            ) from None
+        raise
     if isinstance(parsed, ParsedModifyRequest):
         changes = _modify_request_changes(parsed, envelope, source, settings, reader)
     else:
@@ -464,7 +514,7 @@ def _accept(envelope: Envelope, settings: IntakeSettings, reader: ObjectReader |
 
 
 def intake_envelope(
-    envelope: Envelope, *, settings: IntakeSettings, reader: ObjectReader | None = None
+    envelope: Envelope, settings: IntakeSettings, reader: ObjectReader | None = None
 ) -> IntakeOutcome:
     """One envelope -> one outcome; input problems become `failed` outcomes, never exceptions."""
     if envelope.problem is not None:
@@ -501,6 +551,5 @@ def intake_event(
 ) -> list[IntakeOutcome]:
     """Every outcome of one invocation payload, in event order. Never raises for bad input."""
     return [
-        intake_envelope(envelope, settings=settings, reader=reader)
-        for envelope in split_event(event, request_id=request_id)
+        intake_envelope(envelope, settings, reader) for envelope in split_event(event, request_id=request_id)
     ]

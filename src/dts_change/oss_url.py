@@ -131,15 +131,17 @@ def parse_file_oss_url(
 ) -> OssLocation:
     """Bucket, key and region named by a FileOssUrl; refuses anything that is not plainly OSS.
 
-    Accepted: ``oss://<bucket>/<key>``; ``http(s)://<bucket>.oss-<region>[-internal].aliyuncs.com/<key>``;
+    Accepted: ``oss://<bucket>/<key>`` (key taken as is, like ossutil); ``http(s)://<bucket>.oss-<region>[-internal].aliyuncs.com/<key>``;
     a path-style ``<endpoint>/<bucket>/<key>`` whose scheme, host and port equal `oss_endpoint`.
+    HTTP(S) paths are percent-decoded into the key.
     """
     if not isinstance(url, str) or not url.strip():
         raise _refuse("malformed", f"Invalid {where}: expected a non-empty URL string, got {short_repr(url)}")
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url):
+    if url != url.strip() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise _refuse(
             "malformed",
-            f"Invalid {where}: {short_repr(redact_url(url))} contains whitespace or control characters",
+            f"Invalid {where}: {short_repr(redact_url(url))} contains control characters or "
+            "surrounding whitespace",
         )
     shown = short_repr(redact_url(url))
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
