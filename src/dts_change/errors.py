@@ -424,6 +424,25 @@ class ObjectExistsError(PermanentError):
     default_hint = "Another writer created the object first; read it instead of writing it."
 
 
+class InvalidSqlError(ChangeDocumentError):
+    """A SQL DDL change file cannot be parsed, or creates nothing a DbList can name."""
+
+    code = "invalid-sql"
+    default_hint = (
+        "Send CREATE DATABASE/SCHEMA and CREATE TABLE statements in MySQL or PostgreSQL syntax "
+        "(docs/formats.md)."
+    )
+
+
+class InvalidEventError(ChangeDocumentError):
+    """The payload has a known trigger shape, but a field it needs is missing or malformed."""
+
+    code = "invalid-event"
+    default_hint = (
+        "Check the trigger's configuration; compare the payload with the samples in events/."
+    )
+
+
 # ---------------------------------------------------------------- ledger and stores
 
 
