@@ -29,9 +29,13 @@ def build_parser(prog: str = "python -m dts_change.emulator") -> argparse.Argume
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the emulator until SIGINT/SIGTERM; 0 on a clean stop, 2 on bad arguments or state."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the emulator until SIGINT/SIGTERM; 0 on a clean stop, 2 on bad arguments or state.
+
+    `prog` names the command in --help (the CLI passes "dts-change emulator").
+    """
+    parser = build_parser(prog) if prog else build_parser()
+    args = parser.parse_args(argv)
     try:
         server = EmulatorServer(args.host, args.port, args.state)
         endpoint = server.start()

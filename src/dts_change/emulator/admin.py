@@ -26,6 +26,9 @@ from dts_change.emulator.wire_errors import EmulatedApiError
 from dts_change.errors import ConfigurationError
 
 ADMIN_PREFIX = "/_emulator"
+_KNOWN_TOP_LEVEL = frozenset(
+    {"credentials", "jobs", "buckets", "objectMeta", "faults", "calls", "hooks", "clientTokens", "settings"}
+)
 
 
 def demo_state() -> dict[str, Any]:
@@ -149,6 +152,7 @@ class EmulatorCore:
         calls_raw = root.get("calls", [])
         if not isinstance(calls_raw, list) or not all(isinstance(c, dict) for c in calls_raw):
             raise state_error("calls", calls_raw, "a JSON array of objects")
+        self.extra = {k: copy.deepcopy(v) for k, v in root.items() if k not in _KNOWN_TOP_LEVEL}
         self.settings = settings
         self.credentials = credentials
         self.dts = dts
@@ -173,6 +177,7 @@ class EmulatorCore:
                 "faults": [fault.to_state() for fault in self.faults.faults],
                 "calls": self.calls.entries(),
                 "settings": self.settings.to_state(),
+                **copy.deepcopy(self.extra),
             }
 
     def put_state(self, state: Mapping[str, Any]) -> dict[str, Any]:

@@ -426,6 +426,9 @@ class EmulatorServer:
     def add_hook(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         return self.core.add_hook(spec)
 
+    def clear_hooks(self) -> None:
+        self.core.clear_hooks()
+
     def calls(self, action: str | None = None) -> list[dict[str, Any]]:
         return self.core.get_calls(action)
 

@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,19 @@ def test_cli_main_with_invalid_state_names_the_field(
     path.write_text(json.dumps({"jobs": {"j": {"status": 3}}}), encoding="utf-8")
     assert main(["--state", str(path)]) == 2
     assert "jobs.j.status" in capsys.readouterr().err
+
+
+def test_emulator_server_serves_parallel_clients_and_logs_every_call() -> None:
+    # GIVEN 8 threads each sending 10 signed OSS GETs
+    with emulator_server() as server:
+
+        def worker(_: int) -> list[int]:
+            return [_signed_oss_get(server.endpoint, "dts-changes", "x").status_code for _ in range(10)]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = [status for batch in pool.map(worker, range(8)) for status in batch]
+        # THEN every request was answered and logged exactly once
+        assert statuses == [404] * 80
+        calls = server.calls("GetObject")
+        assert len(calls) == 80
+        assert sorted(c["seq"] for c in calls) == list(range(1, 81))

@@ -153,3 +153,8 @@ def test_admin_bad_json_and_unknown_route_answer_errors(harness: Harness) -> Non
 def test_core_rejects_non_object_state() -> None:
     with pytest.raises(ConfigurationError):
         EmulatorCore({"jobs": []})
+
+
+def test_put_state_unknown_top_level_keys_survive_round_trip(harness: Harness) -> None:
+    _, after = admin(harness, "PUT", "/state", {**base_state(), "region": "cn-hangzhou"})
+    assert after["region"] == "cn-hangzhou"
