@@ -46,7 +46,7 @@ fuzz: setup
 	DTS_CHANGE_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/fuzz
 
 package:
-	$(PYTHON) bench/../scripts/package.py
+	$(PYTHON) scripts/package.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache
