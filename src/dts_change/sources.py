@@ -411,6 +411,9 @@ def _split(data: bytes, ids: _Ids, *, depth: int) -> list[Envelope]:
         if isinstance(parsed, Mapping):
             return _dispatch_object(parsed, data, ids, depth)
         if isinstance(parsed, list):
+            if parsed and all(isinstance(item, str) for item in parsed):
+                # No EventBridge batch holds bare strings: a manual list of "db.table" names.
+                return [from_manual(data, {}, ids)]
             return from_eventbridge_batch(parsed, ids)
         if isinstance(parsed, str):
             return [from_raw_body(parsed.encode("utf-8"), ids)]

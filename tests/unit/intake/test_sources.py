@@ -262,6 +262,11 @@ def test_split_event_over_fc_payload_limit_is_input_too_large():
     )
 
 
+def test_split_event_json_list_of_strings_is_a_manual_table_list():
+    env = _one(split_event(b'["shop.a", "shop.b"]'))
+    assert env.kind == "manual" and env.body == b'["shop.a", "shop.b"]'
+
+
 def test_split_event_json_string_is_a_raw_body():
     env = _one(split_event(b'"shop.t1\\nshop.t2"'))
     assert env.kind == "raw" and env.body == b"shop.t1\nshop.t2"
