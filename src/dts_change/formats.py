@@ -30,6 +30,7 @@ from .change import (
     MODIFY_MARKERS,
     ParsedChange,
     ParsedModifyRequest,
+    check_object_cap,
     parse_change_document,
     parse_dblist_fragment,
     parse_modify_request,
@@ -251,6 +252,7 @@ def parse_body(
         from .ddl import parse_ddl  # noqa: PLC0415 - sqlglot loads only for SQL bodies
 
         result = parse_ddl(decoded.text, what=what, max_statements=caps.max_statements)
+        check_object_cap(result.object_count(), caps.max_objects, what)
     else:
         result = parse_table_list(
             decoded.text,

@@ -209,3 +209,10 @@ def test_parse_body_sql_statement_cap_is_input_too_large():
     error = _error(sql, caps=Caps(max_statements=5))
     assert error.code == "input-too-large"
     assert error.message == "Too many SQL statements in doc: 6, over the cap of 5 statements"
+
+
+def test_parse_body_sql_object_cap_counts_created_tables():
+    sql = "".join(f"CREATE TABLE a.t{i} (id int);\n" for i in range(4)).encode()
+    error = _error(sql, caps=Caps(max_objects=3))
+    assert error.code == "input-too-large"
+    assert error.message == "Too many objects in doc: 5 databases and tables, over the cap of 3 objects per change"
