@@ -27,8 +27,9 @@ TIMER = json.dumps({"triggerTime": "2024-05-01T00:01:00Z", "triggerName": "recon
 
 
 def seed_state(**job_overrides: Any) -> dict[str, Any]:
+    """The demo seed; modifications finish at once unless the test asks otherwise."""
     state = json.loads((EVENTS_DIR / "local" / "state.json").read_text(encoding="utf-8"))
-    state["jobs"][JOB].update(job_overrides)
+    state["jobs"][JOB].update({"modifyDurationSeconds": 0.0, **job_overrides})
     return state
 
 
@@ -38,7 +39,7 @@ def fc_context(timeout: float = 30.0) -> Any:
 
 class LocalDeployment:
     def __init__(self, tmp_path: Path, state: dict[str, Any] | None = None, **env: str) -> None:
-        self.server = EmulatorServer("127.0.0.1", 0, state or seed_state(modifyDurationSeconds=0.0))
+        self.server = EmulatorServer("127.0.0.1", 0, state or seed_state())
         self.server.start()
         self.tmp_path = tmp_path
         self.env = {

@@ -26,9 +26,11 @@ from .clients.dts_models import JobDetail, ModifyResult, SubSyncJob
 from .dblist import DbList, ObjectRef
 from .deadletter import DeadLetterRecord, DeadLetterSink
 from .errors import (
+    ConfigurationError,
     DbListChangedError,
     DbListTooLargeError,
     DtsChangeError,
+    InsecureEndpointError,
     JobModifyingError,
     JobNotConfiguredError,
     JobNotFoundError,
@@ -37,9 +39,11 @@ from .errors import (
     MaxAgeExceededError,
     ModificationFailedError,
     NotConfirmedError,
+    PermissionDeniedError,
+    SignatureMismatchError,
 )
 from .ledger import ChangeRecord, ChangeState, Ledger
-from .merge import ChangeSpec, FoldResult, fold_changes
+from .merge import ChangeSpec, FoldResult, diff_dblists, fold_changes
 from .observe import Metrics, log_event
 from .retry import call_with_retry
 
@@ -50,6 +54,10 @@ MAX_CONFIRM_RETRIES = 1
 once; the second time it is dead-lettered with the evidence."""
 
 Phase = Literal["reserved", "removal", "addition"]
+
+_SETUP_ERRORS = (PermissionDeniedError, SignatureMismatchError, InsecureEndpointError, ConfigurationError)
+"""Errors of the deployment, not of the change: the change waits (pending, error noted) so fixing
+the role or keys lets it proceed; it is dead-lettered at its maximum age otherwise."""
 
 
 class DtsApi(Protocol):
@@ -560,6 +568,9 @@ class _Pass:
 
         check_no_loss(current, listed, result.removals)
         listed.check_size(keep_server_keys=self.ctx.keep_server_keys)
+        if phase == "removal":
+            # Report what this submission changes; the additions follow in a later pass.
+            self.report.diff = diff_dblists(current, listed).to_dict()
         sent_json = listed.to_json(keep_server_keys=self.ctx.keep_server_keys)
         before_json = current.to_json(keep_server_keys=self.ctx.keep_server_keys)
         token = client_token_for(self.job_key, phase, before_json, sent_json)
@@ -607,7 +618,7 @@ class _Pass:
             )
         except DtsChangeError as exc:
             self.ctx.metrics.incr("modify_calls_failed")
-            if exc.retryable or exc.category in ("job_busy", "transient", "credentials"):
+            if exc.retryable or isinstance(exc, _SETUP_ERRORS):
                 self.note_error(included, exc)
                 for r in included:
                     self._set(r, "pending")
