@@ -175,3 +175,14 @@ def test_emulator_server_serves_parallel_clients_and_logs_every_call() -> None:
         calls = server.calls("GetObject")
         assert len(calls) == 80
         assert sorted(c["seq"] for c in calls) == list(range(1, 81))
+
+
+def test_emulator_server_stop_closes_kept_alive_connections() -> None:
+    # GIVEN a session holding a kept-alive connection to the emulator
+    server = EmulatorServer()
+    with requests.Session() as session:
+        with server as url:
+            assert session.get(f"{url}/_emulator/calls", timeout=TIMEOUT).status_code == 200
+        # WHEN the server has stopped, THEN the old connection no longer answers either
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"{url}/_emulator/calls", timeout=TIMEOUT)
