@@ -1,17 +1,23 @@
 """Strict JSON for input from outside: exact UTF-8, no duplicate keys, no NaN, bounded depth and size.
 
 `json.loads` silently keeps the last of two duplicate keys and accepts `NaN`; for a change document
-either would change its meaning without anyone noticing, so both are errors here.
+either would change its meaning without anyone noticing, so both are errors here. So are numbers
+that overflow (`1e400` becomes infinity, which no JSON writer can emit again), integers longer than
+Python converts (`ValueError`, not `JSONDecodeError`), and `\\ud800` escapes that decode to lone
+surrogates (valid JSON syntax, but not text: encoding them to UTF-8 later raises).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from .errors import InputTooLargeError, InvalidJsonError, short_repr
 
 DEFAULT_MAX_DEPTH = 64
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def _reject_constant(name: str) -> Any:
@@ -28,6 +34,32 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             )
         out[key] = value
     return out
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidJsonError(
+            f"Invalid JSON: number {short_repr(text)} is out of range",
+            hint="Use a number within the range of a double",
+        )
+    return value
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string (key or value) holding a lone surrogate, walking without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE_RE.search(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def nesting_depth_exceeds(text: str, max_depth: int) -> bool:
@@ -88,7 +120,9 @@ def load_json(
             hint="A DbList needs at most a handful of levels; check the document",
         )
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        value = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except InvalidJsonError:
         raise
     except RecursionError:
@@ -100,3 +134,16 @@ def load_json(
             f"Invalid JSON in {what}: {exc.msg} at line {exc.lineno} column {exc.colno}",
             hint="Check the document is complete (not truncated) and valid JSON",
         ) from None
+    except ValueError as exc:
+        # int() refuses integers over sys.get_int_max_str_digits() (4300) digits.
+        raise InputTooLargeError(
+            f"Input too large: {what} holds a number over Python's digit limit ({short_repr(str(exc), 60)})",
+            hint="Numbers in a change document are flags and sizes; check the document",
+        ) from None
+    if ("\\u" in text or _SURROGATE_RE.search(text)) and (bad := _lone_surrogate(value)) is not None:
+        raise InvalidJsonError(
+            f"Invalid JSON in {what}: string {short_repr(bad)} holds a lone surrogate (\\ud800-\\udfff), "
+            "which is not Unicode text",
+            hint="Escape characters outside the BMP as a surrogate pair, or send them as UTF-8",
+        )
+    return value
