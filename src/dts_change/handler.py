@@ -234,14 +234,30 @@ class App:
                 outcome="pending" if created else "duplicate",
                 correlation_id=change.correlation_id,
             )
-            if change.warnings:
-                result.details["warnings"] = list(change.warnings)
+            warnings = list(change.warnings)
+            if created:
+                earlier = self._earlier_keys_for_identity(change.identity, record.key)
+                if earlier:
+                    warnings.append(
+                        f"{change.identity} was used before for different content (change "
+                        f"{', '.join(k[:12] for k in earlier)}): recorded as a new change"
+                    )
+                    result.details["reusedId"] = True
+            if warnings:
+                result.details["warnings"] = warnings
             if not created:
                 result.details["state"] = record.state.value
                 metrics.incr("duplicates")
             results.append(result)
             jobs.setdefault(change.job.key, None)
         return results
+
+    def _earlier_keys_for_identity(self, identity: str, key: str) -> list[str]:
+        """Other changes recorded under the same document id / source identity (content differed)."""
+        folder = f"identities/{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:32]}/"
+        store = self.ledger.store
+        store.put_if_absent(folder + key, b"")
+        return [k.rsplit("/", 1)[-1] for k in store.list(folder) if not k.endswith("/" + key)]
 
     def _dry_run(self, change: ChangeRequest) -> ChangeResult:
         """Compute and report the diff against the job's current list; write nothing."""

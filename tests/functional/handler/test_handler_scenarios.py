@@ -135,7 +135,8 @@ def test_handler_expired_token_is_reloaded_and_applied(deploy):
 
 
 def test_handler_replay_dead_letter_after_cause_fixed(tmp_path):
-    deploy = LocalDeployment(tmp_path, seed_state(status="NotConfigured"))
+    # modifyDurationSeconds 0: settle() does not wait, so a timed modification could outlast it.
+    deploy = LocalDeployment(tmp_path, seed_state(status="NotConfigured", modifyDurationSeconds=0.0))
     try:
         deploy.invoke(manual_change("later", add=["shop.replayed"]))
         assert deploy.states() == {"later": "dead_lettered"}
@@ -245,3 +246,14 @@ def test_handler_two_processes_reconciling_one_job_hold_one_lease_and_lose_nothi
     assert deploy.states() == {"p1": "applied", "p2": "applied"}
     assert {"p1", "p2"} <= table_names(deploy.db_list(), "shop")
     assert table_names(deploy.db_list(), "staging") == {"tmp_import", "tmp_export"}
+
+
+def test_handler_reused_id_with_different_content_is_a_new_change_reported_as_such(deploy):
+    first = deploy.invoke(manual_change("same-id", add=["shop.one"]))
+    second = deploy.invoke(manual_change("same-id", add=["shop.two"]))
+    assert first["changes"][0]["outcome"] == "submitted"
+    assert second["changes"][0]["outcome"] in ("pending", "submitted")
+    assert second["changes"][0].get("reusedId") is True
+    assert any("used before for different content" in w for w in second["changes"][0]["warnings"])
+    deploy.settle()
+    assert {"one", "two"} <= table_names(deploy.db_list(), "shop")
