@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.emulator_fixture import emulator, fresh_emulator  # noqa: F401  (shared fixtures)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"
 

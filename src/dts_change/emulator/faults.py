@@ -134,7 +134,9 @@ class Fault:
             return None
         error = injected_error(service, self.error_code, http_status=self.http_status, message=self.message)
         if self.retry_after_seconds is not None:
-            error.headers["x-acs-retry-after"] = f"{self.retry_after_seconds:g}"
+            # Milliseconds, as the official SDK reads it (it sleeps that many ms); the unit is
+            # undocumented (docs/emulator.md, "Assumptions").
+            error.headers["x-acs-retry-after"] = f"{round(self.retry_after_seconds * 1000)}"
         return error
 
 

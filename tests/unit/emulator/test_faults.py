@@ -63,7 +63,7 @@ def test_fault_only_matches_its_action_and_job(harness: Harness) -> None:
 def test_fault_retry_after_sets_header_for_throttling(harness: Harness) -> None:
     harness.core.add_fault({"action": "*", "code": "Throttling.User", "retryAfterSeconds": 3})
     response = harness.dts("DescribeDtsJobDetail", DETAIL)
-    assert response.header("x-acs-retry-after") == "3"
+    assert response.header("x-acs-retry-after") == "3000"  # milliseconds, as the official SDK reads it
 
 
 def test_fault_latency_sleeps_then_answers(harness: Harness) -> None:
