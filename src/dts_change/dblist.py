@@ -59,7 +59,12 @@ class ObjectRef:
 
 class _Entry(BaseModel):
     model_config = ConfigDict(
-        extra="allow", strict=True, frozen=True, populate_by_name=True, revalidate_instances="never"
+        extra="allow",
+        strict=True,
+        frozen=True,
+        populate_by_name=True,
+        revalidate_instances="never",
+        defer_build=True,
     )
 
     def wire(self, *, keep_server_keys: bool = False) -> dict[str, Any]:
@@ -113,7 +118,14 @@ class DatabaseEntry(_Entry):
         return data
 
 
-_DBLIST_ADAPTER: TypeAdapter[dict[str, DatabaseEntry]] = TypeAdapter(dict[str, DatabaseEntry])
+_ADAPTERS: list[TypeAdapter[dict[str, DatabaseEntry]]] = []
+
+
+def _dblist_adapter() -> TypeAdapter[dict[str, DatabaseEntry]]:
+    """Built on first use: a timer invocation with nothing pending never needs it (cold start)."""
+    if not _ADAPTERS:
+        _ADAPTERS.append(TypeAdapter(dict[str, DatabaseEntry]))
+    return _ADAPTERS[0]
 
 
 def _strip_server_keys(data: dict[str, Any]) -> None:
@@ -149,7 +161,7 @@ class DbList:
                 f"Unreadable DbObject: expected a JSON object, got {type(data).__name__}"
             )
         try:
-            return cls(_DBLIST_ADAPTER.validate_python(data))
+            return cls(_dblist_adapter().validate_python(data))
         except ValidationError as exc:
             problems = _problems_from_pydantic(exc)
             raise UnreadableDbObjectError(
@@ -168,7 +180,7 @@ class DbList:
             )
         problems = list(_user_key_problems(data))
         try:
-            parsed = _DBLIST_ADAPTER.validate_python(dict(data))
+            parsed = _dblist_adapter().validate_python(dict(data))
         except ValidationError as exc:
             problems.extend(_problems_from_pydantic(exc))
             parsed = {}

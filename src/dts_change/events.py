@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class _Wire(BaseModel):
     """Base: keep keys we do not model (the platform adds fields over time)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    # defer_build: a schema is built the first time a model validates, so an invocation pays only
+    # for the trigger shapes it actually receives (cold start, bench/cold_import.py).
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True, defer_build=True)
 
 
 # ---------------------------------------------------------------------- OSS
@@ -132,7 +134,7 @@ class MnsTopicJsonMessage(_Wire):
 class MnsTopicStream(BaseModel):
     """MNS topic trigger, STREAM format with attributes: `{"body": ..., "attrs": {...}}`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     body: str
     attrs: dict[str, Any]
