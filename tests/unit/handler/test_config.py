@@ -30,7 +30,7 @@ def test_settings_without_region_is_a_clear_error():
 
 def test_settings_inside_fc_refuse_a_local_ledger():
     env = {**BASE, "FC_FUNCTION_NAME": "f", "DTS_CHANGE_LEDGER": "file:///tmp/x", "DTS_CHANGE_DEAD_LETTER": "oss://b/dl/"}
-    with pytest.raises(ConfigurationError, match="DTS_CHANGE_LEDGER.*oss://"):
+    with pytest.raises(ConfigurationError, match=r"DTS_CHANGE_LEDGER.*oss://"):
         Settings.from_env(env)
 
 

@@ -4,7 +4,12 @@ import random
 
 import pytest
 
-from dts_change.errors import JobModifyingError, ServiceUnavailableError, SignatureMismatchError, ThrottledError
+from dts_change.errors import (
+    JobModifyingError,
+    ServiceUnavailableError,
+    SignatureMismatchError,
+    ThrottledError,
+)
 from dts_change.retry import RetryPolicy, backoff_delay, call_with_retry
 
 
@@ -50,7 +55,7 @@ def test_retry_never_retries_permanent_or_busy_errors():
 
 def test_retry_stops_at_the_deadline():
     clock = FakeClock()
-    fn, calls = failing([ServiceUnavailableError("x")] * 10)
+    fn, _calls = failing([ServiceUnavailableError("x")] * 10)
     policy = RetryPolicy(base_seconds=1.0, cap_seconds=1.0, max_attempts=10)
     with pytest.raises(ServiceUnavailableError):
         call_with_retry(fn, deadline=2.5, policy=policy, clock=clock.clock, sleep=clock.sleep, rng=random.Random(3))
