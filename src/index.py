@@ -13,7 +13,7 @@ from typing import Any
 # every installed distribution) saves a noticeable part of the cold start.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from dts_change.handler import get_app, handle_event  # noqa: E402
+from dts_change.handler import get_app, handle_event
 
 
 def initialize(context: Any) -> None:
