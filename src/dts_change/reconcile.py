@@ -316,7 +316,8 @@ class _Pass:
                 continue
             confirmed = _confirm_record(record, current, detail)
             if confirmed:
-                nxt = self._after_confirmation(record)
+                # `remaining` holds the open changes before this one (records come in ledger order).
+                nxt = self._after_confirmation(record, refold=bool(remaining))
                 if nxt is not None:
                     remaining.append(nxt)
             else:
@@ -325,13 +326,19 @@ class _Pass:
                     remaining.append(nxt)
         return remaining
 
-    def _after_confirmation(self, record: ChangeRecord) -> ChangeRecord | None:
+    def _after_confirmation(self, record: ChangeRecord, *, refold: bool = False) -> ChangeRecord | None:
+        """Applied, or kept open for one more fold: after its removal phase a change is folded again
+        with its additions, and also when earlier changes are still open (`refold`), which a
+        removal phase leaves waiting; applying it now would let an earlier addition of the same
+        object land after it, out of ledger order."""
         submissions = [dict(s) for s in record.submissions]
         submissions[-1]["confirmed"] = True
         phase = submissions[-1].get("phase")
         change = ChangeRequest.from_record(record.change)
         has_objects = change.add is not None or bool(change.remove)
-        needs_more = (phase == "reserved" and has_objects) or (phase == "removal" and change.add is not None)
+        needs_more = (phase == "reserved" and has_objects) or (
+            phase == "removal" and (change.add is not None or refold)
+        )
         if self.dry_run:
             return record
         if needs_more:
@@ -537,9 +544,12 @@ class _Pass:
         self.report.dblist_before = current.to_wire()
         phases = result.plan.phases()
         if not phases:
-            for o in no_ops:
+            # Together the changes leave the list as it is (one adds x, a later one removes it):
+            # every accepted one is applied, none may stay pending with nothing left to send.
+            accepted = [o for o in result.outcomes if o.status in ("applied", "no_op")]
+            for o in accepted:
                 self._mark_no_op(by_id[o.change_id])
-            self.report.action = "no-op" if no_ops else "nothing-to-do"
+            self.report.action = "no-op" if accepted else "nothing-to-do"
             return self.report
         phase, listed = phases[0]
         removing = {s.change_id for s in included_specs if s.remove}
@@ -642,7 +652,8 @@ class _Pass:
         }
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
         for r in included:
-            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, submission])
+            expect = _expectation(ChangeRequest.from_record(r.change), listed, phase)
+            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, {**submission, "expect": expect}])
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
@@ -662,21 +673,27 @@ class _Pass:
 
 
 def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False) -> PassReport:
-    """One pass for one (job, direction); never waits for a modification to finish."""
-    records = ctx.ledger.open_changes(job_key)
+    """One pass for one (job, direction); never waits for a modification to finish.
+
+    The open changes are read only once the lease is held: read before, they can be versions the
+    holder has since moved on (the first write then fails with a ledger conflict), and in a burst
+    every invocation that finds the lease held would read every open record for nothing."""
     one = _Pass(job_key, ctx, dry_run=dry_run)
-    if not records:
+    if not ctx.ledger.has_open_changes(job_key):
         return one.report
     try:
         lease = ctx.ledger.acquire_lease(job_key, ctx.owner, ctx.lease_seconds)
     except LeaseHeldError as exc:
-        for r in records:
-            one.report.outcomes[r.key] = "pending"
+        # The holder's pass takes this invocation's changes too; their state stays in the ledger.
         one.report.action = "lease-held"
         one.report.error = exc.to_dict()
         return one.report
     one._lease = lease
+    records: list[ChangeRecord] = []
     try:
+        records = ctx.ledger.open_changes(job_key)
+        if not records:
+            return one.report
         return one.run(records)
     except DtsChangeError as exc:
         # Transient or unclassified service trouble: everything stays pending for the next pass.
@@ -743,6 +760,9 @@ def _unconfirmed_objects(record: ChangeRecord, current: DbList, detail: JobDetai
             if str(detail.reserved.get(key)) != str(value):
                 missing.append(f"Reserved.{key}")
         return missing
+    expect = last.get("expect")
+    if isinstance(expect, dict):
+        return _differs_from_expectation(expect, current)
     change = ChangeRequest.from_record(record.change)
     removed_dbs = {r.db for r in change.remove if r.table is None}
     for ref in change.remove:
@@ -765,6 +785,50 @@ def _unconfirmed_objects(record: ChangeRecord, current: DbList, detail: JobDetai
                 effective = entry.table_map()[ref.table].settings(ref.table)
                 if any(effective.get(k) != v for k, v in settings.items()):
                     missing.append(str(ref))
+    return missing
+
+
+def _listed(db_list: DbList, ref: ObjectRef) -> bool:
+    entry = db_list.databases.get(ref.db)
+    return entry is not None and (ref.table is None or ref.table in entry.table_map())
+
+
+def _expectation(change: ChangeRequest, listed: DbList, phase: Phase) -> dict[str, Any]:
+    """The change's objects as they stand in the list sent for it, kept on its submission.
+
+    Later changes folded into the same submission may remove, re-add or re-set what this change
+    asked for; the job then matches the sent list, not the change alone, so confirmation checks
+    this (checking the change alone sent the earlier change again over the later one)."""
+    present: list[list[Any]] = []
+    if phase == "addition":
+        for ref, settings in _refs_wanted(change):
+            if not listed.covers(ref):
+                continue
+            wanted: dict[str, Any] | None = None
+            entry = listed.databases[ref.db]
+            if ref.table is not None and settings and not entry.whole:
+                effective = entry.table_map()[ref.table].settings(ref.table)
+                wanted = {k: effective.get(k) for k in settings}
+            present.append([ref.db, ref.table, wanted])
+    absent = [[ref.db, ref.table] for ref in change.remove if not _listed(listed, ref)]
+    return {"present": present, "absent": absent}
+
+
+def _differs_from_expectation(expect: dict[str, Any], current: DbList) -> list[str]:
+    missing: list[str] = []
+    for db, table, wanted in expect.get("present") or []:
+        ref = ObjectRef(db, table)
+        if not current.covers(ref):
+            missing.append(str(ref))
+            continue
+        entry = current.databases[db]
+        if table is not None and wanted and not entry.whole:
+            effective = entry.table_map()[table].settings(table)
+            if any(effective.get(k) != v for k, v in wanted.items()):
+                missing.append(str(ref))
+    for db, table in expect.get("absent") or []:
+        if _listed(current, ObjectRef(db, table)):
+            missing.append(str(ObjectRef(db, table)))
     return missing
 
 

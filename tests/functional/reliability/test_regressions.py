@@ -1,0 +1,95 @@
+"""Regression tests for the bugs the randomised fault and crash runs found (docs/reliability.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.functional.reliability.checks import carried_out, double_submissions
+from tests.harness import LocalDeployment, manual_change
+
+
+def tables(db_list: dict[str, Any], db: str) -> dict[str, Any]:
+    return dict((db_list.get(db) or {}).get("Table") or {})
+
+
+def fold_while_busy(deploy: LocalDeployment, *changes: dict[str, Any]) -> None:
+    """A warm-up change makes the job busy, so `changes` are folded together in one later pass."""
+    deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
+    for change in changes:
+        result = deploy.invoke(change)
+        assert result["changes"][0]["outcome"] == "pending"
+    deploy.settle(passes=20)
+
+
+def assert_each_change_submitted_once(deploy: LocalDeployment) -> None:
+    records = deploy.app.ledger.all_records()
+    assert double_submissions(records, carried_out(deploy.server.calls())) == []
+    assert {r.state.value for r in records} == {"applied"}
+
+
+def test_confirm_addition_later_removal_in_same_fold_is_not_re_added(busy_deploy: LocalDeployment) -> None:
+    # GIVEN a pending addition of shop.x and, after it, a removal of shop.x, folded together
+    fold_while_busy(
+        busy_deploy,
+        manual_change("add-x", add=["shop.x"]),
+        manual_change("rm-x", remove=["shop.x"]),
+    )
+    # THEN in ledger order x is added then removed: absent, and the addition is not sent again
+    assert "x" not in tables(busy_deploy.db_list(), "shop")
+    assert_each_change_submitted_once(busy_deploy)
+
+
+def test_confirm_removal_later_readdition_in_same_fold_is_not_removed_again(busy_deploy: LocalDeployment) -> None:
+    # GIVEN a change removing staging.tmp_import and adding shop.y, then one adding tmp_import back
+    fold_while_busy(
+        busy_deploy,
+        manual_change("rm-add", remove=["staging.tmp_import"], add=["shop.y"]),
+        manual_change("re-add", add=["staging.tmp_import"]),
+    )
+    # THEN both hold in ledger order: tmp_import is back, y is there, nothing was sent twice
+    final = busy_deploy.db_list()
+    assert "tmp_import" in tables(final, "staging")
+    assert "y" in tables(final, "shop")
+    assert_each_change_submitted_once(busy_deploy)
+
+
+def test_confirm_replaced_settings_later_replacement_in_same_fold_wins(busy_deploy: LocalDeployment) -> None:
+    # GIVEN two replacements of shop.customers' primary_key folded together, "code" last
+    def replace(change_id: str, key: str) -> dict[str, Any]:
+        table = {"name": "customers", "all": True, "primary_key": key}
+        return manual_change(
+            change_id, add={"shop": {"name": "shop", "all": False, "Table": {"customers": table}}}, onConflict="replace"
+        )
+
+    fold_while_busy(busy_deploy, replace("pk-uuid", "uuid"), replace("pk-code", "code"))
+    # THEN the later one wins and the earlier one is not re-sent over it
+    assert tables(busy_deploy.db_list(), "shop")["customers"]["primary_key"] == "code"
+    assert_each_change_submitted_once(busy_deploy)
+
+
+def test_fold_addition_then_removal_of_same_object_is_applied_not_left_pending(busy_deploy: LocalDeployment) -> None:
+    # GIVEN an addition of shop.x and a later removal of it, folded together: the net change is none
+    fold_while_busy(
+        busy_deploy,
+        manual_change("add-only", add=["shop.x"]),
+        manual_change("rm-only", remove=["shop.x"]),
+    )
+    # THEN both are applied (as a no-op together) instead of staying pending forever
+    assert busy_deploy.states() == {"warmup": "applied", "add-only": "applied", "rm-only": "applied"}
+    assert "x" not in tables(busy_deploy.db_list(), "shop")
+
+
+def test_confirm_removal_with_earlier_addition_waiting_keeps_ledger_order(busy_deploy: LocalDeployment) -> None:
+    # GIVEN an addition of shop.x, then a removal of shop.x and one of staging.tmp_import, folded
+    # together: the removal phase carries both removals and leaves the earlier addition waiting
+    fold_while_busy(
+        busy_deploy,
+        manual_change("add-first", add=["shop.x"]),
+        manual_change("rm-x-later", remove=["shop.x"]),
+        manual_change("rm-tmp", remove=["staging.tmp_import"]),
+    )
+    # THEN the earlier addition does not land after the later removal: x stays absent
+    final = busy_deploy.db_list()
+    assert "x" not in tables(final, "shop")
+    assert "tmp_import" not in tables(final, "staging")
+    assert_each_change_submitted_once(busy_deploy)
