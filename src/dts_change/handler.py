@@ -331,7 +331,10 @@ class App:
             record = self.ledger.get(result.key)
             if record is None:
                 continue
-            if result.outcome not in ("duplicate", "no_op"):
+            closed = record.state in (ChangeState.APPLIED, ChangeState.DEAD_LETTERED)
+            if result.outcome not in ("duplicate", "no_op") and (closed or result.key not in by_key):
+                # The ledger has the last word on closed changes; the pass on open ones (a
+                # reserved update is `submitted` while the record itself is still pending).
                 result.outcome = _STATE_OUTCOMES.get(record.state, result.outcome)
             if record.state == ChangeState.DEAD_LETTERED and record.last_error:
                 result.code = record.last_error.get("code")
