@@ -555,6 +555,11 @@ class _Pass:
         removing = {s.change_id for s in included_specs if s.remove}
         if phase == "removal":
             included = [by_id[o.change_id] for o in applied if o.change_id in removing]
+            # A change whose removal is already confirmed is folded again only to keep ledger
+            # order; it waits for the addition phase instead of riding a second removal.
+            again = [r for r in included if _removal_confirmed(r)]
+            if len(again) < len(included):
+                included = [r for r in included if r not in again]
         else:
             included = [by_id[o.change_id] for o in applied]
         for o in no_ops:
@@ -737,6 +742,11 @@ def _foldable(record: ChangeRecord) -> bool:
         last = _last_submission(record)
         return bool(last and last.get("confirmed"))
     return False
+
+
+def _removal_confirmed(record: ChangeRecord) -> bool:
+    last = _last_submission(record)
+    return record.state == ChangeState.REMOVAL_SUBMITTED and bool(last and last.get("confirmed"))
 
 
 def _refs_wanted(change: ChangeRequest) -> list[tuple[ObjectRef, dict[str, Any] | None]]:

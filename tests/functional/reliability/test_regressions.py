@@ -93,3 +93,29 @@ def test_confirm_removal_with_earlier_addition_waiting_keeps_ledger_order(busy_d
     assert "x" not in tables(final, "shop")
     assert "tmp_import" not in tables(final, "staging")
     assert_each_change_submitted_once(busy_deploy)
+
+
+def test_removal_phase_confirmed_removal_refolded_does_not_ride_a_second_removal(busy_deploy: LocalDeployment) -> None:
+    # GIVEN an addition of shop.x, a later removal of shop.x and a removal of staging.tmp_import:
+    # the removal phase carries both removals; the earlier addition waits
+    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
+    for change in (
+        manual_change("add-x", add=["shop.x"]),
+        manual_change("rm-x", remove=["shop.x"]),
+        manual_change("rm-import", remove=["staging.tmp_import"]),
+    ):
+        busy_deploy.invoke(change)
+    for _ in range(20):
+        report = busy_deploy.tick()["reconcile"][0]
+        if report.get("phase") == "removal" and report["action"] == "submitted":
+            break
+    else:
+        raise AssertionError("no removal phase was submitted")
+    # WHEN another removal arrives while that phase runs, so the next fold has a removal phase too
+    busy_deploy.invoke(manual_change("rm-export", remove=["staging.tmp_export"]))
+    busy_deploy.settle(passes=30)
+    # THEN rm-x, folded again only to keep ledger order, is not sent in the second removal phase
+    assert_each_change_submitted_once(busy_deploy)
+    final = busy_deploy.db_list()
+    assert "x" not in tables(final, "shop")
+    assert "staging" not in final
