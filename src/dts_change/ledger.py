@@ -394,6 +394,11 @@ class Ledger:
                 out.append(record)
         return sorted(out, key=lambda r: r.seq)
 
+    def has_open_changes(self, job_key: str) -> bool:
+        """Whether the job has an open-change marker: one listing, no record read (cheap enough
+        for every invocation to ask before it tries for the lease)."""
+        return bool(self.store.list(f"{_OPEN}{escape_segment(job_key)}/"))
+
     def jobs_with_open_changes(self) -> list[str]:
         """Job keys that have at least one open-change marker (what the timer reconciles)."""
         jobs = set()
