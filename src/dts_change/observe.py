@@ -19,6 +19,16 @@ from typing import Any
 LOGGER_NAME = "dts_change"
 _SECRET_KEY = re.compile(r"(?i)(secret|token|signature|password|authorization|accesskeysecret)")
 _MASK = "***"
+# Credentials that arrive inside input text: a presigned URL's query (OSS V1/V4, RPC) and the
+# common parameters a pasted console request carries ("SecurityToken": "..."). Input bodies are
+# kept in dead letters for replay; these values are never needed for that (the handler drops
+# query strings and ignores the common parameters), so they are masked wherever text is emitted.
+_EMBEDDED_SECRET = re.compile(
+    r"(?i)(?P<param>[?&](?:signature|security-?token|x-oss-signature|x-oss-security-token|"
+    r"x-acs-security-token)=)[^&#\s\"'\\]+"
+    r'|(?P<field>"(?:signature|securitytoken|security-token|bearertoken|accesskeysecret)"\s*:\s*")'
+    r'(?:[^"\\]|\\.)+(?=")'
+)
 _secret_values: set[str] = set()
 _lock = threading.Lock()
 
@@ -34,6 +44,8 @@ def redact_text(text: str) -> str:
     for secret in list(_secret_values):
         if secret in text:
             text = text.replace(secret, _MASK)
+    if "=" in text or '"' in text:
+        text = _EMBEDDED_SECRET.sub(lambda m: (m.group("param") or m.group("field")) + _MASK, text)
     return text
 
 
