@@ -307,11 +307,13 @@ class _Pass:
             )
             for r in awaiting:
                 self.dead_letter(r, error, detail)
-            return [r for r in records if r not in awaiting]
+            return [r for r in records if not _awaiting_confirmation(r)]
         current = detail.db_list()
         remaining: list[ChangeRecord] = []
+        # Membership by key: comparing records field by field made a 1,000-change pass quadratic.
+        awaiting_keys = {r.key for r in awaiting}
         for record in records:
-            if record not in awaiting:
+            if record.key not in awaiting_keys:
                 remaining.append(record)
                 continue
             confirmed = _confirm_record(record, current, detail)
@@ -420,8 +422,9 @@ class _Pass:
         if reserved_records:
             return self.submit_reserved(reserved_records, records)
         foldable = [r for r in records if _foldable(r)]
+        foldable_keys = {r.key for r in foldable}
         for r in records:
-            if r not in foldable:
+            if r.key not in foldable_keys:
                 self._set(r, "pending")
         if not foldable:
             self.report.action = "nothing-to-do"
@@ -509,13 +512,18 @@ class _Pass:
         first_flags = requests[foldable[0].key].modification_flags
         group = [r for r in foldable if requests[r.key].modification_flags == first_flags]
         for r in foldable:
-            if r not in group:
+            if requests[r.key].modification_flags != first_flags:
                 self._set(r, "pending")
         # Specs are keyed by the record key: change ids may repeat across records.
         specs = []
         for r in group:
             spec = requests[r.key].to_change_spec()
-            specs.append(ChangeSpec(r.key, spec.add, spec.remove, spec.on_conflict))
+            remove = spec.remove
+            if _removal_confirmed(r):
+                # Its removal was carried out; an object listed again since came back later (a
+                # later change, or a write whose answer was lost) and is not removed a second time.
+                remove = tuple(ref for ref in remove if not _listed(current, ref))
+            specs.append(ChangeSpec(r.key, spec.add, remove, spec.on_conflict))
         by_id = {r.key: r for r in group}
         while True:
             result, fitted = self._fit(specs, current)
@@ -559,13 +567,15 @@ class _Pass:
             # order; it waits for the addition phase instead of riding a second removal.
             again = [r for r in included if _removal_confirmed(r)]
             if len(again) < len(included):
-                included = [r for r in included if r not in again]
+                again_keys = {r.key for r in again}
+                included = [r for r in included if r.key not in again_keys]
         else:
             included = [by_id[o.change_id] for o in applied]
         for o in no_ops:
             if phase == "addition" or o.change_id not in removing:
                 self._mark_no_op(by_id[o.change_id])
-        waiting = [by_id[o.change_id] for o in applied if by_id[o.change_id] not in included]
+        included_keys = {r.key for r in included}
+        waiting = [by_id[o.change_id] for o in applied if o.change_id not in included_keys]
         for r in waiting:
             self._set(r, "pending")
         return self.submit_phase(phase, listed, current, included, result)
