@@ -119,3 +119,26 @@ def test_removal_phase_confirmed_removal_refolded_does_not_ride_a_second_removal
     final = busy_deploy.db_list()
     assert "x" not in tables(final, "shop")
     assert "staging" not in final
+
+
+def test_refold_after_lost_addition_answer_does_not_remove_objects_again(busy_deploy: LocalDeployment) -> None:
+    # GIVEN a change removing staging.tmp_import and adding shop.y, its removal phase submitted
+    busy_deploy.invoke(manual_change("rm-add", remove=["staging.tmp_import"], add=["shop.y"]))
+    # AND a later change adding tmp_import back, pending while the job is busy
+    busy_deploy.invoke(manual_change("re-add", add=["staging.tmp_import"]))
+    # WHEN the addition phase is carried out but every answer to it is lost (reset after the write)
+    busy_deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
+    for _ in range(20):
+        report = busy_deploy.tick()["reconcile"][0]
+        if report["action"] == "retry-later":
+            break
+    else:
+        raise AssertionError("the addition phase never failed")
+    busy_deploy.server.clear_faults()
+    busy_deploy.settle(passes=30)
+    # THEN the next passes see the list already holds both changes: no second removal of
+    # tmp_import (which would make DTS drop and re-synchronize it), nothing sent again
+    carried = carried_out(busy_deploy.server.calls())
+    assert [c.db_list is not None for c in carried] == [True, True]
+    assert "tmp_import" in tables(busy_deploy.db_list(), "staging")
+    assert busy_deploy.states() == {"rm-add": "applied", "re-add": "applied"}
