@@ -182,7 +182,9 @@ class ChangeRecord:
         return self.state in OPEN_STATES
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Shallow: nested values are the record's own, and every caller serialises the result
+        (asdict's deep copy of the change document was most of a burst's ledger CPU time)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["state"] = self.state.value
         data["format"] = RECORD_FORMAT
         return data
