@@ -105,21 +105,35 @@ class DirectoryStore:
 
     def list(self, prefix: str) -> list[str]:
         check_prefix(prefix)
-        folder = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        folder = prefix.rpartition("/")[0]
         keys: list[str] = []
-        try:
-            for dirpath, dirnames, filenames in os.walk(folder):
-                dirnames[:] = [name for name in dirnames if not name.startswith(TEMP_PREFIX)]
-                relative = Path(dirpath).relative_to(self.root).as_posix()
-                base = "" if relative == "." else relative + "/"
-                keys.extend(
-                    base + name
-                    for name in filenames
-                    if not name.startswith(TEMP_PREFIX) and (base + name).startswith(prefix)
-                )
-        except OSError as exc:
-            raise self._error("list", prefix, exc) from exc
-        return sorted(keys)
+        # scandir by hand rather than os.walk + pathlib: every invocation lists a job's open-change
+        # folder, which holds a thousand entries during a burst. Same rules as os.walk: folders
+        # that vanish or cannot be read list nothing, symlinked folders are not followed.
+        pending = [(os.path.join(self.root, folder) if folder else str(self.root), folder + "/" if folder else "")]
+        while pending:
+            path, base = pending.pop()
+            try:
+                scan = os.scandir(path)
+            except OSError:
+                continue
+            with scan:
+                for entry in scan:
+                    name = entry.name
+                    if name.startswith(TEMP_PREFIX):
+                        continue
+                    key = base + name
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if not is_dir:
+                        if key.startswith(prefix):
+                            keys.append(key)
+                    elif not entry.is_symlink() and (key + "/").startswith(prefix):
+                        pending.append((entry.path, key + "/"))
+        keys.sort()
+        return keys
 
     # ------------------------------------------------------------------ helpers
 
