@@ -6,6 +6,7 @@ Layout on the store (everything JSON, every object written once with create-if-a
     open/<job>/<seq>                      per-job index of open changes (pending/.../submitted)
     closed/<closed_at_ns:020d>-<key>      when a change closed, oldest first (what `prune` reads)
     leases/<job>/<generation:012d>.json   lease generations of a (job, direction)
+    order/<job>.json                      what the lease holder has seen: highest seq, open keys
 
 `<key>` is a hash of the idempotency key; `<job>` the escaped job key; `<seq>` the arrival order
 (`<time_ns:020d>-<key>`). A conflict between two writers is settled by create-if-absent of the
@@ -30,7 +31,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
@@ -64,6 +65,7 @@ _CHANGES = "changes/"
 _OPEN = "open/"
 _CLOSED = "closed/"
 _LEASES = "leases/"
+_ORDER = "order/"
 _VERSION_SUFFIX = ".json"
 _LEASE_ATTEMPTS = 3
 
@@ -401,6 +403,35 @@ class Ledger:
         for every invocation to ask before it tries for the lease)."""
         return bool(self.store.list(f"{_OPEN}{escape_segment(job_key)}/"))
 
+    def admit(self, job_key: str, records: list[ChangeRecord]) -> list[ChangeRecord]:
+        """Keep `seq` the order changes are folded in; call under the job's lease with its open changes.
+
+        A change's seq is read from the clock before its marker and record are written, so a pass
+        can see (and apply) a later change while an earlier one is still being written. The job's
+        order cursor keeps the highest seq and the open keys the last pass saw: an open change
+        below that mark which the cursor does not know was invisible then, and moves after
+        everything seen (new seq). Returns the records in the (possibly new) seq order."""
+        name = f"{_ORDER}{escape_segment(job_key)}{_VERSION_SUFFIX}"
+        raw = self.store.get(name)
+        cursor = _loads(raw, where=f"{self.store.url}{name}") if raw is not None else {}
+        high = str(cursor.get("high_water") or "")
+        seen = set(cursor.get("open_keys") or [])
+        next_ns = max(_ns(self.clock()), _seq_ns(high) + 1)
+        out = []
+        for record in sorted(records, key=lambda r: r.seq):
+            late = record.seq < high and record.key not in seen and not record.submissions
+            if late and record.state is ChangeState.PENDING:
+                out.append(self._resequence(record, f"{next_ns:020d}-{record.key}"))
+                next_ns += 1
+            else:
+                out.append(record)
+        out.sort(key=lambda r: r.seq)
+        new_high = max([high, *(r.seq for r in out)])
+        keys = {r.key for r in out}
+        if new_high != high or not keys <= seen:
+            self.store.put(name, _dumps({"high_water": new_high, "open_keys": sorted(keys)}, what="order cursor"))
+        return out
+
     def jobs_with_open_changes(self) -> list[str]:
         """Job keys that have at least one open-change marker (what the timer reconciles)."""
         jobs = set()
@@ -524,6 +555,20 @@ class Ledger:
             self._prune_generations(folder, self._lease_generations(folder), keep_from=lease.generation)
 
     # ------------------------------------------------------------------ internals: changes
+
+    def _resequence(self, record: ChangeRecord, seq: str) -> ChangeRecord:
+        """Move an open change to `seq`: new marker, then the version carrying it, then the old
+        marker goes (a crash in between leaves a marker whose record has another seq, which
+        `open_changes` drops)."""
+        marker = self._open_marker(record.job_key, seq)
+        self._write_open_marker(marker, replace(record, seq=seq), self.clock())
+        try:
+            new = self._write_transition(record, record.state, {}, seq=seq)
+        except LedgerConflictError:
+            self.store.delete(marker)
+            raise
+        self.store.delete(self._open_marker(record.job_key, record.seq))
+        return new
 
     def _write_transition(
         self, record: ChangeRecord, state: ChangeState, updates: dict[str, Any], **internal: Any
@@ -666,6 +711,11 @@ class Ledger:
             holder=holder,
             details={"job_key": job, "expires_at": until},
         )
+
+
+def _seq_ns(seq: str) -> int:
+    stamp = seq.partition("-")[0]
+    return int(stamp) if stamp.isdigit() else 0
 
 
 def _parse_version(name: str) -> int | None:

@@ -709,6 +709,10 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
         records = ctx.ledger.open_changes(job_key)
         if not records:
             return one.report
+        if not dry_run:
+            # A change written slowly can become visible after later ones were applied: it goes
+            # to the end of the order, so the ledger's seq order stays the order of application.
+            records = ctx.ledger.admit(job_key, records)
         return one.run(records)
     except DtsChangeError as exc:
         # Transient or unclassified service trouble: everything stays pending for the next pass.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tests.functional.reliability.checks import carried_out, double_submissions
+from dts_change.config import Settings
+from dts_change.dblist import DbList
+from dts_change.handler import App
+from tests.functional.reliability.checks import carried_out, double_submissions, expected_db_list
 from tests.harness import LocalDeployment, manual_change
 
 
@@ -142,3 +146,26 @@ def test_refold_after_lost_addition_answer_does_not_remove_objects_again(busy_de
     assert [c.db_list is not None for c in carried] == [True, True]
     assert "tmp_import" in tables(busy_deploy.db_list(), "staging")
     assert busy_deploy.states() == {"rm-add": "applied", "re-add": "applied"}
+
+
+def test_admit_change_visible_after_later_ones_applied_moves_to_the_end(tmp_path: Path) -> None:
+    deploy = LocalDeployment(tmp_path)
+    initial = deploy.db_list()
+    try:
+        # GIVEN a removal of shop.x recorded and applied (x was never there: a no-op)
+        deploy.invoke(manual_change("rm-x", remove=["shop.x"]))
+        assert deploy.states() == {"rm-x": "applied"}
+        # WHEN an addition of shop.x shows up whose seq is older (its slow writer read the clock
+        # before the removal was recorded)
+        earlier = deploy.app.ledger.all_records()[0].created_at - 1.0
+        slow = App(Settings.from_env(deploy.env, cwd=tmp_path), clock=lambda: earlier, sleep=lambda _s: None)
+        deploy.invoke(manual_change("add-x", add=["shop.x"]), app=slow)
+        deploy.settle()
+        # THEN it is applied after the removal, and the ledger's order says so: x is present
+        records = deploy.app.ledger.all_records()
+        assert [r.change_id for r in records] == ["rm-x", "add-x"]
+        assert "x" in tables(deploy.db_list(), "shop")
+        expected, _ = expected_db_list(initial, records)
+        assert DbList.from_user(deploy.db_list()) == expected
+    finally:
+        deploy.stop()
