@@ -9,11 +9,13 @@ escape a directory store and a malformed key fails the same way on both backends
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from ..errors import InvalidStoreKeyError, short_repr
 
 MAX_KEY_CHARS = 900  # OSS keys are at most 1023 UTF-8 bytes, and an OSS store adds its prefix
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")  # a regex: checked on every store call
 _SAFE_SEGMENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -71,7 +73,7 @@ def _key_problem(key: str) -> str:
         return "is not empty"
     if len(key) > MAX_KEY_CHARS:
         return f"has at most {MAX_KEY_CHARS} characters"
-    if "\x00" in key or any(ord(ch) < 0x20 or ch == "\x7f" for ch in key):
+    if _CONTROL_CHARS.search(key):
         return "has no NUL or control character"
     if "\\" in key:
         return "has no backslash"
