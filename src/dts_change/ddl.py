@@ -359,6 +359,8 @@ def parse_ddl(
             parsed = nodes[0] if len(nodes) == 1 else None
         except ParseError as exc:
             error = _parse_error_text(exc)
+        except RecursionError:  # sqlglot's parser recurses per bracket: `((((...` exhausts the stack
+            error = "the statement nests too deeply to parse"
         result = _classify_ast(parsed, state) if parsed is not None else None
         if result == "command" or result is None:
             fallback = _fallback(chunk, chosen)

@@ -331,6 +331,9 @@ REGRESSIONS = [
     pytest.param(
         json.dumps([{"messageId": "m1", "messageBody": "\udcff"}]).encode(), "invalid-json", id="lone-surrogate-rawdata"
     ),
+    pytest.param(
+        b"CREATE TABLE shop.t (a INT); SELECT " + b"(" * 3000 + b"1" + b")" * 3000, "invalid-sql", id="sql-nesting"
+    ),
 ]
 
 
