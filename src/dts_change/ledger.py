@@ -518,6 +518,12 @@ class Ledger:
                 token=uuid.uuid4().hex,
             )
             if self.store.put_if_absent(self._lease_key(folder, lease.generation), self._lease_bytes(lease)):
+                # Pruning frees old generation numbers: a contender that listed long ago can create
+                # one again after newer generations exist. Only the highest generation is the lease.
+                newer = [g for g in self._lease_generations(folder) if g > lease.generation]
+                if newer:
+                    self.store.delete(self._lease_key(folder, lease.generation))
+                    raise self._lease_held(job_key, self._read_lease(folder, newer[-1]))
                 self._prune_generations(folder, generations, keep_from=latest)
                 return lease
         if current is None:

@@ -112,3 +112,34 @@ def test_lease_separate_jobs_do_not_contend(ledger: Ledger) -> None:
     forward = ledger.acquire_lease(job_key("dtsab12cd", "Forward"), "a", 30)
     reverse = ledger.acquire_lease(job_key("dtsab12cd", "Reverse"), "b", 30)
     assert ledger.lease_is_current(forward) and ledger.lease_is_current(reverse)
+
+
+def test_lease_generation_freed_by_pruning_is_not_taken_by_a_stale_contender(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a contender that listed the generations and read the released one (1, 2) long ago
+    ledger.release_lease(ledger.acquire_lease(JOB, "a", 30))
+    stale_list = ledger._lease_generations(f"leases/{escape_segment(JOB)}/")
+    stale_lease = ledger._read_lease(f"leases/{escape_segment(JOB)}/", stale_list[-1])
+    # AND meanwhile others took and gave back the lease until generation 3 was pruned away
+    ledger.release_lease(ledger.acquire_lease(JOB, "b", 30))
+    holder = ledger.acquire_lease(JOB, "c", 30)
+    real_list, real_read = ledger._lease_generations, ledger._read_lease
+    calls = {"list": 0, "read": 0}
+
+    def list_once_stale(folder: str) -> list[int]:
+        calls["list"] += 1
+        return stale_list if calls["list"] == 1 else real_list(folder)
+
+    def read_once_stale(folder: str, generation: int) -> Lease | None:
+        calls["read"] += 1
+        return stale_lease if calls["read"] == 1 else real_read(folder, generation)
+
+    monkeypatch.setattr(ledger, "_lease_generations", list_once_stale)
+    monkeypatch.setattr(ledger, "_read_lease", read_once_stale)
+    # WHEN the stale contender creates the freed generation
+    with pytest.raises(LeaseHeldError) as info:
+        ledger.acquire_lease(JOB, "stale", 30)
+    # THEN it is told the lease is held, and the holder keeps it alone
+    assert info.value.holder == "c"
+    assert ledger.lease_is_current(holder)
