@@ -105,6 +105,34 @@ def lost_objects(
     return lost
 
 
+def repeated_removals(
+    initial: Mapping[str, Any], calls: list[ModifyCall], final: Mapping[str, Any], records: Iterable[ChangeRecord]
+) -> list[str]:
+    """Objects taken out of the job more often than applied changes asked: a change applied twice
+    (DTS drops and re-synchronizes a table removed and added again, so this is never harmless)."""
+    asked: dict[ObjectRef, int] = {}
+    for record in records:
+        if record.state is ChangeState.APPLIED:
+            for db, table in record.change.get("remove") or []:
+                asked[ObjectRef(db, table)] = asked.get(ObjectRef(db, table), 0) + 1
+    history = [dict(initial)] + [c.db_list or {} for c in calls] + [dict(final)]
+    taken: dict[ObjectRef, int] = {}
+    for before, after in pairwise(history):
+        prev, nxt = DbList.from_user(before), DbList.from_user(after)
+        for ref in prev.objects():
+            entry = prev.databases[ref.db]
+            if ref.table is None and not entry.whole:
+                continue  # goes with its last table
+            if not nxt.covers(ref):
+                taken[ref] = taken.get(ref, 0) + 1
+    problems = []
+    for ref, count in sorted(taken.items()):
+        allowed = asked.get(ref, 0) + (asked.get(ObjectRef(ref.db), 0) if ref.table is not None else 0)
+        if count > allowed:
+            problems.append(f"{ref} removed {count} times, asked {allowed}")
+    return problems
+
+
 def unsettled_changes(records: Iterable[ChangeRecord], dead_letter_codes: Mapping[str, str]) -> list[str]:
     """Every change must be applied, or dead-lettered with a code and a dead-letter record."""
     problems = []
@@ -121,9 +149,10 @@ def unsettled_changes(records: Iterable[ChangeRecord], dead_letter_codes: Mappin
     return problems
 
 
-def double_submissions(records: Iterable[ChangeRecord], calls: list[ModifyCall]) -> list[str]:
+def double_submissions(records: Iterable[ChangeRecord], calls: list[ModifyCall], *, crashes: int = 0) -> list[str]:
     """No change is carried by two carried-out ModifyDtsJob calls of the same phase, and every
-    answered call is one the ledger knows (its ClientToken is on some change's submissions)."""
+    answered call is one the ledger knows (its ClientToken is on some change's submissions),
+    except for at most `crashes` calls whose process died before it could record them."""
     carried = {c.client_token for c in calls}
     known: set[str] = set()
     problems = []
@@ -138,9 +167,9 @@ def double_submissions(records: Iterable[ChangeRecord], calls: list[ModifyCall])
         for phase, tokens in per_phase.items():
             if len(tokens) > 1:
                 problems.append(f"{r.change_id} was in {len(tokens)} accepted {phase} submissions")
-    for c in calls:
-        if not c.answer_lost and c.client_token not in known:
-            problems.append(f"ModifyDtsJob #{c.seq} was accepted but no change records its ClientToken")
+    unknown = [c.seq for c in calls if not c.answer_lost and c.client_token not in known]
+    if len(unknown) > crashes:
+        problems.append(f"ModifyDtsJob calls {unknown} were accepted but no change records their ClientToken")
     return problems
 
 

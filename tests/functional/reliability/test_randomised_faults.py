@@ -23,6 +23,7 @@ from tests.functional.reliability.checks import (
     expected_db_list,
     fault_counts,
     lost_objects,
+    repeated_removals,
     unsettled_changes,
 )
 from tests.functional.reliability.scenario import CONTENT_CODES, run_scenario
@@ -76,6 +77,8 @@ def test_randomised_faults_seeded_run_settles_without_loss(seed: int, tmp_path: 
         # AND no object nobody removed went missing at any step of the job's history
         lost = lost_objects(run.initial, modifies, final, records)
         assert lost == [], f"seed {seed}"
+        # AND nothing was removed more often than changes asked (no change applied twice)
+        assert repeated_removals(run.initial, modifies, final, records) == [], f"seed {seed}"
         # AND no change rode in two accepted submissions of the same phase
         assert double_submissions(records, modifies) == [], f"seed {seed}"
         facts = RunFacts(
