@@ -510,10 +510,15 @@ class _Pass:
         # One group of modification flags per pass: the group of the oldest pending change.
         requests = {r.key: ChangeRequest.from_record(r.change) for r in foldable}
         first_flags = requests[foldable[0].key].modification_flags
-        group = [r for r in foldable if requests[r.key].modification_flags == first_flags]
+        # A prefix in ledger order: a later change with the same flags must not overtake an
+        # earlier one with other flags (it could remove what that one adds, out of order).
+        group: list[ChangeRecord] = []
         for r in foldable:
             if requests[r.key].modification_flags != first_flags:
-                self._set(r, "pending")
+                break
+            group.append(r)
+        for r in foldable[len(group) :]:
+            self._set(r, "pending")
         # Specs are keyed by the record key: change ids may repeat across records.
         specs = []
         for r in group:

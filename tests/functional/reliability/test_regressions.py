@@ -169,3 +169,20 @@ def test_admit_change_visible_after_later_ones_applied_moves_to_the_end(tmp_path
         assert DbList.from_user(deploy.db_list()) == expected
     finally:
         deploy.stop()
+
+
+def test_fold_group_of_flags_stops_at_first_change_with_other_flags(busy_deploy: LocalDeployment) -> None:
+    # GIVEN pending: c (no flags), then add-x asking for structure initialization, then rm-x
+    initial = busy_deploy.db_list()
+    fold_while_busy(
+        busy_deploy,
+        manual_change("c", add=["shop.c"]),
+        manual_change("add-x", add=["shop.x"], structureInitialization=True),
+        manual_change("rm-x", remove=["shop.x"]),
+    )
+    # THEN rm-x is not folded ahead of add-x with c's group: in ledger order x ends up absent
+    records = busy_deploy.app.ledger.all_records()
+    expected, _ = expected_db_list(initial, records)
+    assert "x" not in tables(busy_deploy.db_list(), "shop")
+    assert DbList.from_user(busy_deploy.db_list()) == expected
+    assert {r.state.value for r in records} == {"applied"}
