@@ -160,7 +160,7 @@ class App:
             if timer:
                 for job_key in self.ledger.jobs_with_open_changes():
                     jobs.setdefault(job_key, None)
-            reports = [self._reconcile(job_key, metrics, deadline) for job_key in jobs]
+            reports = [self._reconcile(job_key, metrics, deadline, peek_first=not timer) for job_key in jobs]
             if timer and not self.settings.dry_run:
                 pruned = self.ledger.prune()
                 if pruned:
@@ -192,7 +192,7 @@ class App:
             "elapsedMs": elapsed_ms,
         }
 
-    def _reconcile(self, job_key: str, metrics: Metrics, deadline: float) -> PassReport:
+    def _reconcile(self, job_key: str, metrics: Metrics, deadline: float, *, peek_first: bool = False) -> PassReport:
         ctx = ReconcileContext(
             dts=self.dts,
             ledger=self.ledger,
@@ -206,6 +206,7 @@ class App:
             clock=self.clock,
             sleep=self.sleep,
             crash_point=self.crash_point,
+            peek_first=peek_first,
         )
         report = reconcile_job(job_key, ctx, dry_run=self.settings.dry_run)
         log_event("reconcile pass", job=job_key, action=report.action, phase=report.phase,

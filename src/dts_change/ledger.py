@@ -432,6 +432,21 @@ class Ledger:
             self.store.put(name, _dumps({"high_water": new_high, "open_keys": sorted(keys)}, what="order cursor"))
         return out
 
+    def first_open_change(self, job_key: str) -> ChangeRecord | None:
+        """The job's oldest open change, reading records only until one is found (no repairs:
+        `open_changes` does those). Enough to learn the job's target before reading the rest."""
+        prefix = f"{_OPEN}{escape_segment(job_key)}/"
+        for marker in self.store.list(prefix):
+            seq = marker[len(prefix) :]
+            key = seq.partition("-")[2]
+            try:
+                record = self.get(_check_record_key(key))
+            except InvalidStoreKeyError:
+                continue
+            if record is not None and record.seq == seq and record.is_open and record.job_key == job_key:
+                return record
+        return None
+
     def jobs_with_open_changes(self) -> list[str]:
         """Job keys that have at least one open-change marker (what the timer reconciles)."""
         jobs = set()
