@@ -494,7 +494,10 @@ class _Pass:
         self.ctx.metrics.incr("modify_calls")
         now = self.ctx.clock()
         for r in reserved_records:
-            submissions = [*r.submissions, {"phase": "reserved", "request_id": result.request_id, "at": now, "keys": sorted(merged)}]
+            # What was sent for its keys: a later change in the same submission may set them again.
+            sent = {k: merged[k] for k in r.change.get("reserved") or {} if k in merged}
+            submission = {"phase": "reserved", "request_id": result.request_id, "at": now, "keys": sorted(merged)}
+            submissions = [*r.submissions, {**submission, "expect_reserved": sent}]
             self.ctx.ledger.update(r, submissions=submissions)
             self._set(r, "submitted")
         self.report.action = "submitted"
@@ -813,7 +816,7 @@ def _unconfirmed_objects(record: ChangeRecord, current: DbList, detail: JobDetai
     phase = last.get("phase")
     missing: list[str] = []
     if phase == "reserved":
-        wanted = record.change.get("reserved") or {}
+        wanted = last.get("expect_reserved") or record.change.get("reserved") or {}
         for key, value in wanted.items():
             if str(detail.reserved.get(key)) != str(value):
                 missing.append(f"Reserved.{key}")

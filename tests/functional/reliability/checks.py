@@ -77,6 +77,15 @@ def expected_db_list(initial: Mapping[str, Any], records: Iterable[ChangeRecord]
     return result.after, rejected
 
 
+def expected_reserved(initial: Mapping[str, Any], records: Iterable[ChangeRecord]) -> dict[str, Any]:
+    """The job's Reserved after the APPLIED changes' `reserved` keys, in ledger order."""
+    out = dict(initial)
+    for record in sorted(records, key=lambda r: r.seq):
+        if record.state is ChangeState.APPLIED:
+            out.update(record.change.get("reserved") or {})
+    return out
+
+
 def removed_by_anyone(records: Iterable[ChangeRecord]) -> set[ObjectRef]:
     out: set[ObjectRef] = set()
     for record in records:
@@ -90,7 +99,7 @@ def lost_objects(
     """Objects that disappeared from one list to the next in the job's history though no change
     removed them (DESIGN §1.1), over initial -> every carried-out ModifyDtsJob -> final."""
     removed = removed_by_anyone(records)
-    history = [dict(initial)] + [c.db_list or {} for c in calls] + [dict(final)]
+    history = [dict(initial)] + [c.db_list for c in calls if c.db_list is not None] + [dict(final)]
     lost: list[str] = []
     for step, (before, after) in enumerate(pairwise(history)):
         prev, nxt = DbList.from_user(before), DbList.from_user(after)
@@ -115,7 +124,7 @@ def repeated_removals(
         if record.state is ChangeState.APPLIED:
             for db, table in record.change.get("remove") or []:
                 asked[ObjectRef(db, table)] = asked.get(ObjectRef(db, table), 0) + 1
-    history = [dict(initial)] + [c.db_list or {} for c in calls] + [dict(final)]
+    history = [dict(initial)] + [c.db_list for c in calls if c.db_list is not None] + [dict(final)]
     taken: dict[ObjectRef, int] = {}
     for before, after in pairwise(history):
         prev, nxt = DbList.from_user(before), DbList.from_user(after)
@@ -167,7 +176,8 @@ def double_submissions(records: Iterable[ChangeRecord], calls: list[ModifyCall],
         for phase, tokens in per_phase.items():
             if len(tokens) > 1:
                 problems.append(f"{r.change_id} was in {len(tokens)} accepted {phase} submissions")
-    unknown = [c.seq for c in calls if not c.answer_lost and c.client_token not in known]
+    # UPDATE_RESERVED calls carry no DbList and no ClientToken (setting keys again is harmless)
+    unknown = [c.seq for c in calls if not c.answer_lost and c.db_list is not None and c.client_token not in known]
     if len(unknown) > crashes:
         problems.append(f"ModifyDtsJob calls {unknown} were accepted but no change records their ClientToken")
     return problems

@@ -52,6 +52,7 @@ class RunResult:
     fault_kinds: dict[str, str]
     unexpected: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    initial_reserved: dict[str, Any] = field(default_factory=dict)
 
 
 def _name(ref: tuple[str, str]) -> str:
@@ -61,11 +62,19 @@ def _name(ref: tuple[str, str]) -> str:
 def make_change(rng: random.Random, change_id: str) -> dict[str, Any]:
     """One change document; the mix makes later changes depend on earlier ones."""
     kind = rng.choices(
-        ["add", "remove", "remove_add", "conflict", "whole_removal", "replace", "add_db", "remove_db"],
-        weights=[35, 15, 15, 7, 5, 8, 8, 7],
+        ["add", "remove", "remove_add", "conflict", "whole_removal", "replace", "add_db", "remove_db", "flags",
+         "reserved"],
+        weights=[35, 15, 15, 7, 5, 8, 8, 7, 4, 4],
     )[0]
     doc: dict[str, Any] = {"id": change_id}
-    if kind == "add":
+    if kind == "flags":
+        doc["add"] = [_name(rng.choice(TABLE_POOL))]
+        doc["structureInitialization"] = True
+    elif kind == "reserved":
+        doc["reserved"] = {"maxRetryTime": rng.choice([3600, 7200, 43200])}
+        if rng.random() < 0.5:
+            doc["add"] = [_name(rng.choice(TABLE_POOL))]
+    elif kind == "add":
         doc["add"] = [_name(r) for r in rng.sample(TABLE_POOL, rng.randint(1, 3))]
     elif kind == "remove":
         doc["remove"] = [_name(r) for r in rng.sample(TABLE_POOL + INITIAL_TABLES, rng.randint(1, 2))]
@@ -200,6 +209,7 @@ def run_scenario(seed: int, tmp_path: Path) -> RunResult:
     deploy = LocalDeployment(tmp_path, state)
     initial = deploy.db_list()
     result = RunResult(seed, deploy, initial, [], 0, dict(FAULT_KINDS))
+    result.initial_reserved = dict(deploy.server.get_state()["jobs"][JOB]["reserved"])
     # GIVEN N changes, a third of them as OSS objects, the rest as manual invocations
     deliveries: list[Delivery] = []
     for i in range(rng.randint(14, 22)):

@@ -21,12 +21,14 @@ from tests.functional.reliability.checks import (
     carried_out,
     double_submissions,
     expected_db_list,
+    expected_reserved,
     fault_counts,
     lost_objects,
     repeated_removals,
     unsettled_changes,
 )
 from tests.functional.reliability.scenario import CONTENT_CODES, run_scenario
+from tests.harness import JOB
 
 DEFAULT_SEEDS = "1-4"
 TOTALS = RunFacts()
@@ -74,6 +76,8 @@ def test_randomised_faults_seeded_run_settles_without_loss(seed: int, tmp_path: 
         expected, rejected = expected_db_list(run.initial, records)
         assert rejected == [], f"seed {seed}"
         assert DbList.from_user(final) == expected, f"seed {seed}"
+        reserved = deploy.server.get_state()["jobs"][JOB]["reserved"]
+        assert reserved == expected_reserved(run.initial_reserved, records), f"seed {seed}"
         # AND no object nobody removed went missing at any step of the job's history
         lost = lost_objects(run.initial, modifies, final, records)
         assert lost == [], f"seed {seed}"

@@ -186,3 +186,16 @@ def test_fold_group_of_flags_stops_at_first_change_with_other_flags(busy_deploy:
     assert "x" not in tables(busy_deploy.db_list(), "shop")
     assert DbList.from_user(busy_deploy.db_list()) == expected
     assert {r.state.value for r in records} == {"applied"}
+
+
+def test_confirm_reserved_later_change_setting_same_key_is_not_dead_lettered(busy_deploy: LocalDeployment) -> None:
+    # GIVEN two changes setting Reserved.maxRetryTime, submitted together; the later one wins
+    fold_while_busy(
+        busy_deploy,
+        manual_change("retry-long", reserved={"maxRetryTime": 43200}),
+        manual_change("retry-short", reserved={"maxRetryTime": 3600}),
+    )
+    # THEN both are applied (the earlier one is not "unconfirmed" and dead-lettered) and the
+    # job keeps the later value
+    assert busy_deploy.states() == {"warmup": "applied", "retry-long": "applied", "retry-short": "applied"}
+    assert busy_deploy.server.get_state()["jobs"]["dtsjob1demo"]["reserved"]["maxRetryTime"] == 3600
