@@ -753,7 +753,10 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
         return one.run(records, seen)
     except DtsChangeError as exc:
         # Transient or unclassified service trouble: everything stays pending for the next pass.
-        one.note_error(records, exc) if exc.category != "internal" else None
+        if exc.category != "internal" and records:
+            # Read again: the pass may have moved some on (confirmed, re-sequenced) before it stopped.
+            records = ctx.ledger.open_changes(job_key)
+            one.note_error(records, exc)
         for r in records:
             one.report.outcomes.setdefault(r.key, "pending")
         one.report.action = "blocked" if exc.category != "internal" else "aborted"

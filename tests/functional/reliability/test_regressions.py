@@ -199,3 +199,34 @@ def test_confirm_reserved_later_change_setting_same_key_is_not_dead_lettered(bus
     # job keeps the later value
     assert busy_deploy.states() == {"warmup": "applied", "retry-long": "applied", "retry-short": "applied"}
     assert busy_deploy.server.get_state()["jobs"]["dtsjob1demo"]["reserved"]["maxRetryTime"] == 3600
+
+
+def test_pass_stopped_after_confirming_notes_error_on_fresh_records_not_stale_ones(tmp_path: Path) -> None:
+    deploy = LocalDeployment(tmp_path)
+    try:
+        # GIVEN a change whose removal phase was carried out; its addition comes next
+        deploy.invoke(manual_change("rm-add", remove=["staging.tmp_import"], add=["shop.y"]))
+        real_describe = deploy.app.dts.describe_dts_job_detail
+        calls = {"n": 0}
+
+        def describe_then_throttle(*args: Any, **kwargs: Any) -> Any:
+            # the first describe of the pass succeeds (the removal is confirmed, the record
+            # written); from then on DTS throttles every call until retries run out
+            calls["n"] += 1
+            detail = real_describe(*args, **kwargs)
+            if calls["n"] == 1:
+                deploy.server.add_fault({"action": "DescribeDtsJobDetail", "code": "Throttling.User", "count": 20})
+            return detail
+
+        deploy.app.dts.describe_dts_job_detail = describe_then_throttle  # type: ignore[method-assign]
+        # WHEN the pass stops on the throttled re-read before its write
+        report = deploy.tick()["reconcile"][0]
+        # THEN it stops cleanly (no ledger conflict escapes) and the change stays open with the error
+        assert report["action"] == "blocked"
+        assert report["error"]["code"] == "throttled"
+        deploy.app.dts.describe_dts_job_detail = real_describe  # type: ignore[method-assign]
+        deploy.server.clear_faults()
+        deploy.settle()
+        assert deploy.states() == {"rm-add": "applied"}
+    finally:
+        deploy.stop()
