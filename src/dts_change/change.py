@@ -12,9 +12,9 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from ._record import dataclass, field
 from .dblist import DbList, ObjectRef, name_problem
 from .errors import (
     ChangeDocumentError,

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._record import dataclass, field
 from .change import ParsedChange, Problems, fragment_from_refs
 from .dblist import DbList, ObjectRef, name_problem
 from .errors import InputTooLargeError, InvalidSqlError, short_repr

@@ -22,9 +22,9 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from ._record import dataclass, replace
 from .change import (
     CHANGE_DOC_KEYS,
     MODIFY_MARKERS,

@@ -16,9 +16,9 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from ._record import dataclass, field
 from .change import ChangeRequest
 from .clients.credentials import CredentialsProvider
 from .clients.dts import DtsClient

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, unquote_plus
 
+from ._record import dataclass, field, replace
 from .change import (
     ChangeRequest,
     JobTarget,

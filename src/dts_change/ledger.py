@@ -31,10 +31,10 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
+from ._record import asdict, dataclass, field, fields, replace
 from .errors import (
     CorruptRecordError,
     InvalidStoreKeyError,

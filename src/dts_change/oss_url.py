@@ -12,9 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from ._record import dataclass
 from .errors import FileOssUrlRefusedError, short_repr
 
 # OSS bucket naming rules: 3-63 characters, lower-case letters, digits and hyphens, starting and

@@ -18,9 +18,9 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ._record import dataclass, field
 from .change import ChangeRequest, JobTarget
 from .clients.dts_models import JobDetail, ModifyResult, SubSyncJob
 from .dblist import DbList, ObjectRef

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
+from ._record import dataclass
 from .errors import DtsChangeError, ThrottledError
 
 T = TypeVar("T")

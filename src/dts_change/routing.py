@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ._record import dataclass
 from .change import DIRECTIONS, Direction, JobTarget, SourceInfo
 from .errors import ConfigurationError, short_repr
 from .jsonsafe import load_json

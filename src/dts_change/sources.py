@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ._record import dataclass, field, replace
 from .change import SourceInfo
 from .errors import (
     DtsChangeError,

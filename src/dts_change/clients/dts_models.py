@@ -8,9 +8,9 @@ and the SDK models disagree on several types); the raw dict rides along for anyt
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._record import dataclass, field
 from ..errors import UnreadableDbObjectError, short_repr
 
 if TYPE_CHECKING:
@@ -153,7 +153,6 @@ class JobDetail:
     job_id: str | None
     instance_id: str | None
     status: str | None
-    db_object: str | None = field(repr=False)
     db_object_oss_url: str | None
     reserved: dict[str, Any]
     migration_mode: MigrationMode | None
@@ -163,6 +162,7 @@ class JobDetail:
     job_type: str | None
     error_message: str | None
     request_id: str | None
+    db_object: str | None = field(repr=False)
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod

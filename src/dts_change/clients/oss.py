@@ -13,13 +13,13 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
 
 import requests
 
+from .._record import dataclass
 from ..errors import (
     ConfigurationError,
     DtsChangeError,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 
+from .._record import dataclass
 from ..errors import InputTooLargeError, InsecureEndpointError, NetworkError, short_repr
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
