@@ -36,19 +36,34 @@ class RunFacts:
     runs: int = 0
     changes: int = 0
     deliveries: int = 0
+    duplicates: int = 0
     applied: int = 0
     dead_lettered: int = 0
     modify_accepted: int = 0
     modify_attempted: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    dead_letter_codes: dict[str, int] = field(default_factory=dict)
     objects_lost: int = 0
 
     def add(self, other: RunFacts) -> None:
-        for name in ("runs", "changes", "deliveries", "applied", "dead_lettered", "modify_accepted",
+        for name in ("runs", "changes", "deliveries", "duplicates", "applied", "dead_lettered", "modify_accepted",
                      "modify_attempted", "objects_lost"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for kind, count in other.faults.items():
             self.faults[kind] = self.faults.get(kind, 0) + count
+        for code, count in other.dead_letter_codes.items():
+            self.dead_letter_codes[code] = self.dead_letter_codes.get(code, 0) + count
+
+
+def parse_seeds(text: str) -> list[int]:
+    """ "1-5,9" -> [1, 2, 3, 4, 5, 9] (the seed lists of DTS_CHANGE_*_SEEDS)."""
+    seeds: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    return seeds
 
 
 def carried_out(calls: Iterable[Mapping[str, Any]]) -> list[ModifyCall]:

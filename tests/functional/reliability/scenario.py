@@ -50,6 +50,7 @@ class RunResult:
     change_ids: list[str]
     deliveries: int
     fault_kinds: dict[str, str]
+    duplicates: int = 0
     unexpected: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     initial_reserved: dict[str, Any] = field(default_factory=dict)
@@ -131,8 +132,8 @@ FAULT_KINDS = {
     "reset-after": "connection reset after the write",
     "latency": "latency spike",
     "token-expiry": "token expiry",
-    "oss-unavailable": "5xx",
-    "oss-reset": "connection reset",
+    "oss-unavailable": "OSS 5xx",
+    "oss-reset": "OSS connection reset",
 }
 
 
@@ -224,7 +225,9 @@ def run_scenario(seed: int, tmp_path: Path) -> RunResult:
         else:
             deliveries.append(Delivery(change_id, json.dumps(doc)))
     # duplicates of about a third, anywhere later; then the whole schedule shuffled (out of order)
-    deliveries += [Delivery(d.change_id, d.event) for d in deliveries if rng.random() < 0.35]
+    duplicates = [Delivery(d.change_id, d.event) for d in deliveries if rng.random() < 0.35]
+    result.duplicates = len(duplicates)
+    deliveries += duplicates
     rng.shuffle(deliveries)
     instances = _Instances(deploy, rng, result)
     deadline = started + RUN_DEADLINE_SECONDS

@@ -30,6 +30,7 @@ from tests.functional.reliability.checks import (
     double_submissions,
     expected_db_list,
     lost_objects,
+    parse_seeds,
     repeated_removals,
     unsettled_changes,
 )
@@ -39,6 +40,8 @@ from tests.harness import LocalDeployment, seed_state
 CRASH_EXIT = 17
 RUN_TIMEOUT = 40.0
 TIMING = {"modifyDurationSeconds": 0.0, "modifyAfterDescribes": 2}
+KILL_SEEDS = parse_seeds(os.environ.get("DTS_CHANGE_CRASH_SEEDS") or "11-12")
+"""Seeds of the SIGKILL runs: two in CI; set DTS_CHANGE_CRASH_SEEDS ("1-30") for more."""
 
 
 def change_events(seed: int, count: int = 7) -> list[str]:
@@ -148,7 +151,7 @@ def test_crash_point_then_restart_converges_to_uninterrupted_state(
     assert_converged(crash_deploy, initial, reference, crashes=1)
 
 
-@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("seed", KILL_SEEDS)
 def test_sigkill_at_random_times_then_restart_converges_to_uninterrupted_state(
     crash_deploy: LocalDeployment, tmp_path: Path, seed: int
 ) -> None:
@@ -174,3 +177,4 @@ def test_sigkill_at_random_times_then_restart_converges_to_uninterrupted_state(
         driver.close()
     assert kills >= 1
     assert_converged(crash_deploy, initial, reference, crashes=kills)
+    print(f"seed {seed}: {kills} kills, {len(carried_out(crash_deploy.server.calls()))} ModifyDtsJob carried out")

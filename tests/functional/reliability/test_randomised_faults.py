@@ -11,6 +11,7 @@ expiry and OSS read failures on a share of calls, and a job whose modification t
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tests.functional.reliability.checks import (
     expected_reserved,
     fault_counts,
     lost_objects,
+    parse_seeds,
     repeated_removals,
     unsettled_changes,
 )
@@ -32,17 +34,6 @@ from tests.harness import JOB
 
 DEFAULT_SEEDS = "1-4"
 TOTALS = RunFacts()
-
-
-def parse_seeds(text: str) -> list[int]:
-    """ "1-5,9" -> [1, 2, 3, 4, 5, 9]."""
-    seeds: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        seeds.extend(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 SEEDS = parse_seeds(os.environ.get("DTS_CHANGE_RELIABILITY_SEEDS") or DEFAULT_SEEDS)
@@ -89,11 +80,14 @@ def test_randomised_faults_seeded_run_settles_without_loss(seed: int, tmp_path: 
             runs=1,
             changes=len(records),
             deliveries=run.deliveries,
+            duplicates=run.duplicates,
             applied=sum(r.state.value == "applied" for r in records),
             dead_lettered=sum(r.state.value == "dead_lettered" for r in records),
             modify_accepted=len(modifies),
             modify_attempted=sum(c.get("action") == "ModifyDtsJob" for c in calls),
             faults=fault_counts(calls, run.fault_kinds),
+            dead_letter_codes=dict(Counter(str((r.last_error or {}).get("code")) for r in records
+                                           if r.state.value == "dead_lettered")),
             objects_lost=len(lost),
         )
         TOTALS.add(facts)
