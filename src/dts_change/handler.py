@@ -124,6 +124,7 @@ class App:
         self.sleep = sleep
         self.owner = f"{os.environ.get('FC_INSTANCE_ID') or 'local'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.crash_point = crash_point_hook(settings)
+        self.busy_seen: dict[str, float] = {}  # job key -> when this instance last saw it Modifying
         for secret in (settings.env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), settings.env.get("ALIBABA_CLOUD_SECURITY_TOKEN")):
             register_secret(secret)
 
@@ -207,6 +208,7 @@ class App:
             sleep=self.sleep,
             crash_point=self.crash_point,
             peek_first=peek_first,
+            busy_seen=self.busy_seen,
         )
         report = reconcile_job(job_key, ctx, dry_run=self.settings.dry_run)
         log_event("reconcile pass", job=job_key, action=report.action, phase=report.phase,

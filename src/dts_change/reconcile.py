@@ -55,6 +55,11 @@ once; the second time it is dead-lettered with the evidence."""
 
 Phase = Literal["reserved", "removal", "addition"]
 
+BUSY_RECHECK_SECONDS = 1.0
+"""How long an instance that saw a job Modifying leaves it alone on events. In a burst nearly every
+event would otherwise describe the job (DescribeDtsJobDetail has a rate limit) to learn the same
+thing; the change is recorded, and the next pass after that, at the latest the timer's, takes it."""
+
 _SETUP_ERRORS = (PermissionDeniedError, SignatureMismatchError, InsecureEndpointError, ConfigurationError)
 """Errors of the deployment, not of the change: the change waits (pending, error noted) so fixing
 the role or keys lets it proceed; it is dead-lettered at its maximum age otherwise."""
@@ -171,6 +176,9 @@ class ReconcileContext:
     """Event invocations: describe the job before reading every open change, and stop there while
     a modification runs (nothing can be written then). Timer passes read everything, so max age
     and the last error of pending changes stay current even while a job is stuck Modifying."""
+    busy_seen: dict[str, float] | None = None
+    """The instance's memory of when (monotonic) it last saw each job Modifying; with `peek_first`,
+    an invocation within BUSY_RECHECK_SECONDS of that records its change and asks DTS nothing."""
 
 
 def client_token_for(job_key: str, phase: str, before_json: str, sent_json: str) -> str:
@@ -721,6 +729,10 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
     every invocation that finds the lease held would read (or even list) every open record for
     nothing. With nothing open the lease is taken and given back, which is rare and cheap."""
     one = _Pass(job_key, ctx, dry_run=dry_run)
+    busy_seen = ctx.busy_seen if ctx.peek_first else None
+    if busy_seen is not None and ctx.monotonic() - busy_seen.get(job_key, -BUSY_RECHECK_SECONDS) < BUSY_RECHECK_SECONDS:
+        one.report.action = "waiting-for-modification"
+        return one.report
     try:
         lease = ctx.ledger.acquire_lease(job_key, ctx.owner, ctx.lease_seconds)
     except LeaseHeldError as exc:
@@ -740,6 +752,8 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
                 return one.report
             detail = one.first_sight(first)
             if detail is not None and is_modifiable(detail).kind == "modifying":
+                if busy_seen is not None:
+                    busy_seen[job_key] = ctx.monotonic()
                 one.report.action = "waiting-for-modification"
                 return one.report
             seen = (first, detail) if detail is not None else None
