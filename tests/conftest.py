@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,18 @@ def load_event() -> Callable[[str], Any]:
 @pytest.fixture
 def event_bytes() -> Callable[[str], bytes]:
     return read_event_bytes
+
+
+@pytest.fixture(autouse=True)
+def _project_logger_restored() -> Any:
+    """`configure_logging` (run by the CLI and FC entry) stops propagation to the root logger, as FC
+    wants; restore the logger after each test so caplog works whatever ran before."""
+    logger = logging.getLogger("dts_change")
+    saved = (logger.propagate, list(logger.handlers), logger.level)
+    logger.propagate = True
+    yield
+    logger.propagate, logger.handlers[:], level = saved[0], saved[1], saved[2]
+    logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
