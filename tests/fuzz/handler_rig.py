@@ -153,6 +153,10 @@ class HandlerRig:
             self.stats[f"outcome:{change['outcome']}"] += 1
             if change.get("code"):
                 self.stats[f"code:{change['code']}"] += 1
+        for record in self.app.ledger.all_records():
+            state = record.state.value
+            last = (record.last_error or {}).get("code") if state in ("pending", "submitted") else None
+            self.stats[f"settled:{state}" + (f":{last}" if last else "")] += 1
         return result
 
     @staticmethod

@@ -285,7 +285,12 @@ TRIGGER_SAMPLES = (
     "manual-change.json",
     "manual-modify-dts-job.json",
     "fc-failure-record.json",
+    "inline:manual-reconcile",
 )
+INLINE_SAMPLES: dict[str, Any] = {
+    "inline:manual-reconcile": {"action": "reconcile", "job": {"dtsJobId": "dtsjob1demo", "direction": "Forward"}},
+}
+"""Trigger shapes with no file under events/ (a manual `{"action": "reconcile"}` invocation)."""
 CHANGE_SAMPLES = (
     "changes/add-tables.json",
     "changes/dblist-fragment.json",
@@ -302,10 +307,12 @@ TEXT_SAMPLES = (
 
 
 def sample_tree(name: str) -> Any:
-    return embed(json.loads((EVENTS_DIR / name).read_text(encoding="utf-8")))
+    return embed(json.loads(sample_text(name)))
 
 
 def sample_text(name: str) -> str:
+    if name in INLINE_SAMPLES:
+        return json.dumps(INLINE_SAMPLES[name])
     return (EVENTS_DIR / name).read_text(encoding="utf-8")
 
 
