@@ -358,27 +358,42 @@ def _start_workers(target: Any, shares: list[list[str]], extra: tuple[Any, ...])
     return procs, start, results
 
 
-def _collect(procs: list[Any], results: Any, deadline: float) -> tuple[list[list[dict[str, Any]]], bool]:
-    """Every worker's records (drained before join, or a full pipe blocks the child)."""
-    got: dict[int, list[dict[str, Any]]] = {}
-    while len(got) < len(procs):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            index, records = results.get(timeout=min(remaining, 1.0))
-        except queue.Empty:  # check the children are alive
-            if all(not p.is_alive() for p in procs) and results.empty():
+class Inbox:
+    """The workers' records, taken off the queue as they come: a child with unread records in its
+    pipe cannot exit, so a parent that waited for the children first would wait forever."""
+
+    def __init__(self, procs: list[Any], results: Any) -> None:
+        self.procs = procs
+        self.results = results
+        self.got: dict[int, list[dict[str, Any]]] = {}
+
+    @property
+    def complete(self) -> bool:
+        return len(self.got) == len(self.procs)
+
+    def drain(self, timeout: float = 0.0) -> None:
+        """Take what is there (waiting up to `timeout` for the first record)."""
+        while not self.complete:
+            try:
+                index, records = self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait()
+            except queue.Empty:
+                return
+            self.got[index] = records
+            timeout = 0.0
+
+    def collect(self, deadline: float) -> tuple[list[list[dict[str, Any]]], bool]:
+        """Every worker's records by `deadline`, then the children joined; True if some are missing."""
+        while not self.complete and time.monotonic() < deadline:
+            self.drain(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+            if not self.complete and all(p.exitcode is not None for p in self.procs):
+                self.drain()
                 break
-            continue
-        got[index] = records
-    timed_out = len(got) < len(procs)
-    for p in procs:
-        p.join(timeout=_SHORT_TIMEOUT)
-        if p.is_alive():
-            p.terminate()
+        for p in self.procs:
             p.join(timeout=_SHORT_TIMEOUT)
-    return [got.get(k, []) for k in range(len(procs))], timed_out
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=_SHORT_TIMEOUT)
+        return [self.got.get(k, []) for k in range(len(self.procs))], not self.complete
 
 
 def _shares(bodies: list[str], workers: int) -> list[list[str]]:
@@ -476,18 +491,19 @@ def run_ours(cfg: BurstConfig, workdir: Path) -> HandlerRun:
         began = time.monotonic()
         deadline = began + cfg.max_seconds
         next_tick = began + cfg.interval
+        inbox = Inbox(procs, results)
         while time.monotonic() < deadline:
             time.sleep(max(0.0, next_tick - time.monotonic()))
             with _profiled(f"timer-{run.timer_passes}"):
                 timer_app.handle(timer_body, fc_context())
             run.timer_passes += 1
-            done = all(not p.is_alive() for p in procs) or not results.empty()
-            if done and all(not p.is_alive() for p in procs) and not timer_app.ledger.jobs_with_open_changes():
-                break
+            inbox.drain()
+            if inbox.complete and not timer_app.ledger.jobs_with_open_changes():
+                break  # every event handled and nothing open: all applied or dead-lettered
             next_tick = max(next_tick + cfg.interval, time.monotonic())
         else:
             run.timed_out = True
-        records, timed_out = _collect(procs, results, time.monotonic() + 60)
+        records, timed_out = inbox.collect(time.monotonic() + 60)
         run.timed_out = run.timed_out or timed_out
         calls = emu.calls()
         final = emu.job()["dbList"]
@@ -523,7 +539,7 @@ def run_naive(cfg: BurstConfig, workdir: Path) -> HandlerRun:
         )
         start.release_when_ready(procs, START_TIMEOUT * 2)
         t0 = time.time()
-        records, run.timed_out = _collect(procs, results, time.monotonic() + cfg.max_seconds + 60)
+        records, run.timed_out = Inbox(procs, results).collect(time.monotonic() + cfg.max_seconds + 60)
         # The last accepted modification lands T later: wait for it before reading the list.
         time.sleep(cfg.modify_seconds + 0.1)
         calls = emu.calls()
