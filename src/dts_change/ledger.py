@@ -605,14 +605,16 @@ class Ledger:
         data.update(updates)
         data.update(internal)
         data.update(state=state.value, version=record.version + 1, updated_at=now)
-        # A JSON round trip validates the updates and detaches the new record from caller objects.
-        new = ChangeRecord.from_json(_dumps(data, what=f"change record {record.key}"))
+        # A JSON round trip validates the updates and detaches the new record from caller objects;
+        # the same bytes are what is stored (they are the new record's `to_json`).
+        raw = _dumps(data, what=f"change record {record.key}")
+        new = ChangeRecord.from_json(raw)
         opening = new.is_open and not record.is_open
         closing = record.is_open and not new.is_open
         marker = self._open_marker(record.job_key, record.seq)
         if opening:
             self._write_open_marker(marker, new, now)
-        if not self.store.put_if_absent(self._version_key(record.key, new.version), new.to_json().encode()):
+        if not self.store.put_if_absent(self._version_key(record.key, new.version), raw):
             raise LedgerConflictError(
                 f"Change {record.key} already has version {new.version} in {self.store.url} -> expected "
                 f"to write it after version {record.version}",

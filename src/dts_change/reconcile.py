@@ -207,6 +207,15 @@ class _Pass:
         self.target: JobTarget | None = None
         self.job_id: str | None = None
         self.instance_id: str | None = None
+        self._requests: dict[str, tuple[dict[str, Any], ChangeRequest]] = {}
+
+    def request(self, record: ChangeRecord) -> ChangeRequest:
+        """The record's change, parsed once per pass (fold, submission and confirmation all need it);
+        a newer version of the record carries a new `change` object and is parsed again."""
+        found = self._requests.get(record.key)
+        if found is None or found[0] is not record.change:
+            found = self._requests[record.key] = (record.change, ChangeRequest.from_record(record.change))
+        return found[1]
 
     # -------------------------------------------------------------- helpers
     def _retry(self, fn: Callable[[], Any]) -> Any:
@@ -348,7 +357,7 @@ class _Pass:
         submissions = [dict(s) for s in record.submissions]
         submissions[-1]["confirmed"] = True
         phase = submissions[-1].get("phase")
-        change = ChangeRequest.from_record(record.change)
+        change = self.request(record)
         has_objects = change.add is not None or bool(change.remove)
         needs_more = (phase == "reserved" and has_objects) or (
             phase == "removal" and (change.add is not None or refold)
@@ -537,7 +546,7 @@ class _Pass:
 
     def fold_and_submit(self, foldable: list[ChangeRecord], current: DbList) -> PassReport:
         # One group of modification flags per pass: the group of the oldest pending change.
-        requests = {r.key: ChangeRequest.from_record(r.change) for r in foldable}
+        requests = {r.key: self.request(r) for r in foldable}
         first_flags = requests[foldable[0].key].modification_flags
         # A prefix in ledger order: a later change with the same flags must not overtake an
         # earlier one with other flags (it could remove what that one adds, out of order).
@@ -661,7 +670,7 @@ class _Pass:
             self.report.error = error2.to_dict()
             return self.report
         assert self.instance_id is not None
-        flags = ChangeRequest.from_record(included[0].change).modification_flags if included else {}
+        flags = self.request(included[0]).modification_flags if included else {}
         try:
             response: ModifyResult = self._retry(
                 lambda: self.ctx.dts.modify_dts_job(
@@ -701,7 +710,7 @@ class _Pass:
         }
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
         for r in included:
-            expect = _expectation(ChangeRequest.from_record(r.change), listed, phase)
+            expect = _expectation(self.request(r), listed, phase)
             self.ctx.ledger.transition(r, state, submissions=[*r.submissions, {**submission, "expect": expect}])
             self._set(r, "submitted")
         self.report.action = "submitted"
