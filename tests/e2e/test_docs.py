@@ -7,7 +7,10 @@ Markers (an HTML comment on the line before the fence):
 - `<!-- runnable-server -->`: a long-running command; it must print `listening on` and is then
   stopped;
 - `<!-- cloud -->`: needs an account; every file it names must exist and every flag of `s`,
-  `dts-change`, `make` and `scripts/package.py` must be one those tools accept.
+  `dts-change`, `make` and `scripts/package.py` must be one those tools accept;
+- `<!-- long -->`: runs here but takes minutes (long fuzzing, hundreds of seeds): checked like a
+  cloud block.
+A fence without a language whose lines look like commands counts as a command block too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from tests.conftest import REPO_ROOT
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 COMMAND_LANGS = {"bash", "sh", "shell", "console"}
-MARKER = re.compile(r"<!--\s*(runnable-server|runnable|cloud)\s*-->")
+MARKER = re.compile(r"<!--\s*(runnable-server|runnable|cloud|long)\s*-->")
+COMMAND_START = re.compile(r"^(\$ )?(\.venv/bin/|make |dts-change |s |python|PYTHONPATH=|[A-Z_]+=\S+ \S)")
 
 # Flags of Serverless Devs 3 / fc3 subcommands used in the docs (from the fc3 help texts).
 S_FLAGS = {
@@ -86,7 +90,14 @@ def blocks() -> list[Block]:
     return found
 
 
-COMMAND_BLOCKS = [b for b in blocks() if b.lang in COMMAND_LANGS]
+def is_command_block(block: Block) -> bool:
+    if block.lang in COMMAND_LANGS:
+        return True
+    lines = [line for line in block.lines if line.strip() and not line.lstrip().startswith("#")]
+    return block.lang == "" and bool(lines) and all(COMMAND_START.match(line.strip()) for line in lines)
+
+
+COMMAND_BLOCKS = [b for b in blocks() if is_command_block(b)]
 
 
 def test_docs_have_command_blocks_of_both_kinds():
@@ -152,11 +163,13 @@ def _cli_flags() -> dict[str, set[str]]:
     return out
 
 
-@pytest.mark.parametrize("block", [b for b in COMMAND_BLOCKS if b.marker == "cloud"], ids=lambda b: b.where)
+@pytest.mark.parametrize("block", [b for b in COMMAND_BLOCKS if b.marker in ("cloud", "long")], ids=lambda b: b.where)
 def test_cloud_blocks_name_existing_files_and_real_flags(block: Block):
     cli_flags = _cli_flags()
     for command in block.commands():
         words = shlex.split(command)
+        while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+            words = words[1:]  # leading VAR=value assignments
         for word in words:
             value = word.split("=", 1)[-1] if word.startswith("--") else word
             if PATH_TOKEN.match(value):
