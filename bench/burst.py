@@ -104,6 +104,7 @@ class HandlerRun:
     actions: dict[str, int] = field(default_factory=dict)  # what the invocations' passes did
     timed_out: bool = False
     worker_cpu_seconds: float = 0.0  # CPU time of the handler processes during the burst
+    timer_log: list[str] = field(default_factory=list)  # each timer pass: from-to (s) and what it did
 
 
 # ---------------------------------------------------------------------- the world
@@ -494,9 +495,12 @@ def run_ours(cfg: BurstConfig, workdir: Path) -> HandlerRun:
         inbox = Inbox(procs, results)
         while time.monotonic() < deadline:
             time.sleep(max(0.0, next_tick - time.monotonic()))
+            tick = time.time()
             with _profiled(f"timer-{run.timer_passes}"):
-                timer_app.handle(timer_body, fc_context())
+                answer = timer_app.handle(timer_body, fc_context())
             run.timer_passes += 1
+            actions = ",".join(f"{r['action']}" for r in answer["reconcile"]) or "-"
+            run.timer_log.append(f"{tick - t0:.2f}-{time.time() - t0:.2f} s {actions}")
             inbox.drain()
             if inbox.complete and not timer_app.ledger.jobs_with_open_changes():
                 break  # every event handled and nothing open: all applied or dead-lettered

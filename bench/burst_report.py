@@ -133,6 +133,7 @@ def render_report(cfg: BurstConfig, result: BurstResult, runtime: float) -> str:
         f"ours, invocation outcomes: {ours.outcomes}; their passes: {ours.actions}; "
         f"handler CPU {ours.worker_cpu_seconds:.2f} s"
     )
+    lines.append(f"ours, timer passes: {'; '.join(ours.timer_log)}")
     if naive is not None:
         lines.append(f"baseline, event outcomes: {naive.outcomes}")
     for run in (ours, result.ours_on_disk, naive):
@@ -346,7 +347,9 @@ def render_section(cfg: BurstConfig, result: BurstResult, runtime: float, *, com
             "the job's lease, describes the job from its oldest open change and, while a modification runs, "
             "stops there (an instance that saw the job Modifying asks DTS nothing more for a second); once the "
             "job is free one pass folds everything open into one ModifyDtsJob, and the next confirms it. "
-            f"Invocation outcomes: {ours.outcomes}; their passes: {ours.actions}.",
+            f"Invocation outcomes: {ours.outcomes}; their passes: {ours.actions}; the handler processes "
+            f"used {ours.worker_cpu_seconds:.1f} s of CPU in all. Timer passes (from-to, what they did): "
+            f"{'; '.join(ours.timer_log)}.",
             "",
             f"![Changes applied over time, both handlers]({svg_name})",
             "",
