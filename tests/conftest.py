@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.emulator_fixture import emulator, fresh_emulator  # noqa: F401  (shared fixtures)
+from tests.secret_scan import pytest_runtest_makereport, secret_scan_everywhere  # noqa: F401  (no secret in any output, suite-wide)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"
