@@ -4,7 +4,9 @@ The emulator runs as its own process with one job whose modification takes T sec
 0.2; `modifyDurationSeconds`). N change events (default 1,000), each adding a distinct table,
 arrive at once from W worker processes (default 4) that each run `App.handle` on their share, the
 way concurrent FC instances would: one ledger directory and one emulator shared by all. The main
-process fires timer passes every `interval` seconds (default 1) until nothing is open.
+process fires timer passes every `interval` seconds (default 1) until nothing is open. The ledger
+lives in a RAM-backed folder when there is one (see `default_workdir_parent`); the same burst is
+then run once more with the ledger on disk, for information.
 
 The baseline (`bench/naive_handler.py`: describe, merge, modify per event, retrying while the job
 is busy) handles the first B events (default 200) the same way, from W processes, against a fresh
@@ -16,10 +18,12 @@ list plus every addition) and changes dead-lettered. Targets for ours: 0 lost, a
 <= 5 accepted ModifyDtsJob calls, wall time <= 5 x T + 3 intervals. Exit status 1 if one is missed.
 
     .venv/bin/python bench/burst.py [--events 1000] [--modify-seconds 0.2] [--interval 1]
-                                    [--workers 4] [--baseline-events 200] [--no-write]
+                                    [--workers 4] [--baseline-events 200] [--workdir DIR]
+                                    [--no-disk] [--no-write]
 
 Writes docs/burst.svg (changes applied over time, both handlers) and the section
 "Burst: 1,000 changes" of docs/performance.md when run with the default N and B.
+BURST_PROFILE=DIR writes a cProfile of every worker and timer pass to DIR.
 """
 
 from __future__ import annotations
@@ -495,12 +499,14 @@ def run_ours(cfg: BurstConfig, workdir: Path) -> HandlerRun:
         inbox = Inbox(procs, results)
         while time.monotonic() < deadline:
             time.sleep(max(0.0, next_tick - time.monotonic()))
-            tick = time.time()
+            tick, cpu = time.time(), time.process_time()
             with _profiled(f"timer-{run.timer_passes}"):
                 answer = timer_app.handle(timer_body, fc_context())
             run.timer_passes += 1
             actions = ",".join(f"{r['action']}" for r in answer["reconcile"]) or "-"
-            run.timer_log.append(f"{tick - t0:.2f}-{time.time() - t0:.2f} s {actions}")
+            run.timer_log.append(
+                f"{tick - t0:.2f}-{time.time() - t0:.2f} s {actions} (CPU {time.process_time() - cpu:.2f} s)"
+            )
             inbox.drain()
             if inbox.complete and not timer_app.ledger.jobs_with_open_changes():
                 break  # every event handled and nothing open: all applied or dead-lettered
