@@ -74,6 +74,9 @@ def _build_init(cls: type, specs: tuple[dataclasses.Field[Any], ...]) -> Callabl
 
 def _process(cls: _T, *, frozen: bool, order: bool, eq: bool, repr_: bool) -> _T:
     # init/repr/eq off and not frozen: the standard decorator only collects fields (no exec).
+    # A class without a docstring would get one built from inspect.signature (slow): name it.
+    if cls.__doc__ is None:
+        cls.__doc__ = cls.__name__
     dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
     specs = tuple(dataclasses.fields(cls))
     own = cls.__dict__
