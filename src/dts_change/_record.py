@@ -17,6 +17,8 @@ hash, `order=True` comparisons, `__match_args__`. Not supported (unused here): `
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -31,7 +33,7 @@ FrozenInstanceError = dataclasses.FrozenInstanceError
 _T = TypeVar("_T", bound=type)
 _MISSING = dataclasses.MISSING
 
-__all__ = ["FrozenInstanceError", "asdict", "dataclass", "field", "fields", "replace"]
+__all__ = ["FrozenInstanceError", "LazyPattern", "asdict", "dataclass", "field", "fields", "replace"]
 
 
 def _build_init(cls: type, specs: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
@@ -72,12 +74,40 @@ def _build_init(cls: type, specs: tuple[dataclasses.Field[Any], ...]) -> Callabl
     return __init__
 
 
+_MUTABLE_DEFAULTS = (list, dict, set)
+
+
+def _collect_fields(cls: type) -> None:
+    """Record the fields as the standard decorator would (`__dataclass_fields__`), so `fields`,
+    `replace`, `asdict` and `is_dataclass` work, without its per-annotation regex checks.
+
+    Annotations are strings here (`from __future__ import annotations`); `ClassVar[...]` ones
+    are not fields. Relies on `dataclasses._FIELD`, stable from Python 3.7 to 3.13."""
+    collected: dict[str, dataclasses.Field[Any]] = {}
+    for base in reversed(cls.__mro__[1:]):
+        collected.update(getattr(base, "__dataclass_fields__", {}))
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063 - own annotations only, unevaluated
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        if text.startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        default = cls.__dict__.get(name, _MISSING)
+        spec = default if isinstance(default, dataclasses.Field) else dataclasses.field(default=default)
+        if isinstance(spec.default, _MUTABLE_DEFAULTS):
+            raise ValueError(f"mutable default {type(spec.default)} for field {name} is not allowed: use default_factory")
+        spec.name = name
+        spec.type = annotation
+        spec._field_type = dataclasses._FIELD  # type: ignore[attr-defined,union-attr]
+        collected[name] = spec
+        if isinstance(default, dataclasses.Field):
+            if spec.default is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, spec.default)
+    cls.__dataclass_fields__ = collected  # type: ignore[attr-defined]
+
+
 def _process(cls: _T, *, frozen: bool, order: bool, eq: bool, repr_: bool) -> _T:
-    # init/repr/eq off and not frozen: the standard decorator only collects fields (no exec).
-    # A class without a docstring would get one built from inspect.signature (slow): name it.
-    if cls.__doc__ is None:
-        cls.__doc__ = cls.__name__
-    dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+    _collect_fields(cls)
     specs = tuple(dataclasses.fields(cls))
     own = cls.__dict__
     compared = tuple(f.name for f in specs if f.compare)
@@ -155,3 +185,37 @@ def dataclass(
         return _process(target, frozen=frozen, order=order, eq=eq, repr_=repr)
 
     return wrap(cls) if cls is not None else wrap
+
+
+class LazyPattern:
+    """A regular expression compiled on first use: compiling at import (the `re` parser is pure
+    Python) is paid on every cold start, even by invocations that never need the pattern."""
+
+    __slots__ = ("_compiled", "_flags", "_pattern")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._pattern = pattern
+        self._flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self._pattern, self._flags)
+        return self._compiled
+
+    @property
+    def pattern(self) -> str:
+        return self._pattern
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled.match(string, pos, endpos)
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled.fullmatch(string, pos, endpos)
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled.search(string, pos, endpos)
+
+    def sub(self, repl: str | Callable[[re.Match[str]], str], string: str, count: int = 0) -> str:
+        return self.compiled.sub(repl, string, count)

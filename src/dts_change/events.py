@@ -6,8 +6,6 @@ is a number or a string — and strict only where the handler depends on a field
 samples: docs/formats.md, events/*.json, reference fc-platform §2-3.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,7 +71,7 @@ class OssEventRecord(_Wire):
         return value if isinstance(value, str) and value else None
 
     @model_validator(mode="after")
-    def _created_objects_have_etag(self) -> OssEventRecord:
+    def _created_objects_have_etag(self) -> "OssEventRecord":
         """A created object always has an eTag (it is part of its identity); deletes may not."""
         if self.is_creation and not self.oss.object_.eTag:
             raise ValueError("an ObjectCreated event needs oss.object.eTag")

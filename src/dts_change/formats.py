@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ._record import dataclass, replace
+from ._record import LazyPattern, dataclass, replace
 from .change import (
     CHANGE_DOC_KEYS,
     MODIFY_MARKERS,
@@ -54,13 +54,13 @@ _EXTENSIONS: dict[str, Syntax] = {
     ".list": "table-list",
     ".tables": "table-list",
 }
-_SQL_START_RE = re.compile(
+_SQL_START_RE = LazyPattern(
     r"^(?:(?:create|drop|use|set|alter|insert|begin|start|comment|lock|unlock)(?=\s|;|$)|/\*)",
     re.I,
 )
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
 _DB_ENTRY_KEYS = frozenset({"name", "all", "Table"})
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL_RE = LazyPattern(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 EXPECTED_FORMATS = (
     "a change document {add, remove, reserved, job, id}",
     "a ModifyDtsJob request {DtsInstanceId, DtsJobId, DbList, FileOssUrl, ...}",

@@ -11,12 +11,11 @@ dead-letter; transient OSS read errors keep `retryable` so the handler can retry
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, unquote_plus
 
-from ._record import dataclass, field, replace
+from ._record import LazyPattern, dataclass, field, replace
 from .change import (
     ChangeRequest,
     JobTarget,
@@ -58,7 +57,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ID_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class ObjectReader(Protocol):

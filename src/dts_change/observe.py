@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import threading
 import time
 from collections import Counter
 from typing import Any
 
+from ._record import LazyPattern
+
 LOGGER_NAME = "dts_change"
-_SECRET_KEY = re.compile(r"(?i)(secret|token|signature|password|authorization|accesskeysecret)")
+_SECRET_KEY = LazyPattern(r"(?i)(secret|token|signature|password|authorization|accesskeysecret)")
 _MASK = "***"
 # Credentials that arrive inside input text: a presigned URL's query (OSS V1/V4, RPC) and the
 # common parameters a pasted console request carries ("SecurityToken": "..."). Input bodies are
 # kept in dead letters for replay; these values are never needed for that (the handler drops
 # query strings and ignores the common parameters), so they are masked wherever text is emitted.
-_EMBEDDED_SECRET = re.compile(
+_EMBEDDED_SECRET = LazyPattern(
     r"(?i)(?P<param>[?&](?:signature|security-?token|x-oss-signature|x-oss-security-token|"
     r"x-acs-security-token)=)[^&#\s\"'\\]+"
     r'|(?P<field>"(?:signature|securitytoken|security-token|bearertoken|accesskeysecret)"\s*:\s*")'

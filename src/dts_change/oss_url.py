@@ -14,15 +14,15 @@ import re
 from collections.abc import Iterable
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from ._record import dataclass
+from ._record import LazyPattern, dataclass
 from .errors import FileOssUrlRefusedError, short_repr
 
 # OSS bucket naming rules: 3-63 characters, lower-case letters, digits and hyphens, starting and
 # ending with a letter or digit.
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 # <bucket>.oss-<region>[-internal].aliyuncs.com; a region has at least one hyphen (cn-hangzhou,
 # ap-southeast-1, cn-shanghai-finance-1), which keeps oss-accelerate.* and similar out.
-_VIRTUAL_HOST_RE = re.compile(
+_VIRTUAL_HOST_RE = LazyPattern(
     r"^(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.oss-"
     r"(?P<region>[a-z]{2,}(?:-[a-z0-9]+)+?)(?P<internal>-internal)?\.aliyuncs\.com$"
 )

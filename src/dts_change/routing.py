@@ -9,11 +9,10 @@ typo fails the deployment's first invocation loudly instead of routing changes t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._record import dataclass
+from ._record import LazyPattern, dataclass
 from .change import DIRECTIONS, Direction, JobTarget, SourceInfo
 from .errors import ConfigurationError, short_repr
 from .jsonsafe import load_json
@@ -31,10 +30,10 @@ ROUTE_KEYS = (
     "allowRemovals",
 )
 MAX_ROUTES = 200
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_MNS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
-_DTS_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_MNS_NAME_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
+_DTS_ID_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_REGION_RE = LazyPattern(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def _rule_problems(index: int, item: Any) -> list[str]:
     for key in item:
         if key not in ROUTE_KEYS:
             out.append(_problem(index, str(key), f"unknown key; expected one of: {', '.join(ROUTE_KEYS)}"))
-    checks: dict[str, tuple[re.Pattern[str], str]] = {
+    checks: dict[str, tuple[LazyPattern, str]] = {
         "bucket": (_BUCKET_RE, "an OSS bucket name"),
         "topic": (_MNS_NAME_RE, "an MNS topic name"),
         "queue": (_MNS_NAME_RE, "an MNS queue name"),

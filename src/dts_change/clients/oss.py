@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
@@ -19,7 +18,7 @@ from urllib.parse import unquote
 
 import requests
 
-from .._record import dataclass
+from .._record import LazyPattern, dataclass
 from ..errors import (
     ConfigurationError,
     DtsChangeError,
@@ -40,7 +39,7 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 MAX_LIST_BODY_BYTES = 16 * 1024 * 1024
 MAX_KEY_BYTES = 1023
 _EXPIRED_CODES = frozenset({"SecurityTokenExpired", "InvalidSecurityToken.Expired"})
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _XML_DECLARATION_BLOCKERS = (b"<!DOCTYPE", b"<!ENTITY")
 
 
