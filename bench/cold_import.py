@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,6 +47,22 @@ def sample(stmt: str) -> dict[str, object]:
     return data
 
 
+def instructions(stmt: str) -> int | None:
+    """Instructions executed by a fresh interpreter running `stmt` (valgrind's callgrind): a
+    load-independent cross-check of the timing ratio. None when valgrind is not installed."""
+    if shutil.which("valgrind") is None:
+        return None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", stmt],
+        capture_output=True, text=True, check=False, env=env, cwd=ROOT, timeout=600,
+    )
+    match = re.search(r"Collected : (\d+)", out.stderr)
+    return int(match.group(1)) if match else None
+
+
 def iqr(values: list[float]) -> float:
     q = statistics.quantiles(values, n=4)
     return q[2] - q[0]
@@ -73,6 +91,14 @@ def main() -> int:
     print(f"  non-project extras: {', '.join(m for m in extra if not m.startswith(('dts_change', 'index'))) or 'none'}")
     banned = [m for m in extra if m.startswith(("sqlglot", "dts_change.emulator"))]
     print(f"  sqlglot or emulator loaded: {banned or 'no'}")
+    bare, ours_i, base_i = instructions("pass"), instructions(OURS), instructions(BASELINE)
+    if bare and ours_i and base_i:
+        print(f"instructions (callgrind, minus a bare interpreter): ours {(ours_i - bare) / 1e6:.1f} M, "
+              f"baseline {(base_i - bare) / 1e6:.1f} M -> ratio {(ours_i - bare) / (base_i - bare):.3f}")
+    probe = "import requests, pydantic\nfrom pydantic import BaseModel, ConfigDict\nclass M(BaseModel):\n    model_config = ConfigDict(defer_build=True)\n    x: int"
+    model = [float(sample(probe)["seconds"]) for _ in range(max(5, RUNS // 3))]  # type: ignore[arg-type]
+    print(f"for information, baseline + one pydantic model class (pydantic loads pydantic.fields/types): "
+          f"median {statistics.median(model) * 1000:.1f} ms -> ours is {statistics.median(ours) / statistics.median(model):.3f}x of it")
     try:
         sdk = [float(sample(SDK)["seconds"]) for _ in range(max(5, RUNS // 6))]  # type: ignore[arg-type]
         print(f"for information, official DTS SDK client import: median {statistics.median(sdk) * 1000:.1f} ms "
