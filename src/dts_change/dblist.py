@@ -17,9 +17,12 @@ import json
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass  # the hot ObjectRef keeps generated methods
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 from .errors import DbListTooLargeError, DbListValidationError, UnreadableDbObjectError, short_repr
 from .jsonsafe import load_json
@@ -124,6 +127,8 @@ _ADAPTERS: list[TypeAdapter[dict[str, DatabaseEntry]]] = []
 def _dblist_adapter() -> TypeAdapter[dict[str, DatabaseEntry]]:
     """Built on first use: a timer invocation with nothing pending never needs it (cold start)."""
     if not _ADAPTERS:
+        from pydantic import TypeAdapter  # noqa: PLC0415 - pydantic.type_adapter loads on first use
+
         _ADAPTERS.append(TypeAdapter(dict[str, DatabaseEntry]))
     return _ADAPTERS[0]
 
