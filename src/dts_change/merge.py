@@ -361,26 +361,46 @@ def diff_dblists(
     return out
 
 
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+# The Cyrillic and Greek letters most often mistaken for Latin ones in identifiers.
+_LOOKALIKES = str.maketrans("аеорсухіјѕԁɡοαеΑΒΕΗΙΚΜΝΟΡΤΧΥΖ", "aeopcyxijsdgoaeABEHIKMNOPTXYZ")
+
+
+def name_key(name: str) -> str:
+    """A name folded for "looks the same" comparisons: compatibility forms (fullwidth letters),
+    zero-width characters, common Cyrillic/Greek look-alikes and case all removed."""
+    import unicodedata  # noqa: PLC0415 - only when a change adds objects
+
+    return unicodedata.normalize("NFKC", name).translate(_ZERO_WIDTH).translate(_LOOKALIKES).casefold()
+
+
 def _case_warnings(before: DbList, added: list[ObjectRef]) -> list[str]:
+    """Names are compared exactly; one that differs from an existing name only by case or by
+    look-alike characters is almost always a typo, so it is reported."""
     warnings = []
-    dbs_lower: dict[str, str] | None = None
-    tables_lower: dict[str, dict[str, str]] = {}
+    dbs_folded: dict[str, str] | None = None
+    tables_folded: dict[str, dict[str, str]] = {}
     for ref in added:
         if ref.table is None:
-            if dbs_lower is None:
-                dbs_lower = {db.lower(): db for db in before.databases}
-            match = dbs_lower.get(ref.db.lower())
+            if dbs_folded is None:
+                dbs_folded = {name_key(db): db for db in before.databases}
+            match = dbs_folded.get(name_key(ref.db))
             if match is not None and match != ref.db:
-                warnings.append(f"Database {ref.db} differs only in case from existing database {match}")
+                warnings.append(
+                    f"Database {ref.db!r} differs only in case or look-alike characters from existing database {match!r}"
+                )
             continue
         entry = before.databases.get(ref.db)
         if entry is None:
             continue
-        if ref.db not in tables_lower:
-            tables_lower[ref.db] = {t.lower(): t for t in entry.table_map()}
-        found = tables_lower[ref.db].get(ref.table.lower())
+        if ref.db not in tables_folded:
+            tables_folded[ref.db] = {name_key(t): t for t in entry.table_map()}
+        found = tables_folded[ref.db].get(name_key(ref.table))
         if found is not None and found != ref.table:
-            warnings.append(f"Table {ref} differs only in case from existing table {ref.db}.{found}")
+            warnings.append(
+                f"Table {str(ref)!r} differs only in case or look-alike characters from existing table "
+                f"{ref.db + '.' + found!r}"
+            )
     return warnings
 
 

@@ -167,3 +167,13 @@ def test_check_no_loss_allows_named_removals():
     before = current()
     after = build_dts_dblist({"sales": CURRENT["sales"], "hr": CURRENT["hr"]})
     check_no_loss(before, after, [ObjectRef("legacy")])
+
+
+@pytest.mark.parametrize("lookalike", ["оrders", "Ｏrders", "or\u200bders", "ORDERS"])
+def test_fold_lookalike_name_is_added_exactly_with_a_warning(lookalike):
+    # Cyrillic о, fullwidth Ｏ, a zero-width space, and plain case: added as a new table, and flagged
+    result = fold_changes(current(), [build_change(add=tables("sales", lookalike))])
+    assert result.outcomes[0].status == "applied"
+    assert result.after.covers(ObjectRef("sales", lookalike))
+    assert result.after.to_wire()["sales"]["Table"]["orders"] == current().to_wire()["sales"]["Table"]["orders"]
+    assert any("look-alike" in w and "sales.orders" in w for w in result.diff.warnings)
