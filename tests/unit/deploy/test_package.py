@@ -178,6 +178,7 @@ def test_build_assembles_sources_and_wheels_from_scratch(
         return [make_wheel(dest / "dep-1-py3-none-any.whl", {"dep/__init__.py": "X = 1\n"})]
 
     monkeypatch.setattr(package, "download_wheels", fake_download)
+    monkeypatch.setattr(package, "precompile", lambda output, version: False)  # tested below
     # WHEN the code folder is built for python3.12
     report = package.build(output, src_dir=src, pyproject=REPO_ROOT / "pyproject.toml", python_version="3.12")
     # THEN it holds exactly the sources plus the unpacked dependency
@@ -195,3 +196,21 @@ def test_build_assembles_sources_and_wheels_from_scratch(
     assert report.files == 7
     assert report.wheels == ("dep-1-py3-none-any.whl",)
     assert report.bytes_zipped > 0
+
+
+def test_precompile_writes_pycs_with_the_target_interpreter(package: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a code folder and "python3.X" resolving to this interpreter
+    (tmp_path / "mod.py").write_text("X = 1\n", encoding="utf-8")
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    monkeypatch.setattr(package.shutil, "which", lambda name: sys.executable if name == f"python{version}" else None)
+    # WHEN it is precompiled THEN an unchecked-hash pyc for that version sits beside the module
+    assert package.precompile(tmp_path, version) is True
+    pycs = list((tmp_path / "__pycache__").glob("mod.*.pyc"))
+    assert len(pycs) == 1
+    flags = int.from_bytes(pycs[0].read_bytes()[4:8], "little")
+    assert flags == 0b01  # hash-based, not checked against the source
+
+
+def test_precompile_without_the_interpreter_is_skipped(package: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(package.shutil, "which", lambda name: None)
+    assert package.precompile(tmp_path, "3.10") is False
