@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := pr
-.PHONY: setup run test lint typecheck pr bench fuzz package unit-test e2e-test live-test clean
+.PHONY: setup run test lint typecheck pr bench fuzz package unit-test e2e-test live-test compat clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: setup
 typecheck: lint
 
 pr: lint test
+
+compat: setup
+	bash scripts/compat.sh
 
 bench: setup
 	$(BIN)/python bench/run_all.py
