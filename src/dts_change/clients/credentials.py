@@ -162,3 +162,10 @@ class CredentialsProvider:
 
     def __repr__(self) -> str:
         return "CredentialsProvider(context or environment)"
+
+
+def as_credentials_source(credentials: CredentialsSource | Credentials | None) -> CredentialsSource:
+    """What a client consults on every request: fixed keys wrapped, or the default provider."""
+    if isinstance(credentials, Credentials):
+        return StaticCredentialsProvider(credentials)
+    return credentials or CredentialsProvider()

@@ -27,10 +27,10 @@ from ..errors import (
     short_repr,
 )
 from . import signing
-from .credentials import Credentials, CredentialsProvider, CredentialsSource
+from .credentials import Credentials, CredentialsSource, as_credentials_source
 from .dts_models import JobDetail, JobsPage, JobSummary, ModifyResult, is_success
 from .remote_errors import DTS_ERRORS, normalise_dts_code, remote_error
-from .transport import Endpoint, HttpTransport, Timeouts, parse_endpoint, read_capped
+from .transport import Endpoint, HttpTransport, Timeouts, check_region, parse_endpoint, read_capped
 
 API_VERSION = "2020-01-01"
 EXPIRED_TOKEN_CODE = "InvalidSecurityToken.Expired"  # noqa: S105 - an error code
@@ -90,19 +90,11 @@ class DtsClient:
             raise ConfigurationError(
                 f"Invalid DTS signature version {short_repr(signature)} -> expected 'acs3' or 'v1'"
             )
-        if not region or not region.replace("-", "").isalnum():
-            raise ConfigurationError(
-                f"Invalid DTS region {short_repr(region)} -> expected an id like 'cn-hangzhou'"
-            )
+        check_region(region, "DTS")
         self.region = region
         self.endpoint: Endpoint = parse_endpoint(endpoint or default_endpoint(region), setting="DTS endpoint")
         self.signature = signature
-        if isinstance(credentials, Credentials):
-            from .credentials import StaticCredentialsProvider  # noqa: PLC0415
-
-            self._credentials: CredentialsSource = StaticCredentialsProvider(credentials)
-        else:
-            self._credentials = credentials or CredentialsProvider()
+        self._credentials: CredentialsSource = as_credentials_source(credentials)
         self._transport = HttpTransport(timeouts=timeouts, proxies=proxies)
         self._clock = clock
         self._nonce = nonce

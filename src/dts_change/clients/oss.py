@@ -27,9 +27,9 @@ from ..errors import (
     short_repr,
 )
 from . import signing
-from .credentials import Credentials, CredentialsProvider, CredentialsSource, StaticCredentialsProvider
+from .credentials import Credentials, CredentialsSource, as_credentials_source
 from .remote_errors import OSS_ERRORS, remote_error
-from .transport import Endpoint, HttpTransport, Timeouts, parse_endpoint, read_capped
+from .transport import Endpoint, HttpTransport, Timeouts, check_region, parse_endpoint, read_capped
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
@@ -118,10 +118,7 @@ class OssClient:
             raise ConfigurationError(
                 f"Invalid OSS signature version {short_repr(signature)} -> expected 'v4' or 'v1'"
             )
-        if not region or not region.replace("-", "").isalnum():
-            raise ConfigurationError(
-                f"Invalid OSS region {short_repr(region)} -> expected an id like 'cn-hangzhou'"
-            )
+        check_region(region, "OSS")
         self.region = region
         self.signature = signature
         self.endpoint: Endpoint = parse_endpoint(
@@ -129,10 +126,7 @@ class OssClient:
         )
         is_aliyun = self.endpoint.host.endswith(".aliyuncs.com")
         self.path_style = (not is_aliyun) if path_style is None else path_style
-        if isinstance(credentials, Credentials):
-            self._credentials: CredentialsSource = StaticCredentialsProvider(credentials)
-        else:
-            self._credentials = credentials or CredentialsProvider()
+        self._credentials: CredentialsSource = as_credentials_source(credentials)
         self._transport = HttpTransport(timeouts=timeouts, proxies=proxies)
         self._clock = clock
 

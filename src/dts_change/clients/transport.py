@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .._record import dataclass
-from ..errors import InputTooLargeError, InsecureEndpointError, NetworkError, short_repr
+from ..errors import ConfigurationError, InputTooLargeError, InsecureEndpointError, NetworkError, short_repr
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 10.0
@@ -45,6 +45,14 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def check_region(region: str, service: str) -> None:
+    """Reject a region id that cannot be one (it becomes part of hostnames and signatures)."""
+    if not region or not region.replace("-", "").isalnum():
+        raise ConfigurationError(
+            f"Invalid {service} region {short_repr(region)} -> expected an id like 'cn-hangzhou'"
+        )
 
 
 def parse_endpoint(url: str, *, setting: str = "endpoint") -> Endpoint:
