@@ -43,7 +43,7 @@ from .errors import (
     SignatureMismatchError,
 )
 from .ledger import ChangeRecord, ChangeState, Ledger
-from .merge import ChangeSpec, FoldResult, diff_dblists, fold_changes
+from .merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, fold_changes
 from .observe import Metrics, log_event
 from .retry import call_with_retry
 
@@ -632,8 +632,6 @@ class _Pass:
     def submit_phase(
         self, phase: Phase, listed: DbList, current: DbList, included: list[ChangeRecord], result: FoldResult
     ) -> PassReport:
-        from .merge import check_no_loss  # noqa: PLC0415 - the guard, spelled out where it is used
-
         check_no_loss(current, listed, result.removals)
         listed.check_size(keep_server_keys=self.ctx.keep_server_keys)
         if phase == "removal":
