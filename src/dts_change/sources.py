@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,16 +25,13 @@ from .errors import (
     UnrecognisedEventError,
     short_repr,
 )
-from .events import (
-    CloudEvent,
-    FcFailureRecord,
-    MnsQueueData,
-    MnsTopicJsonMessage,
-    MnsTopicStream,
-    OssEventRecord,
-    TimerEvent,
-)
 from .jsonsafe import load_json
+
+if TYPE_CHECKING:
+    from .events.oss import OssEventRecord
+
+# The trigger models (dts_change.events) are imported inside the function for their family: an
+# instance pays for defining only the families it receives (docs/performance.md, "Cold start").
 
 MAX_EVENT_BYTES = 32 * 1024 * 1024 + 65536
 """FC's synchronous payload limit (32 MB) plus headroom: anything larger cannot be an FC event."""
@@ -164,6 +161,8 @@ def from_oss_event(data: Mapping[str, Any], ids: _Ids) -> list[Envelope]:
     events = data.get("events")
     if not isinstance(events, list) or not events:
         raise InvalidEventError("Invalid OSS event: events must be a non-empty list")
+    from .events.oss import OssEventRecord  # noqa: PLC0415 - per-family models, see top
+
     out = []
     for index, item in enumerate(events):
         ref = {"trigger": "oss", "index": index}
@@ -189,12 +188,16 @@ def _queue_from_subject(subject: str | None) -> str | None:
 
 def from_cloud_event(data: Mapping[str, Any], ids: _Ids, *, index: int | None = None) -> Envelope:
     """One CloudEvent: OSS via EventBridge (`type` oss:*) or an MNS queue message (`type` mns:*)."""
+    from .events.cloud import CloudEvent, MnsQueueData  # noqa: PLC0415 - per-family models, see top
+
     ref: dict[str, Any] = {"trigger": "eventbridge"}
     if index is not None:
         ref["index"] = index
     event = _model(CloudEvent, data, "CloudEvent")
     ref.update({"id": event.id, "source": event.source, "type": event.type})
     if event.type.startswith("oss:") or event.source == "acs.oss":
+        from .events.oss import OssEventRecord  # noqa: PLC0415 - per-family models, see top
+
         record = _model(OssEventRecord, event.data, f"OSS CloudEvent {event.id!r} data")
         envelope = _oss_record_envelope(record, ids, kind="eventbridge-oss", correlation_id=event.id, ref=ref)
         return replace(envelope, source=replace(envelope.source, event_id=event.id))
@@ -227,6 +230,8 @@ def _str_or_none(value: Any) -> str | None:
 
 def from_mns_raw_data(data: Mapping[str, Any], ids: _Ids, *, index: int) -> Envelope:
     """One RawData element of an EventBridge MNS batch: `{requestId, messageId, messageBody}`."""
+    from .events.cloud import MnsQueueData  # noqa: PLC0415 - per-family models, see top
+
     message = _model(MnsQueueData, data, f"MNS RawData element [{index}]")
     return Envelope(
         kind="mns-queue",
@@ -267,6 +272,8 @@ def from_eventbridge_batch(items: Sequence[Any], ids: _Ids) -> list[Envelope]:
 
 def from_mns_topic_json(data: Mapping[str, Any], ids: _Ids) -> Envelope:
     """MNS topic trigger in JSON format (attributes, when present, are extra top-level keys)."""
+    from .events.mns_topic import MnsTopicJsonMessage  # noqa: PLC0415 - per-family models, see top
+
     message = _model(MnsTopicJsonMessage, data, "MNS topic message")
     return Envelope(
         kind="mns-topic",
@@ -281,6 +288,8 @@ def from_mns_topic_json(data: Mapping[str, Any], ids: _Ids) -> Envelope:
 
 def from_mns_topic_stream(data: Mapping[str, Any], ids: _Ids) -> Envelope:
     """MNS topic trigger in STREAM format with attributes: `{"body": ..., "attrs": {...}}`."""
+    from .events.mns_topic import MnsTopicStream  # noqa: PLC0415 - per-family models, see top
+
     message = _model(MnsTopicStream, data, "MNS topic STREAM message")
     return Envelope(
         kind="mns-topic-stream",
@@ -310,6 +319,8 @@ def from_raw_body(data: bytes, ids: _Ids) -> Envelope:
 
 def from_timer(data: Mapping[str, Any], ids: _Ids) -> Envelope:
     """Timer trigger -> a reconcile request; a JSON `payload` is parsed, other text kept as is."""
+    from .events.timer import TimerEvent  # noqa: PLC0415 - per-family models, see top
+
     timer = _model(TimerEvent, data, "timer event")
     payload: Any = timer.payload
     if timer.payload and timer.payload.strip()[:1] in ("{", "["):
@@ -347,6 +358,8 @@ def from_manual(data: bytes, parsed: Mapping[str, Any], ids: _Ids) -> Envelope:
 
 def from_fc_failure_record(data: Mapping[str, Any], ids: _Ids, *, depth: int) -> list[Envelope]:
     """An FC async failure-destination record: replay the original payload it carries."""
+    from .events.fc_record import FcFailureRecord  # noqa: PLC0415 - per-family models, see top
+
     record = _model(FcFailureRecord, data, "FC failure record")
     if depth >= MAX_REPLAY_DEPTH:
         raise InvalidEventError(
