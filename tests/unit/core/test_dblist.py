@@ -129,3 +129,24 @@ def test_equality_ignores_state_keys_and_key_order():
     a = DbList.from_dts('{"d":{"all":true,"name":"d","state":"normal"}}')
     b = DbList.from_user({"d": {"name": "d", "all": True}})
     assert a == b
+
+
+def test_object_ref_is_an_immutable_hashable_value_that_survives_copy_and_pickle():
+    import copy
+    import dataclasses
+    import pickle
+
+    ref = ObjectRef("sales", "orders")
+    # equal by value, hashable as a set member, never equal to a look-alike tuple
+    assert ref == ObjectRef("sales", "orders") and ref != ObjectRef("sales") and ref != ("sales", "orders")
+    assert {ref, ObjectRef("sales", "orders"), ObjectRef("sales")} == {ObjectRef("sales"), ref}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ref.table = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del ref.db  # type: ignore[misc]
+    for clone in (copy.copy(ref), copy.deepcopy(ref), pickle.loads(pickle.dumps(ref))):
+        assert clone == ref and hash(clone) == hash(ref)
+    assert repr(ref) == "ObjectRef(db='sales', table='orders')" and str(ref) == "sales.orders"
+    assert sorted([ObjectRef("b"), ObjectRef("a", "t"), ObjectRef("a")]) == [
+        ObjectRef("a"), ObjectRef("a", "t"), ObjectRef("b"),
+    ]
