@@ -29,5 +29,45 @@ def test_import_index_adds_few_third_party_modules_beyond_requests_and_pydantic(
     base = modules_after("import requests\nimport pydantic\nfrom pydantic import BaseModel")
     ours = modules_after("import index")
     extra_third_party = {m for m in ours - base if not m.startswith(("dts_change", "index"))}
-    # pydantic's field machinery is loaded by the first model class; nothing else outside stdlib.
-    assert {m.split(".")[0] for m in extra_third_party} <= {"pydantic", "annotated_types", "secrets", "uuid", "hmac"}
+    # pydantic's field machinery is loaded by the first model class; nothing else outside stdlib
+    # (gc is built into the interpreter: index.py pauses the collector during the import).
+    assert {m.split(".")[0] for m in extra_third_party} <= {
+        "pydantic", "annotated_types", "secrets", "uuid", "hmac", "gc",
+    }
+
+
+def run_probe(code: str) -> list[object]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60)
+    result: list[object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_import_index_defines_no_trigger_models_until_an_event_of_that_family_arrives():
+    # GIVEN a fresh interpreter that imports the entry module, then splits one native OSS event
+    code = (
+        "import sys, json\n"
+        "import index\n"
+        "at_import = sorted(m for m in sys.modules if m.startswith('dts_change.events'))\n"
+        "from dts_change.sources import split_event\n"
+        "envs = split_event(open('events/oss-object-created.json', 'rb').read())\n"
+        "after = sorted(m for m in sys.modules if m.startswith('dts_change.events.'))\n"
+        "print(json.dumps([at_import, after, envs[0].source.key]))"
+    )
+    at_import, after, key = run_probe(code.replace("events/", str(REPO_ROOT / "events") + "/"))
+    # THEN no trigger model is defined by the import, and the OSS event loads only the OSS family
+    assert at_import == []
+    assert after == ["dts_change.events._wire", "dts_change.events.oss"]
+    assert key == "dts-change/incoming/new-table.sql"
+
+
+def test_import_index_pauses_the_collector_only_for_the_import_and_freezes_what_it_created():
+    enabled, frozen, gen0 = run_probe(
+        "import gc, json\nimport index\nprint(json.dumps([gc.isenabled(), gc.get_freeze_count(), gc.get_count()[0]]))"
+    )
+    assert enabled is True
+    assert isinstance(frozen, int) and frozen > 10_000  # the import's objects, out of every later collection
+    assert isinstance(gen0, int) and gen0 < 700  # nothing left pending for the first collection
+    # A collector turned off before the import stays off: index does not override its host.
+    (still_off,) = run_probe("import gc, json\ngc.disable()\nimport index\nprint(json.dumps([gc.isenabled()]))")
+    assert still_off is False
