@@ -239,7 +239,7 @@ class App:
             )
             warnings = list(change.warnings)
             if created:
-                earlier = self._earlier_keys_for_identity(change.identity, record.key)
+                earlier = self.ledger.note_identity(change.identity, record.key)
                 if earlier:
                     warnings.append(
                         f"{change.identity} was used before for different content (change "
@@ -254,13 +254,6 @@ class App:
             results.append(result)
             jobs.setdefault(change.job.key, None)
         return results
-
-    def _earlier_keys_for_identity(self, identity: str, key: str) -> list[str]:
-        """Other changes recorded under the same document id / source identity (content differed)."""
-        folder = f"identities/{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:32]}/"
-        store = self.ledger.store
-        store.put_if_absent(folder + key, b"")
-        return [k.rsplit("/", 1)[-1] for k in store.list(folder) if not k.endswith("/" + key)]
 
     def _dry_run(self, change: ChangeRequest) -> ChangeResult:
         """Compute and report the diff against the job's current list; write nothing."""

@@ -7,6 +7,7 @@ Layout on the store (everything JSON, every object written once with create-if-a
     closed/<closed_at_ns:020d>-<key>      when a change closed, oldest first (what `prune` reads)
     leases/<job>/<generation:012d>.json   lease generations of a (job, direction)
     order/<job>.json                      what the lease holder has seen: highest seq, open keys
+    identities/<hash of identity>/<key>   changes recorded under one document id or source (empty)
 
 `<key>` is a hash of the idempotency key; `<job>` the escaped job key; `<seq>` the arrival order
 (`<time_ns:020d>-<key>`). A conflict between two writers is settled by create-if-absent of the
@@ -21,7 +22,9 @@ Crash safety: a change becomes visible in the index *before* its record exists a
   `open_changes` finishes that work when it finds a marker of a closed record;
 - replay writes the open marker, then the `pending` version (then makes sure the marker exists).
 `open_changes` therefore reads only the job's markers and those records, however long the
-history grows; `prune` reads only the `closed/` markers that are old enough.
+history grows; `prune` reads only the `closed/` markers that are old enough, and deletes a
+change's identity marker before its versions (a crash in between leaves nothing a later prune
+does not finish).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ _OPEN = "open/"
 _CLOSED = "closed/"
 _LEASES = "leases/"
 _ORDER = "order/"
+_IDENTITIES = "identities/"
 _VERSION_SUFFIX = ".json"
 _LEASE_ATTEMPTS = 3
 
@@ -357,6 +361,38 @@ class Ledger:
         """A new version in the same state (attempts, last error, submissions, evidence...)."""
         return self._write_transition(record, record.state, updates)
 
+    # ------------------------------------------------------------------ identities
+
+    @staticmethod
+    def _identity_folder(identity: str) -> str:
+        return f"{_IDENTITIES}{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:32]}/"
+
+    def note_identity(self, identity: str, key: str) -> list[str]:
+        """Mark change `key` as recorded under `identity` (its document id or source delivery) and
+        return the other changes still in the ledger under the same identity: a reused id whose
+        content differed. Markers of changes pruned since (or by an older version, which left
+        them behind) are deleted on the way."""
+        folder = self._identity_folder(identity)
+        self.store.put_if_absent(folder + key, b"")
+        earlier = []
+        for marker in self.store.list(folder):
+            other = marker.rsplit("/", 1)[-1]
+            if other == key:
+                continue
+            try:
+                known = self.get(other) is not None
+            except InvalidStoreKeyError:
+                continue  # not a marker this ledger wrote
+            if known:
+                earlier.append(other)
+            else:
+                self.store.delete(marker)
+        return earlier
+
+    def identity_markers(self, identity: str) -> list[str]:
+        """The keys marked under `identity` (for operators and tests)."""
+        return [m.rsplit("/", 1)[-1] for m in self.store.list(self._identity_folder(identity))]
+
     def replay(self, key: str) -> ChangeRecord:
         """Move a dead-lettered change back to pending under its original idempotency key."""
         record = self.get(key)
@@ -496,6 +532,9 @@ class Ledger:
                 continue
             if record.updated_at > cutoff:
                 continue  # closed again more recently; a later marker covers it
+            identity = record.change.get("identity")
+            if isinstance(identity, str):
+                self.store.delete(self._identity_folder(identity) + key)
             for version in self._versions(key):  # oldest first: the closed state is deleted last
                 self.store.delete(self._version_key(key, version))
             self.store.delete(marker)

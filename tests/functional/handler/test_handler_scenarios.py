@@ -257,3 +257,29 @@ def test_handler_reused_id_with_different_content_is_a_new_change_reported_as_su
     assert any("used before for different content" in w for w in second["changes"][0]["warnings"])
     deploy.settle()
     assert {"one", "two"} <= table_names(deploy.db_list(), "shop")
+
+
+def test_handler_reused_id_markers_are_pruned_with_their_changes(deploy):
+    # GIVEN an app whose clock the test moves, and a document id used for two different contents
+    from dts_change.config import Settings
+    from dts_change.handler import App
+
+    now = [1_800_000_000.0]
+    app = App(Settings.from_env(deploy.env, cwd=deploy.tmp_path), clock=lambda: now[0], sleep=lambda _s: None)
+    deploy.invoke(manual_change("twice", add=["shop.first"]), app)
+    deploy.settle(app=app)
+    now[0] += 8 * 86400  # past the default retention (7 days)
+    second = deploy.invoke(manual_change("twice", add=["shop.second"]), app)
+    assert second["changes"][0].get("reusedId") is True
+    identity = "id:twice"
+    assert len(app.ledger.identity_markers(identity)) == 2
+    # WHEN timer passes run: the first change is past the retention, then the second one too
+    deploy.settle(app=app)
+    assert [r.change["identity"] for r in app.ledger.all_records()] == [identity]
+    assert len(app.ledger.identity_markers(identity)) == 1
+    now[0] += 8 * 86400
+    deploy.tick(app)
+    # THEN both changes and their identity markers are gone, and the tables stay listed
+    assert app.ledger.all_records() == []
+    assert app.ledger.identity_markers(identity) == []
+    assert {"first", "second"} <= table_names(deploy.db_list(), "shop")

@@ -395,3 +395,51 @@ def test_ledger_get_malformed_key_raises_invalid_store_key(ledger: Ledger) -> No
 
     with pytest.raises(InvalidStoreKeyError):
         ledger.get("../../etc/passwd")
+
+
+# ---------------------------------------------------------------- identities
+
+
+def _record_as(ledger: Ledger, name: str, identity: str) -> ChangeRecord:
+    record, created = ledger.record(
+        idempotency_key=f"idem-{name}", change_id=name, job_key=JOB, change={**_change(name), "identity": identity}
+    )
+    assert created
+    return record
+
+
+def test_ledger_note_identity_reports_earlier_changes_under_the_same_identity(ledger: Ledger) -> None:
+    first = _record_as(ledger, "one", "id:same")
+    assert ledger.note_identity("id:same", first.key) == []
+    second = _record_as(ledger, "two", "id:same")
+    assert ledger.note_identity("id:same", second.key) == [first.key]
+    # noting again is idempotent, and other identities are unaffected
+    assert ledger.note_identity("id:same", second.key) == [first.key]
+    assert ledger.note_identity("id:other", _record_as(ledger, "three", "id:other").key) == []
+
+
+def test_ledger_prune_deletes_identity_markers_with_their_change(ledger: Ledger, clock: FakeClock) -> None:
+    # GIVEN a change applied 8 days ago and a newer one under the same identity
+    old = _record_as(ledger, "old", "id:reused")
+    ledger.note_identity("id:reused", old.key)
+    ledger.transition(old, ChangeState.APPLIED)
+    clock.advance(8 * 86400)
+    new = _record_as(ledger, "new", "id:reused")
+    ledger.note_identity("id:reused", new.key)
+    assert sorted(ledger.identity_markers("id:reused")) == sorted([old.key, new.key])
+    # WHEN pruning
+    assert ledger.prune() == 1
+    # THEN the old change's marker went with it; the open change's marker stays
+    assert ledger.identity_markers("id:reused") == [new.key]
+    assert ledger.note_identity("id:reused", new.key) == []
+
+
+def test_ledger_note_identity_drops_markers_left_behind_by_pruned_changes(ledger: Ledger, store: Store) -> None:
+    # GIVEN a marker whose change is gone (written by an older version that never pruned markers)
+    current = _record_as(ledger, "now", "id:stale")
+    ghost = record_key("idem-pruned-long-ago")
+    folder = ledger._identity_folder("id:stale")
+    store.put_if_absent(folder + ghost, b"")
+    # WHEN the identity is noted again THEN the ghost is not reported and its marker is deleted
+    assert ledger.note_identity("id:stale", current.key) == []
+    assert ledger.identity_markers("id:stale") == [current.key]
