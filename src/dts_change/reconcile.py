@@ -15,6 +15,7 @@ One pass per (job, direction) under a lease:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -493,6 +494,12 @@ class _Pass:
         for r in records:
             self._set(r, "pending")
         self.report.phase = "reserved"
+        # The same changes sending the same values (a retry) reuse the token; other changes, even
+        # with equal values, get another one, so DTS never mistakes a new submission for a retry.
+        sent_json = json.dumps(merged, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        changes_json = json.dumps(sorted(r.key for r in reserved_records))
+        token = client_token_for(self.job_key, "reserved", changes_json, sent_json)
+        self.report.client_token = token
         if self.dry_run:
             self.report.action = "dry-run"
             self.report.diff = {"reserved": merged}
@@ -504,6 +511,7 @@ class _Pass:
                 self.job_id,
                 None,
                 self.target.direction if self.target else None,
+                client_token=token,
                 reserved=merged,
                 modify_type="UPDATE_RESERVED",
             )
@@ -513,7 +521,13 @@ class _Pass:
         for r in reserved_records:
             # What was sent for its keys: a later change in the same submission may set them again.
             sent = {k: merged[k] for k in r.change.get("reserved") or {} if k in merged}
-            submission = {"phase": "reserved", "request_id": result.request_id, "at": now, "keys": sorted(merged)}
+            submission = {
+                "phase": "reserved",
+                "client_token": token,
+                "request_id": result.request_id,
+                "at": now,
+                "keys": sorted(merged),
+            }
             submissions = [*r.submissions, {**submission, "expect_reserved": sent}]
             self.ctx.ledger.update(r, submissions=submissions)
             self._set(r, "submitted")

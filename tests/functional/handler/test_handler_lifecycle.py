@@ -90,3 +90,21 @@ def test_unrecognised_event_is_dead_lettered_not_raised(deploy):
     assert [c["outcome"] for c in result["changes"]] == ["dead_lettered"]
     assert result["changes"][0]["code"] not in ("error", "permanent", "internal-error")
     assert len(deploy.dead_letters()) == 1
+
+
+def test_reserved_submission_carries_a_client_token_reused_only_by_its_retry(deploy):
+    # GIVEN DTS throttles the first UPDATE_RESERVED call
+    deploy.server.add_fault({"action": "ModifyDtsJob", "code": "Throttling.User", "count": 1})
+    deploy.invoke(manual_change("res-a", reserved={"maxRetryTime": "300"}))
+    deploy.settle()
+    calls = deploy.modify_calls(accepted_only=False)
+    # THEN the retry carried the throttled call's token, and the change was applied once
+    assert [c["outcome"] for c in calls] == ["Throttling.User", "ok"]
+    tokens = [c["params"].get("ClientToken") for c in calls]
+    assert tokens[0] and tokens[0] == tokens[1] == calls[1]["clientToken"]
+    # WHEN another change later sends the same value THEN it gets a token of its own (not a retry)
+    deploy.invoke(manual_change("res-b", reserved={"maxRetryTime": "300"}))
+    deploy.settle()
+    tokens = [c["clientToken"] for c in deploy.modify_calls()]
+    assert len(tokens) == 2 and tokens[0] != tokens[1]
+    assert deploy.states() == {"res-a": "applied", "res-b": "applied"}
