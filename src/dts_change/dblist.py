@@ -41,6 +41,15 @@ DATABASE_KEYS = ("name", "all", "Table", "dml_op", "ddl_op")
 TABLE_KEYS = ("name", "all", "filter", "column", "dml_op", "ddl_op")
 
 
+if TYPE_CHECKING:  # type checkers see a frozen dataclass (assignments flagged); nothing is generated
+    from dataclasses import dataclass as _value_class
+else:
+
+    def _value_class(**_options: object) -> Any:
+        return lambda cls: cls
+
+
+@_value_class(frozen=True)
 class ObjectRef:
     """One synchronized object: a database (`table` None) or a table inside it. An immutable value.
 
@@ -56,11 +65,13 @@ class ObjectRef:
         object.__setattr__(self, "db", db)
         object.__setattr__(self, "table", table)
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+    if not TYPE_CHECKING:  # hidden from type checkers, so that they still flag assignments
 
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
+        def __setattr__(self, name: str, value: object) -> None:
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+        def __delattr__(self, name: str) -> None:
+            raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __reduce__(self) -> tuple[type[ObjectRef], tuple[str, str | None]]:
         return (ObjectRef, (self.db, self.table))

@@ -239,7 +239,12 @@ class App:
             )
             warnings = list(change.warnings)
             if created:
-                earlier = self.ledger.note_identity(change.identity, record.key)
+                try:
+                    earlier = self.ledger.note_identity(change.identity, record.key)
+                except DtsChangeError as exc:  # only a warning depends on it: the change is recorded
+                    earlier = []
+                    log_event("could not check whether the id was used before", logging.WARNING,
+                              change_id=change.change_id, code=exc.code, message=exc.message)
                 if earlier:
                     warnings.append(
                         f"{change.identity} was used before for different content (change "

@@ -495,9 +495,10 @@ class _Pass:
             self._set(r, "pending")
         self.report.phase = "reserved"
         # The same changes sending the same values (a retry) reuse the token; other changes, even
-        # with equal values, get another one, so DTS never mistakes a new submission for a retry.
+        # with equal values, or a replay of a dead-lettered one, get another one, so DTS never
+        # mistakes a new submission for a retry.
         sent_json = json.dumps(merged, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        changes_json = json.dumps(sorted(r.key for r in reserved_records))
+        changes_json = json.dumps(sorted(f"{r.key}#{r.replays}" for r in reserved_records))
         token = client_token_for(self.job_key, "reserved", changes_json, sent_json)
         self.report.client_token = token
         if self.dry_run:

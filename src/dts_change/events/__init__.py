@@ -14,9 +14,11 @@ defining a pydantic model class costs about a millisecond even with `defer_build
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from .cloud import CloudEvent, MnsQueueData
     from .fc_record import FcFailureRecord, FcRequestContext
     from .mns_topic import MnsTopicJsonMessage, MnsTopicStream
@@ -54,9 +56,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[BaseModel]:
     """PEP 562: load the family module that defines `name` on first access."""
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    model: type[BaseModel] = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    return model

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigurationError, InvalidParameterError, InvalidStoreKeyError, short_repr
 from .base import Store, check_key, check_prefix, escape_segment, unescape_segment
+from .local import DirectoryStore
 from .oss import OssClientLike, OssStore
-
-if TYPE_CHECKING:
-    from .local import DirectoryStore
 
 __all__ = [
     "DirectoryStore",
@@ -23,17 +20,6 @@ __all__ = [
     "open_store",
     "unescape_segment",
 ]
-
-
-
-def __getattr__(name: str) -> Any:
-    """PEP 562: the directory store (local runs and tests; refused inside FC) loads on first use."""
-    if name == "DirectoryStore":
-        from .local import DirectoryStore  # noqa: PLC0415 - see above
-
-        return DirectoryStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 _URL_HINT = "Use file:///absolute/dir or oss://bucket/prefix (DTS_CHANGE_LEDGER, DTS_CHANGE_DEAD_LETTER)"
 
@@ -55,8 +41,6 @@ def open_store(url: str, *, oss_client: OssClientLike | None = None) -> Store:
                 "absolute path, no host)",
                 hint=_URL_HINT,
             )
-        from .local import DirectoryStore  # noqa: PLC0415 - FC never uses a local directory
-
         return DirectoryStore(path)
     if parts.scheme == "oss":
         if not parts.netloc:

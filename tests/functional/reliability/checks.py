@@ -191,8 +191,8 @@ def double_submissions(records: Iterable[ChangeRecord], calls: list[ModifyCall],
         for phase, tokens in per_phase.items():
             if len(tokens) > 1:
                 problems.append(f"{r.change_id} was in {len(tokens)} accepted {phase} submissions")
-    # UPDATE_RESERVED calls carry no DbList and no ClientToken (setting keys again is harmless)
-    unknown = [c.seq for c in calls if not c.answer_lost and c.db_list is not None and c.client_token not in known]
+    # Every accepted call, DbList or UPDATE_RESERVED, carries a ClientToken some change recorded.
+    unknown = [c.seq for c in calls if not c.answer_lost and c.client_token not in known]
     if len(unknown) > crashes:
         problems.append(f"ModifyDtsJob calls {unknown} were accepted but no change records their ClientToken")
     return problems

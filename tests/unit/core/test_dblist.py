@@ -143,7 +143,7 @@ def test_object_ref_is_an_immutable_hashable_value_that_survives_copy_and_pickle
     with pytest.raises(dataclasses.FrozenInstanceError):
         ref.table = "other"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        del ref.db  # type: ignore[misc]
+        del ref.db
     for clone in (copy.copy(ref), copy.deepcopy(ref), pickle.loads(pickle.dumps(ref))):
         assert clone == ref and hash(clone) == hash(ref)
     assert repr(ref) == "ObjectRef(db='sales', table='orders')" and str(ref) == "sales.orders"
