@@ -71,3 +71,25 @@ def test_import_index_pauses_the_collector_only_for_the_import_and_freezes_what_
     # A collector turned off before the import stays off: index does not override its host.
     (still_off,) = run_probe("import gc, json\ngc.disable()\nimport index\nprint(json.dumps([gc.isenabled()]))")
     assert still_off is False
+
+
+def test_import_index_resumes_the_collector_when_the_import_fails(tmp_path):
+    # GIVEN the real index.py beside a dts_change package whose handler cannot be imported
+    import shutil
+
+    shutil.copy(REPO_ROOT / "src" / "index.py", tmp_path / "index.py")
+    (tmp_path / "dts_change").mkdir()
+    (tmp_path / "dts_change" / "__init__.py").write_text("")
+    (tmp_path / "dts_change" / "handler.py").write_text("raise ImportError('broken on purpose')\n")
+    code = (
+        "import gc, json\n"
+        "try:\n    import index\nexcept ImportError as exc:\n    error = str(exc)\n"
+        "print(json.dumps([error, gc.isenabled(), gc.get_freeze_count()]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         timeout=60, cwd=tmp_path)
+    error, enabled, frozen = json.loads(out.stdout.strip().splitlines()[-1])
+    # THEN the import error reaches the caller, the collector runs again and nothing was frozen
+    assert error == "broken on purpose"
+    assert enabled is True and frozen == 0
