@@ -376,8 +376,7 @@ class Ledger:
         folder = self._identity_folder(identity)
         self.store.put_if_absent(folder + key, b"")
         earlier = []
-        for marker in self.store.list(folder):
-            other = marker.rsplit("/", 1)[-1]
+        for other in self.identity_markers(identity):
             if other == key:
                 continue
             try:
@@ -387,7 +386,7 @@ class Ledger:
             except DtsChangeError:
                 gone = False  # cannot tell now: report it rather than lose the warning
             if gone:
-                self.store.delete(marker)
+                self.store.delete(folder + other)
             else:
                 earlier.append(other)
         return earlier

@@ -15,14 +15,13 @@ One pass per (job, direction) under a lease:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, Protocol
 
 from ._record import dataclass, field
-from .change import ChangeRequest, JobTarget
+from .change import ChangeRequest, JobTarget, canonical_json
 from .clients.dts_models import JobDetail, ModifyResult, SubSyncJob
 from .dblist import DbList, ObjectRef
 from .deadletter import DeadLetterRecord, DeadLetterSink
@@ -497,8 +496,8 @@ class _Pass:
         # The same changes sending the same values (a retry) reuse the token; other changes, even
         # with equal values, or a replay of a dead-lettered one, get another one, so DTS never
         # mistakes a new submission for a retry.
-        sent_json = json.dumps(merged, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        changes_json = json.dumps(sorted(f"{r.key}#{r.replays}" for r in reserved_records))
+        sent_json = canonical_json(merged)
+        changes_json = canonical_json(sorted(f"{r.key}#{r.replays}" for r in reserved_records))
         token = client_token_for(self.job_key, "reserved", changes_json, sent_json)
         self.report.client_token = token
         if self.dry_run:
