@@ -17,6 +17,7 @@ from dts_change import errors as e
 from dts_change.clients.credentials import Credentials, CredentialsProvider
 from dts_change.clients.dts import DtsClient
 from dts_change.clients.oss import OssClient
+from tests.emulator_fixture import emulator_server as started_emulator
 
 emulator = pytest.importorskip("dts_change.emulator")
 
@@ -70,12 +71,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def emu(clock: Clock) -> Iterator[Any]:
-    server = emulator.EmulatorServer(state=_state(), clock=clock)
-    server.start()
-    try:
+    with started_emulator(_state(), clock=clock) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _sts() -> Credentials:

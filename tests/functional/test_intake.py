@@ -18,6 +18,7 @@ from dts_change.emulator import EmulatorServer
 from dts_change.formats import Caps
 from dts_change.intake import IntakeSettings, intake_event, intake_settings_from_env
 from tests.conftest import EVENTS_DIR, load_event_json, read_event_bytes
+from tests.emulator_fixture import emulator_server as started_emulator
 
 BUCKET = "dts-change-config"
 PREFIX = "dts-change/incoming/"
@@ -43,12 +44,8 @@ def emulator() -> Iterator[EmulatorServer]:
         "faults": [],
         "calls": [],
     }
-    server = EmulatorServer(state=state)
-    server.start()
-    try:
+    with started_emulator(state) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from dts_change.emulator import EmulatorServer
 from dts_change.errors import LeaseHeldError, LedgerConflictError, SignatureMismatchError
 from dts_change.ledger import ChangeState, Ledger, job_key
 from dts_change.storage import OssStore, open_store
+from tests.emulator_fixture import emulator_server as started_emulator
 
 BUCKET = "ledger-bucket"
 KEY_ID, KEY_SECRET = "LTAIledgertest", "ledger-test-secret"
@@ -39,12 +40,8 @@ def emulator_server() -> Iterator[EmulatorServer]:
         "faults": [],
         "calls": [],
     }
-    server = EmulatorServer(state=state)
-    server.start()
-    try:
+    with started_emulator(state) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
