@@ -795,6 +795,9 @@ class ParsedModifyRequest:
     file_oss_url: str | None
     client_token: str | None
     job: JobTarget | None
+    flags: Mapping[str, bool] = field(default_factory=dict)
+    """The request's StructureInitialization / DataInitialization / DataSynchronization that
+    were set: they apply to the FileOssUrl objects as much as to the inline DbList."""
 
 
 def parse_modify_request(data: Mapping[str, Any], *, what: str, max_objects: int) -> ParsedModifyRequest:
@@ -884,7 +887,13 @@ def parse_modify_request(data: Mapping[str, Any], *, what: str, max_objects: int
             data_synchronization=flags["DataSynchronization"],
             warnings=tuple(warnings),
         )
-    return ParsedModifyRequest(change, file_oss_url.strip() if file_oss_url else None, client_token, job)
+    return ParsedModifyRequest(
+        change,
+        file_oss_url.strip() if file_oss_url else None,
+        client_token,
+        job,
+        {k: v for k, v in flags.items() if v is not None},
+    )
 
 
 # ---------------------------------------------------------------------- format 3: DbList fragment

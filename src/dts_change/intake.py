@@ -396,6 +396,31 @@ def _load_file_oss_url(
     return location, read
 
 
+_FLAG_FIELDS = {
+    "StructureInitialization": "structure_initialization",
+    "DataInitialization": "data_initialization",
+    "DataSynchronization": "data_synchronization",
+}
+
+
+def _with_request_flags(loaded: ParsedChange, flags: Mapping[str, bool], what: str) -> ParsedChange:
+    """The FileOssUrl objects travel with the request's initialization flags (new tables must get
+    the initial load the request asked for); a file that states other values is refused."""
+    updates: dict[str, bool] = {}
+    for param, attr in _FLAG_FIELDS.items():
+        if param not in flags:
+            continue
+        own = getattr(loaded, attr)
+        if own is not None and own != flags[param]:
+            raise ChangeDocumentError(
+                f"Invalid {what}: it sets {param} {str(own).lower()} but the ModifyDtsJob request "
+                f"sets {str(flags[param]).lower()}",
+                hint="State the flags in one place: the request or the document",
+            )
+        updates[attr] = flags[param]
+    return replace(loaded, **updates) if updates else loaded
+
+
 def _modify_request_changes(
     request: ParsedModifyRequest,
     envelope: Envelope,
@@ -435,6 +460,7 @@ def _modify_request_changes(
             )
         if request.client_token and not loaded.doc_id:
             loaded = replace(loaded, doc_id=request.client_token, id_kind="ClientToken")
+        loaded = _with_request_flags(loaded, request.flags, f"FileOssUrl document {location}")
         changes.append(
             _finish(
                 loaded,
