@@ -227,7 +227,10 @@ class UnknownFormatError(ChangeDocumentError):
 
 
 class AmbiguousFormatError(ChangeDocumentError):
-    """The input could be read as two different formats."""
+    """The input reads as two formats, or as plain text not marked as a table list.
+
+    A stray word must never add a whole database: a table list needs a `.txt` name or a
+    `# format: table-list` line."""
 
     code = "ambiguous-format"
 

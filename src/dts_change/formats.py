@@ -9,7 +9,8 @@ Precedence (docs/formats.md, "Format detection"):
 4. the name's extension, when it has one we know, decides: `.json`, `.sql`/`.ddl`,
    `.txt`/`.list`/`.tables`;
 5. otherwise the content: `{` or `[` -> JSON; a leading SQL keyword (after comments) -> SQL DDL;
-   anything else -> a table list.
+   a leading `# format: table-list` line -> a table list; other text -> `ambiguous-format` (a
+   stray word must never become a whole database).
 A JSON object is then a ModifyDtsJob request (its PascalCase parameters), a change document
 (`add`/`remove`/`reserved`/`job`/`id`/...), or a DbList fragment (every value a database entry);
 matching two is `ambiguous-format`, matching none `unknown-format`. A JSON array of strings is a
@@ -161,8 +162,9 @@ def decode_body(data: bytes, *, what: str, caps: Caps, allow_base64: bool) -> De
     return Decoded(text, warnings)
 
 
-def detect_syntax(text: str, *, name: str | None) -> Syntax:
-    """JSON, SQL or a table list, by extension first, then by content."""
+def detect_syntax(text: str, *, name: str | None, what: str = "the document") -> Syntax:
+    """JSON, SQL or a table list, by extension first, then by content; plain text is a table list
+    only when it says so (`# format: table-list`), else `ambiguous-format`."""
     by_name = _extension(name)
     if by_name is not None:
         return by_name
@@ -171,7 +173,37 @@ def detect_syntax(text: str, *, name: str | None) -> Syntax:
         return "json"
     if _SQL_START_RE.match(_first_meaningful_line(text)) or stripped.startswith(("--", "/*")):
         return "sql"
-    return "table-list"
+    if _declares_table_list(text):
+        return "table-list"
+    raise AmbiguousFormatError(
+        f"Ambiguous format in {what}: plain text "
+        + short_repr(_first_meaningful_line(text), 60)
+        + " is not JSON or SQL, and nothing says it is a table list (a bare word would add a "
+        "whole database)",
+        hint=TABLE_LIST_HINT,
+        details={"reason": "unmarked-table-list"},
+    )
+
+
+TABLE_LIST_HINT = (
+    "Name the object *.txt (or *.list, *.tables), start the text with the line "
+    '"# format: table-list", or send {"add": ["db.table", ...]}'
+)
+_FORMAT_LINE_RE = LazyPattern(r"^#\s*format\s*:\s*table-list\s*$", re.I)
+
+
+def _declares_table_list(text: str) -> bool:
+    """True when a leading comment line says `# format: table-list` (the explicit signal of an
+    inline or extension-less table list, so that a stray word is never a whole database)."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("#"):
+            return False
+        if _FORMAT_LINE_RE.fullmatch(stripped):
+            return True
+    return False
 
 
 def _is_db_entry(value: Any) -> bool:
@@ -244,7 +276,7 @@ def parse_body(
     """Detect and parse one change body; raises a permanent error naming what was expected."""
     caps = caps or Caps()
     decoded = decode_body(data, what=what, caps=caps, allow_base64=allow_base64)
-    syntax = detect_syntax(decoded.text, name=name)
+    syntax = detect_syntax(decoded.text, name=name, what=what)
     result: ParseResult
     if syntax == "json":
         result = parse_json_text(decoded.text, what=what, caps=caps)

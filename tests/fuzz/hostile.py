@@ -346,7 +346,8 @@ def table_list_text(draw: st.DrawFn) -> str:
         if draw(st.booleans()):
             line += draw(st.sampled_from(["  # comment", "\t", " -- x", "#"]))
         lines.append(line)
-    return "\n".join(lines) + draw(st.sampled_from(["", "\n", "\r\n"]))
+    signal = draw(st.sampled_from(["# format: table-list\n", "# format: table-list\n", ""]))
+    return signal + "\n".join(lines) + draw(st.sampled_from(["", "\n", "\r\n"]))
 
 
 @st.composite

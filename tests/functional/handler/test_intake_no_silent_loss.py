@@ -6,6 +6,7 @@ dead-letter files on disk, not the handler's own report of it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,16 @@ def deploy(tmp_path: Path) -> Iterator[LocalDeployment]:
 
 def _file_url(deploy: LocalDeployment, key: str) -> str:
     return f"{deploy.server.endpoint}/{BUCKET}/{key}"
+
+
+def _oss_event(key: str, body: str) -> dict[str, Any]:
+    """The demo OSS event, pointed at `key` (eTag = MD5 of `body`, as OSS computes it)."""
+    event = load_event_json("oss-object-created.json")
+    obj = event["events"][0]["oss"]["object"]
+    obj["key"] = key
+    obj["eTag"] = hashlib.md5(body.encode("utf-8")).hexdigest().upper()
+    obj["size"] = len(body.encode("utf-8"))
+    return dict(event)
 
 
 def _tables_sent(call: dict[str, Any], db: str) -> set[str]:
@@ -91,4 +102,50 @@ def test_file_oss_url_document_with_other_flags_is_refused(deploy):
     assert [c["outcome"] for c in result["changes"]] == ["dead_lettered"]
     assert result["changes"][0]["code"] == "invalid-change"
     assert "DataInitialization" in result["changes"][0]["message"]
+    assert deploy.modify_calls(accepted_only=False) == []
+
+
+# ---------------------------------------------------------------------- 12: bare words
+
+
+def test_manual_bare_word_is_refused_not_added_as_a_whole_database(deploy):
+    # GIVEN a manual invocation whose payload is the plain word "test"
+    before = deploy.db_list()
+    result = deploy.invoke(b"test")
+    # THEN it is refused with a code, nothing reaches DTS, and the job's list is unchanged
+    assert [c["outcome"] for c in result["changes"]] == ["dead_lettered"]
+    assert result["changes"][0]["code"] == "ambiguous-format"
+    assert ".txt" in result["changes"][0]["hint"]
+    assert deploy.modify_calls(accepted_only=False) == []
+    assert deploy.db_list() == before
+
+
+def test_mns_plain_text_without_a_signal_is_refused(deploy):
+    message = {"TopicOwner": "1", "TopicName": "t", "MessageId": "m-plain-1", "Message": "shop.refunds\n"}
+    result = deploy.invoke(message)
+    assert [c["code"] for c in result["changes"]] == ["ambiguous-format"]
+    assert deploy.modify_calls(accepted_only=False) == []
+
+
+def test_table_list_with_a_format_line_is_accepted(deploy):
+    body = "# format: table-list\ncrm\nshop.refunds\n"
+    message = {"TopicOwner": "1", "TopicName": "t", "MessageId": "m-list-1", "Message": body}
+    deploy.invoke(message)
+    deploy.settle()
+    after = deploy.db_list()
+    assert after["crm"]["all"] is True
+    assert "refunds" in after["shop"]["Table"]
+
+
+def test_txt_object_with_a_bare_database_is_a_table_list(deploy):
+    deploy.put_object(PREFIX + "whole-db.txt", "crm\n")
+    deploy.invoke(_oss_event(PREFIX + "whole-db.txt", "crm\n"))
+    deploy.settle()
+    assert deploy.db_list()["crm"]["all"] is True
+
+
+def test_object_without_extension_holding_plain_text_is_refused(deploy):
+    deploy.put_object(PREFIX + "tables", "test\n")
+    result = deploy.invoke(_oss_event(PREFIX + "tables", "test\n"))
+    assert [c["code"] for c in result["changes"]] == ["ambiguous-format"]
     assert deploy.modify_calls(accepted_only=False) == []

@@ -35,7 +35,7 @@ def _error(data: bytes, **kw) -> DtsChangeError:
 )
 def test_parse_body_every_sample_file_is_detected_by_name_and_by_content(name, fmt):
     by_name = parse_body(_file(name), what=name, name=name)
-    by_content = parse_body(_file(name), what=name)
+    by_content = parse_body(_file(name), what=name)  # the table list says "# format: table-list"
     assert isinstance(by_name, ParsedChange) and by_name.format == fmt
     assert isinstance(by_content, ParsedChange) and by_content.format == fmt
 
@@ -54,13 +54,27 @@ def test_parse_body_modify_request_sample_is_detected():
         ('["a.b"]', "x.unknown", "json"),
         ("-- comment\nCREATE TABLE a.b (id int);", None, "sql"),
         ("/*!40101 SET NAMES utf8 */;", None, "sql"),
-        ("# list\nshop.orders", None, "table-list"),
-        ("create.t1", None, "table-list"),
-        ("use.t1\n", None, "table-list"),
+        ("# format: table-list\nshop.orders", None, "table-list"),
+        ("# list\n#FORMAT:Table-List\ncreate.t1", None, "table-list"),
+        ("# format: table-list\nuse.t1\n", None, "table-list"),
+        ("test", "tables.txt", "table-list"),
     ],
 )
 def test_detect_syntax_extension_first_then_content(text, name, expected):
     assert detect_syntax(text, name=name) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["test", "shop.orders", "# list\nshop.orders", "create.t1", "shop.orders\n# format: table-list"],
+)
+def test_detect_syntax_plain_text_without_its_format_line_is_ambiguous(text):
+    with pytest.raises(DtsChangeError) as info:
+        detect_syntax(text, name=None, what="doc")
+    assert info.value.code == "ambiguous-format"
+    assert info.value.details == {"reason": "unmarked-table-list"}
+    assert info.value.message.startswith("Ambiguous format in doc: plain text ")
+    assert "# format: table-list" in (info.value.hint or "")
 
 
 def test_parse_body_json_list_of_strings_is_a_table_list():
@@ -89,14 +103,14 @@ def test_parse_body_base64_with_line_breaks_is_decoded():
 
 def test_parse_body_base64_is_not_decoded_outside_mns():
     encoded = base64.b64encode(b"shop.orders\n")
-    parsed = parse_body(encoded, what="doc")
+    parsed = parse_body(encoded, what="doc", name="list.txt")
     assert isinstance(parsed, ParsedChange) and parsed.add is not None
     assert list(parsed.add.to_wire()) == [encoded.decode()]
 
 
 def test_parse_body_plain_name_that_is_valid_base64_stays_plain():
     # "QUJD" is base64 for "ABC", but a bare name that decodes to text without a dot stays as sent.
-    parsed = parse_body(b"QUJD\n", what="doc", allow_base64=True)
+    parsed = parse_body(b"# format: table-list\nQUJD\n", what="doc", allow_base64=True)
     assert isinstance(parsed, ParsedChange) and parsed.add is not None
     assert list(parsed.add.to_wire()) == ["QUJD"]
 

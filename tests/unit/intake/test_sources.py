@@ -91,7 +91,7 @@ def test_split_event_mns_queue_base64_body_is_passed_undecoded(event_bytes):
 def test_split_event_mns_rawdata_uses_message_id(event_bytes):
     envs = split_event(event_bytes("mns-queue-rawdata.json"))
     assert [e.correlation_id for e in envs] == ["C6DB60D1574661357FA20021", "C6DB60D1574661357FA20022"]
-    assert envs[1].body == b"shop.coupon_uses\n"
+    assert envs[1].body == b"# format: table-list\nshop.coupon_uses\n"
 
 
 def test_split_event_batch_bad_element_does_not_hide_the_others(load_event):
@@ -147,7 +147,7 @@ def test_split_event_mns_topic_message_not_a_string_is_invalid_event(load_event)
 def test_split_event_mns_topic_stream_attrs_body_and_attrs(event_bytes):
     env = _one(split_event(event_bytes("mns-topic-stream-attrs.json"), request_id="r"))
     assert env.kind == "mns-topic-stream"
-    assert env.body == b"shop.gift_cards\nshop.gift_card_uses\n"
+    assert env.body == b"# format: table-list\nshop.gift_cards\nshop.gift_card_uses\n"
     assert env.attributes == {"Extend": '{"team":"payments"}'}
     assert env.correlation_id == "r#1"
 
