@@ -81,6 +81,9 @@ class IntakeSettings:
     oss_region: str | None = None
     dts_region: str | None = None
     caps: Caps = field(default_factory=Caps)
+    own_prefixes: tuple[tuple[str, str], ...] = ()
+    """(bucket, key prefix) of the function's own ledger and dead letters on OSS: events for
+    objects there are the function's own writes and are ignored (no self-triggering loop)."""
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
@@ -113,6 +116,15 @@ def ledger_bucket(ledger: str | None) -> str | None:
         bucket = ledger[len("oss://") :].split("/", 1)[0]
         return bucket or None
     return None
+
+
+def store_location(url: str | None) -> tuple[str, str] | None:
+    """(bucket, key prefix ending in `/` or empty) of an `oss://bucket/prefix` store URL."""
+    if not url or not url.startswith("oss://"):
+        return None
+    bucket, _, prefix = url[len("oss://") :].partition("/")
+    prefix = unquote(prefix).strip("/")
+    return (bucket, prefix + "/" if prefix else "") if bucket else None
 
 
 def intake_settings_from_env(env: Mapping[str, str]) -> IntakeSettings:
@@ -153,6 +165,14 @@ def intake_settings_from_env(env: Mapping[str, str]) -> IntakeSettings:
         oss_region=(env.get("OSS_REGION") or "").strip() or None,
         dts_region=region,
         caps=caps,
+        own_prefixes=tuple(
+            loc
+            for loc in (
+                store_location(env.get("DTS_CHANGE_LEDGER")),
+                store_location(env.get("DTS_CHANGE_DEAD_LETTER")),
+            )
+            if loc is not None
+        ),
     )
 
 
@@ -538,12 +558,29 @@ def _accept(envelope: Envelope, settings: IntakeSettings, reader: ObjectReader |
     return IntakeOutcome("accepted", envelope, changes=tuple(changes))
 
 
+def own_record(envelope: Envelope, settings: IntakeSettings) -> str | None:
+    """Why an object event names one of the function's own records (ledger, dead letters)."""
+    bucket, key = envelope.source.bucket, envelope.source.key
+    if not envelope.reads_object or bucket is None or key is None:
+        return None
+    for own_bucket, prefix in settings.own_prefixes:
+        if bucket == own_bucket and any(k.startswith(prefix) for k in key_candidates(key)):
+            return (
+                f"oss://{bucket}/{key} is under the function's own ledger or dead-letter prefix "
+                f"oss://{own_bucket}/{prefix}; ignored so that its own writes never trigger it"
+            )
+    return None
+
+
 def intake_envelope(
     envelope: Envelope, settings: IntakeSettings, reader: ObjectReader | None = None
 ) -> IntakeOutcome:
     """One envelope -> one outcome; input problems become `failed` outcomes, never exceptions."""
     if envelope.problem is not None:
         return IntakeOutcome("failed", envelope, error=envelope.problem)
+    own = own_record(envelope, settings)
+    if own is not None:
+        envelope = replace(envelope, ignored=own)
     if envelope.ignored is not None:
         log.info(
             "event ignored: %s",

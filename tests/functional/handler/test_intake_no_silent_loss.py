@@ -149,3 +149,43 @@ def test_object_without_extension_holding_plain_text_is_refused(deploy):
     result = deploy.invoke(_oss_event(PREFIX + "tables", "test\n"))
     assert [c["code"] for c in result["changes"]] == ["ambiguous-format"]
     assert deploy.modify_calls(accepted_only=False) == []
+
+
+# ---------------------------------------------------------------------- 14: self-triggering
+
+
+@pytest.fixture
+def oss_stores(tmp_path: Path) -> Iterator[LocalDeployment]:
+    """Ledger and dead letters on the emulator's OSS, in the bucket the trigger watches."""
+    d = LocalDeployment(
+        tmp_path,
+        DTS_CHANGE_LEDGER=f"oss://{BUCKET}/dts-change/ledger",
+        DTS_CHANGE_DEAD_LETTER=f"oss://{BUCKET}/dts-change/dead-letter/",
+    )
+    yield d
+    d.stop()
+
+
+@pytest.mark.parametrize(
+    "key", ["dts-change/ledger/changes/abc.json", "dts-change/dead-letter/_unrouted/x.json"]
+)
+def test_event_for_the_functions_own_records_is_ignored_with_a_log_line(oss_stores, key, caplog):
+    body = '{"add": ["shop.looped"]}'
+    oss_stores.put_object(key, body)
+    gets_before = len(oss_stores.server.calls("GetObject"))
+    with caplog.at_level("INFO"):
+        result = oss_stores.invoke(_oss_event(key, body))
+    # THEN nothing is read, recorded or sent, and the log says why
+    assert result["changes"] == []
+    assert len(result["ignored"]) == 1 and "own" in result["ignored"][0]["reason"]
+    assert len(oss_stores.server.calls("GetObject")) == gets_before
+    assert oss_stores.modify_calls(accepted_only=False) == []
+    assert any("event ignored" in r.getMessage() and key in r.getMessage() for r in caplog.records)
+
+
+def test_event_next_to_the_ledger_prefix_is_still_a_change(oss_stores):
+    key = "dts-change/ledger-notes.json"  # shares the text, not the folder
+    body = '{"add": ["shop.notes"]}'
+    oss_stores.put_object(key, body)
+    result = oss_stores.invoke(_oss_event(key, body))
+    assert [c["outcome"] for c in result["changes"]] == ["submitted"]
