@@ -33,8 +33,9 @@ finally:
 
 
 def initialize(context: Any) -> None:
-    """Build settings, HTTP sessions and stores once per instance; refuse a local ledger in FC."""
-    get_app()
+    """Build settings, HTTP sessions and stores once per instance; refuse a local ledger in FC and
+    a ledger or dead letters in a versioned OSS bucket (create-if-absent would not hold)."""
+    get_app().check_stores(context)
 
 
 def handler(event: bytes | str, context: Any) -> str:

@@ -420,6 +420,19 @@ class ConfigurationError(PermanentError):
     code = "invalid-configuration"
 
 
+class VersionedStoreBucketError(ConfigurationError):
+    """The ledger's or dead letters' OSS bucket has versioning enabled or suspended.
+
+    OSS ignores `x-oss-forbid-overwrite` there, so create-if-absent (records, leases, dead
+    letters) would silently overwrite: the function refuses to start."""
+
+    code = "store-bucket-versioned"
+    default_hint = (
+        "Put DTS_CHANGE_LEDGER and DTS_CHANGE_DEAD_LETTER in a bucket whose versioning was never "
+        "enabled (suspending it is not enough)."
+    )
+
+
 class ObjectExistsError(PermanentError):
     """An OSS create-if-absent write found the object already there (FileAlreadyExists, 409)."""
 

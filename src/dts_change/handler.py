@@ -32,7 +32,7 @@ from .merge import fold_changes
 from .observe import Metrics, configure_logging, log_event, register_secret
 from .reconcile import PassReport, ReconcileContext, reconcile_job
 from .sources import Envelope, split_event
-from .storage import open_store
+from .storage import check_create_if_absent, open_store
 
 _STATE_OUTCOMES = {
     ChangeState.PENDING: "pending",
@@ -125,8 +125,20 @@ class App:
         self.owner = f"{os.environ.get('FC_INSTANCE_ID') or 'local'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.crash_point = crash_point_hook(settings)
         self.busy_seen: dict[str, float] = {}  # job key -> when this instance last saw it Modifying
+        self.stores_checked = False
         for secret in (settings.env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), settings.env.get("ALIBABA_CLOUD_SECURITY_TOKEN")):
             register_secret(secret)
+
+    def check_stores(self, context: Any = None) -> None:
+        """Once per instance (the initializer, else the first invocation): refuse stores where
+        create-if-absent does not hold (a versioned OSS bucket), before anything is written."""
+        if self.stores_checked:
+            return
+        with self.credentials.invocation(context):
+            check_create_if_absent(
+                {"DTS_CHANGE_LEDGER": self.ledger.store, "DTS_CHANGE_DEAD_LETTER": self.dead_letters.store}
+            )
+        self.stores_checked = True
 
     # ------------------------------------------------------------------ invocation
     def handle(self, event: bytes | str, context: Any = None) -> dict[str, Any]:
@@ -142,6 +154,7 @@ class App:
         if creds is not None:
             register_secret(getattr(creds, "access_key_secret", None))
             register_secret(getattr(creds, "security_token", None))
+        self.check_stores(context)
         with self.credentials.invocation(context):
             retry_later: DtsChangeError | None = None
             for envelope in split_event(event, request_id=request_id):

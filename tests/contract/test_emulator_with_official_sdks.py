@@ -300,3 +300,24 @@ def test_oss_v2_forbid_overwrite_gets_file_already_exists(emu: EmulatorServer) -
         client.put_object(request)
     error = raised.value.unwrap()
     assert (error.status_code, error.code) == (409, "FileAlreadyExists")
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_oss2_bucket_versioning_round_trips_and_disables_forbid_overwrite(emu: EmulatorServer, version: str) -> None:
+    # GIVEN a bucket that never had versioning: oss2 reads no status
+    bucket = oss2_bucket(emu, version)
+    assert bucket.get_bucket_versioning().status is None
+    # WHEN versioning is enabled, then suspended, through the SDK
+    config = oss2.models.BucketVersioningConfig()
+    config.status = oss2.BUCKET_VERSIONING_ENABLE
+    assert bucket.put_bucket_versioning(config).status == 200
+    assert bucket.get_bucket_versioning().status == "Enabled"
+    # THEN x-oss-forbid-overwrite has no effect (OSS PutObject docs): the object is overwritten
+    result = bucket.put_object("changes/0001.json", "x", headers={"x-oss-forbid-overwrite": "true"})
+    assert result.status == 200 and result.versionid
+    assert bucket.get_object("changes/0001.json").read() == b"x"
+    config.status = oss2.BUCKET_VERSIONING_SUSPEND
+    bucket.put_bucket_versioning(config)
+    assert bucket.get_bucket_versioning().status == "Suspended"
+    bucket.put_object("changes/0001.json", "y", headers={"x-oss-forbid-overwrite": "true"})
+    assert bucket.get_object("changes/0001.json").read() == b"y"

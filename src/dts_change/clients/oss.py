@@ -214,6 +214,24 @@ class OssClient:
                 return
             token = page.next_continuation_token
 
+    def get_bucket_versioning(self, bucket: str) -> str | None:
+        """`Enabled`, `Suspended`, or None when versioning was never enabled (GetBucketVersioning:
+        OSS then answers a `VersioningConfiguration` without `Status`)."""
+        response = self._request("GET", "GetBucketVersioning", bucket, None, query={"versioning": ""}, stream=True)
+        raw = read_capped(response, MAX_ERROR_BODY_BYTES, what="GetBucketVersioning response")
+        root = _parse_xml(raw)
+        if root is None or _local(root.tag) != "VersioningConfiguration":
+            raise RemoteError(
+                f"GetBucketVersioning answered HTTP 200 for oss://{bucket}/ with a body that is not a "
+                "VersioningConfiguration -> expected the GetBucketVersioning XML",
+                http_status=200,
+                request_id=response.headers.get("x-oss-request-id"),
+                action="GetBucketVersioning",
+            )
+        # A never-versioned bucket's answer carries an xmlns (OSS docs' sample): match local names.
+        status = next(((child.text or "").strip() for child in root if _local(child.tag) == "Status"), "")
+        return status or None
+
     # ------------------------------------------------------------------ one request
 
     def _url(self, bucket: str, key: str | None, query: Mapping[str, str]) -> str:
@@ -351,6 +369,11 @@ class OssClient:
             request_id=fields.get("RequestId") or header_request_id,
             secrets=credentials.secrets(),
         )
+
+
+def _local(tag: str) -> str:
+    """An XML tag without its `{namespace}`."""
+    return tag.rsplit("}", 1)[-1]
 
 
 def _where(bucket: str, key: str | None) -> str:

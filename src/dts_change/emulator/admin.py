@@ -27,7 +27,18 @@ from dts_change.errors import ConfigurationError
 
 ADMIN_PREFIX = "/_emulator"
 _KNOWN_TOP_LEVEL = frozenset(
-    {"credentials", "jobs", "buckets", "objectMeta", "faults", "calls", "hooks", "clientTokens", "settings"}
+    {
+        "credentials",
+        "jobs",
+        "buckets",
+        "objectMeta",
+        "bucketVersioning",
+        "faults",
+        "calls",
+        "hooks",
+        "clientTokens",
+        "settings",
+    }
 )
 
 

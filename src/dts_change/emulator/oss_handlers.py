@@ -1,8 +1,8 @@
 """One method per OSS operation on path-style URLs `/<bucket>/<key>`: parse, call, answer XML.
 
 Only what the handler needs is emulated (GetObject, HeadObject, PutObject with
-x-oss-forbid-overwrite, DeleteObject, ListObjects V1 and V2); anything else is answered
-`NotImplemented` (501), never a fake success.
+x-oss-forbid-overwrite, DeleteObject, ListObjects V1 and V2, Get/PutBucketVersioning); anything
+else is answered `NotImplemented` (501), never a fake success.
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ from typing import Any
 from urllib.parse import quote
 
 from dts_change.emulator.admin import CallRecord
-from dts_change.emulator.oss_state import DEFAULT_MAX_KEYS, MAX_MAX_KEYS, ListPage, OssBackend, StoredObject
+from dts_change.emulator.oss_state import (
+    DEFAULT_MAX_KEYS,
+    MAX_MAX_KEYS,
+    VERSIONING_STATES,
+    ListPage,
+    OssBackend,
+    StoredObject,
+)
 from dts_change.emulator.signature import OSS_V1_SUBRESOURCES
 from dts_change.emulator.wire import WireRequest, WireResponse, xml_document
 from dts_change.emulator.wire_errors import (
     InvalidArgumentError,
     InvalidDigestError,
+    MalformedXmlError,
     OssNotImplementedError,
 )
 
@@ -61,6 +69,8 @@ def oss_action(method: str, bucket: str | None, key: str | None, names: Sequence
     if key is None:
         if method == "GET" and not extra:
             return "ListObjectsV2" if "list-type" in names else "ListObjects"
+        if extra == ["versioning"] and method in ("GET", "PUT"):
+            return "GetBucketVersioning" if method == "GET" else "PutBucketVersioning"
         return f"Bucket:{method}{suffix}"
     if extra:
         return f"Object:{method}{suffix}"
@@ -103,6 +113,8 @@ class OssHandlers:
             "DeleteObject": self.delete_object,
             "ListObjectsV2": self.list_objects_v2,
             "ListObjects": self.list_objects,
+            "GetBucketVersioning": self.get_bucket_versioning,
+            "PutBucketVersioning": self.put_bucket_versioning,
         }
 
     def dispatch(
@@ -155,7 +167,7 @@ class OssHandlers:
         meta = {
             name.lower(): value for name, value in request.headers if name.lower().startswith("x-oss-meta-")
         }
-        call.set(forbidOverwrite=forbid, size=len(body))
+        call.set(forbidOverwrite=forbid, size=len(body), versioning=self.oss.versioning.get(bucket))
         obj = self.oss.put_object(
             bucket,
             key,
@@ -165,10 +177,31 @@ class OssHandlers:
             meta=meta,
             forbid_overwrite=forbid,
         )
-        return WireResponse(
-            200,
-            [("ETag", obj.etag), ("Content-MD5", obj.content_md5), ("x-oss-hash-crc64ecma", obj.crc64)],
+        headers = [("ETag", obj.etag), ("Content-MD5", obj.content_md5), ("x-oss-hash-crc64ecma", obj.crc64)]
+        if obj.version_id is not None:
+            headers.append(("x-oss-version-id", obj.version_id))
+        return WireResponse(200, headers)
+
+    def get_bucket_versioning(
+        self, request: WireRequest, bucket: str, key: None, query: dict[str, str], call: CallRecord, now: float
+    ) -> WireResponse:
+        status = self.oss.get_versioning(bucket)
+        call.set(status=status)
+        if status:
+            return _xml(xml_document("VersioningConfiguration", {"Status": status}))
+        # Never enabled: no Status element, and (as in the OSS docs' sample) a namespace.
+        return _xml(
+            b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<VersioningConfiguration xmlns="http://doc.oss-cn-hangzhou.aliyuncs.com"/>'
         )
+
+    def put_bucket_versioning(
+        self, request: WireRequest, bucket: str, key: None, query: dict[str, str], call: CallRecord, now: float
+    ) -> WireResponse:
+        status = _versioning_status(request.body)
+        call.set(status=status)
+        self.oss.put_versioning(bucket, status)
+        return WireResponse(200)
 
     def delete_object(
         self, request: WireRequest, bucket: str, key: str, query: dict[str, str], call: CallRecord, now: float
@@ -248,6 +281,22 @@ class OssHandlers:
         children.update(_listing(page, encode, owner=True))
         call.set(prefix=prefix, keyCount=len(page.objects) + len(page.common_prefixes))
         return _xml(xml_document("ListBucketResult", children))
+
+
+def _versioning_status(body: bytes) -> str:
+    """`Status` of a `<VersioningConfiguration>` body; anything else is `MalformedXML`."""
+    from xml.etree import ElementTree  # noqa: PLC0415 - only this operation parses a body
+
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise MalformedXmlError()
+    try:
+        root = ElementTree.fromstring(body)  # noqa: S314 - DTDs and entities refused above
+    except ElementTree.ParseError as exc:
+        raise MalformedXmlError() from exc
+    status = (root.findtext("Status") or "").strip()
+    if root.tag != "VersioningConfiguration" or status not in VERSIONING_STATES:
+        raise MalformedXmlError()
+    return status
 
 
 def _xml(body: bytes) -> WireResponse:

@@ -1,9 +1,15 @@
-"""OSS buckets and objects: get, put (optionally create-only), delete, list by prefix.
+"""OSS buckets and objects: get, put (optionally create-only), delete, list by prefix, and each
+bucket's versioning state.
 
 No HTTP here. Objects are bytes plus the metadata OSS returns (ETag = quoted upper-case MD5
 hex, CRC-64/XZ as `x-oss-hash-crc64ecma`, Content-Type, Last-Modified, x-oss-meta-*). In the
 state JSON a UTF-8 object body is a plain string (the contract); anything else is
 `{"base64": ...}`; metadata sits beside it under `objectMeta`.
+
+Versioning (`bucketVersioning.<bucket>`: `Enabled` or `Suspended`; absent = never enabled) is
+modelled for what the handler depends on: OSS ignores `x-oss-forbid-overwrite` on a bucket
+whose versioning is enabled or suspended, so a create-only write there overwrites. Only the
+current version of an object is kept.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +26,7 @@ from typing import Any
 from dts_change.emulator.state_fields import as_mapping, opt_mapping, opt_number, opt_str, state_error
 from dts_change.emulator.wire_errors import FileAlreadyExistsError, NoSuchBucketError, NoSuchKeyError
 
+VERSIONING_STATES = ("Enabled", "Suspended")
 # OSS ListObjects: max-keys defaults to 100 and cannot exceed 1000 (OSS API reference).
 DEFAULT_MAX_KEYS = 100
 MAX_MAX_KEYS = 1000
@@ -55,6 +63,8 @@ class StoredObject:
     last_modified: float
     content_type: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+    """`x-oss-version-id` of a write to a versioned bucket (`null` while suspended)."""
 
     @cached_property
     def etag(self) -> str:
@@ -95,8 +105,11 @@ class ListPage:
 class OssBackend:
     """Every bucket of the emulator; buckets exist only if the state names them."""
 
-    def __init__(self, buckets: dict[str, dict[str, StoredObject]]) -> None:
+    def __init__(
+        self, buckets: dict[str, dict[str, StoredObject]], versioning: dict[str, str] | None = None
+    ) -> None:
         self.buckets = buckets
+        self.versioning: dict[str, str] = dict(versioning or {})
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], now: float) -> OssBackend:
@@ -116,7 +129,12 @@ class OssBackend:
                     meta={str(k): str(v) for k, v in opt_mapping(meta, "meta", spot).items()},
                 )
             buckets[str(bucket)] = stored
-        return cls(buckets)
+        versioning: dict[str, str] = {}
+        for bucket, status in opt_mapping(state, "bucketVersioning", "state").items():
+            if status not in VERSIONING_STATES:
+                raise state_error(f"bucketVersioning.{bucket}", status, '"Enabled" or "Suspended"')
+            versioning[str(bucket)] = status
+        return cls(buckets, versioning)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -128,6 +146,7 @@ class OssBackend:
                 bucket: {key: obj.meta_state() for key, obj in objects.items()}
                 for bucket, objects in self.buckets.items()
             },
+            "bucketVersioning": dict(self.versioning),
         }
 
     def _bucket(self, bucket: str) -> dict[str, StoredObject]:
@@ -157,11 +176,28 @@ class OssBackend:
         if create_bucket:
             self.buckets.setdefault(bucket, {})
         objects = self._bucket(bucket)
-        if forbid_overwrite and key in objects:
+        versioning = self.versioning.get(bucket)
+        # OSS: x-oss-forbid-overwrite has no effect once versioning is enabled or suspended.
+        if forbid_overwrite and versioning is None and key in objects:
             raise FileAlreadyExistsError(extra={"Key": key})
-        obj = StoredObject(body, now, content_type, dict(meta or {}))
+        version_id = None
+        if versioning == "Enabled":
+            version_id = "CAEQ" + uuid.uuid4().hex.upper()
+        elif versioning == "Suspended":
+            version_id = "null"
+        obj = StoredObject(body, now, content_type, dict(meta or {}), version_id)
         objects[key] = obj
         return obj
+
+    def get_versioning(self, bucket: str) -> str | None:
+        """`Enabled`, `Suspended`, or None for a bucket whose versioning was never enabled."""
+        self._bucket(bucket)
+        return self.versioning.get(bucket)
+
+    def put_versioning(self, bucket: str, status: str) -> None:
+        """Set a bucket's versioning state (once enabled, it can only be suspended, as on OSS)."""
+        self._bucket(bucket)
+        self.versioning[bucket] = status
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Deleting a missing key succeeds, as on OSS (204)."""

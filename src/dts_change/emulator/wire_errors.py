@@ -344,6 +344,14 @@ class OssNotImplementedError(EmulatedApiError):
     MESSAGE = "A header or operation you provided implies functionality that is not implemented."
 
 
+class MalformedXmlError(EmulatedApiError):
+    """OSS: a request body is not the XML the operation expects."""
+
+    CODE = "MalformedXML"
+    HTTP_STATUS = 400
+    MESSAGE = "The XML you provided was not well-formed or did not validate against our published schema."
+
+
 class MethodNotAllowedError(EmulatedApiError):
     """HTTP method not allowed on this resource."""
 

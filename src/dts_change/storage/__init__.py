@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigurationError, InvalidParameterError, InvalidStoreKeyError, short_repr
+from ..errors import (
+    ConfigurationError,
+    InvalidParameterError,
+    InvalidStoreKeyError,
+    VersionedStoreBucketError,
+    short_repr,
+)
 from .base import Store, check_key, check_prefix, escape_segment, unescape_segment
 from .local import DirectoryStore
 from .oss import OssClientLike, OssStore
@@ -14,6 +20,7 @@ __all__ = [
     "OssClientLike",
     "OssStore",
     "Store",
+    "check_create_if_absent",
     "check_key",
     "check_prefix",
     "escape_segment",
@@ -67,3 +74,22 @@ def open_store(url: str, *, oss_client: OssClientLike | None = None) -> Store:
         f"Unsupported store URL scheme {short_repr(parts.scheme)} in {short_repr(url)} -> expected file or oss",
         hint=_URL_HINT,
     )
+
+
+def check_create_if_absent(stores: dict[str, Store]) -> None:
+    """Refuse stores on which create-if-absent does not hold: an OSS bucket with versioning
+    enabled or suspended ignores `x-oss-forbid-overwrite`. One GetBucketVersioning per bucket;
+    `stores` maps the setting's name (for the message) to its store."""
+    seen: dict[str, str | None] = {}
+    for setting, store in stores.items():
+        if not isinstance(store, OssStore):
+            continue
+        if store.bucket not in seen:
+            seen[store.bucket] = store.versioning()
+        status = seen[store.bucket]
+        if status is not None:
+            raise VersionedStoreBucketError(
+                f"Versioned store bucket: {setting} {store.url} is in bucket {store.bucket!r} whose "
+                f"versioning is {status}; OSS ignores x-oss-forbid-overwrite there, so ledger records, "
+                "leases and dead letters could silently overwrite each other"
+            )

@@ -46,6 +46,8 @@ class OssClientLike(Protocol):
 
     def iter_objects(self, bucket: str, prefix: str = "", max_keys: int = 1000) -> Iterable[OssKeyLike]: ...
 
+    def get_bucket_versioning(self, bucket: str) -> str | None: ...
+
 
 class OssStore:
     """A `Store` over an OSS bucket and key prefix."""
@@ -70,6 +72,10 @@ class OssStore:
 
     def __repr__(self) -> str:
         return f"OssStore({self.url!r})"
+
+    def versioning(self) -> str | None:
+        """The bucket's versioning state: create-if-absent holds only when this is None."""
+        return self.client.get_bucket_versioning(self.bucket)
 
     def get(self, key: str) -> bytes | None:
         try:

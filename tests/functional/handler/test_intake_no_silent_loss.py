@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from dts_change.errors import DtsChangeError
 from tests.conftest import load_event_json
-from tests.harness import BUCKET, INSTANCE, JOB, LocalDeployment
+from tests.harness import BUCKET, INSTANCE, JOB, LocalDeployment, fc_context
 
 PREFIX = "dts-change/incoming/"
 
@@ -189,3 +190,71 @@ def test_event_next_to_the_ledger_prefix_is_still_a_change(oss_stores):
     oss_stores.put_object(key, body)
     result = oss_stores.invoke(_oss_event(key, body))
     assert [c["outcome"] for c in result["changes"]] == ["submitted"]
+
+
+# ---------------------------------------------------------------------- 13: versioned buckets
+
+
+def _set_versioning(deploy: LocalDeployment, status: str) -> None:
+    state = deploy.server.get_state()
+    state["bucketVersioning"] = {BUCKET: status}
+    deploy.server.put_state(state)
+
+
+def _initialize(deploy: LocalDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FC's initializer, `index.initialize`, on the deployment's environment."""
+    import index
+    from dts_change.handler import reset_app
+
+    for name, value in deploy.env.items():
+        monkeypatch.setenv(name, value)
+    reset_app()
+    try:
+        index.initialize(fc_context())
+    finally:
+        reset_app()
+
+
+@pytest.mark.parametrize("status", ["Enabled", "Suspended"])
+def test_initialize_refuses_stores_in_a_versioned_bucket(oss_stores, monkeypatch, status):
+    # GIVEN the ledger's bucket has versioning on, so x-oss-forbid-overwrite would be ignored
+    _set_versioning(oss_stores, status)
+    # WHEN the instance initializes THEN it refuses, naming the bucket and the state
+    with pytest.raises(DtsChangeError) as raised:
+        _initialize(oss_stores, monkeypatch)
+    assert raised.value.code == "store-bucket-versioned"
+    assert BUCKET in raised.value.message and status in raised.value.message
+    assert "DTS_CHANGE_LEDGER" in raised.value.message
+    assert [c["bucket"] for c in oss_stores.server.calls("GetBucketVersioning")] == [BUCKET]
+    # AND nothing was written to the store
+    assert oss_stores.server.calls("PutObject") == []
+
+
+def test_initialize_accepts_a_bucket_that_never_had_versioning(oss_stores, monkeypatch):
+    _initialize(oss_stores, monkeypatch)
+    assert len(oss_stores.server.calls("GetBucketVersioning")) == 1  # one bucket, checked once
+
+
+def test_handler_refuses_to_write_records_into_a_versioned_bucket(oss_stores):
+    # GIVEN an App built without the initializer (the CLI, or a runtime without one)
+    _set_versioning(oss_stores, "Enabled")
+    # WHEN an event arrives THEN the invocation fails before any record is written
+    with pytest.raises(DtsChangeError) as raised:
+        oss_stores.invoke({"id": "v-1", "add": ["shop.v1"]})
+    assert raised.value.code == "store-bucket-versioned"
+    assert oss_stores.server.calls("PutObject") == []
+    assert oss_stores.modify_calls(accepted_only=False) == []
+
+
+def test_emulator_ignores_forbid_overwrite_on_a_versioned_bucket(oss_stores):
+    # The reason for the check, seen on the wire: a create-if-absent write overwrites.
+    from dts_change.clients.oss import OssClient
+
+    client = OssClient("cn-hangzhou", oss_stores.server.endpoint, oss_stores.app.credentials)
+    client.put_object(BUCKET, "probe.json", b"first", forbid_overwrite=True)
+    with pytest.raises(DtsChangeError):
+        client.put_object(BUCKET, "probe.json", b"second", forbid_overwrite=True)
+    _set_versioning(oss_stores, "Enabled")
+    assert client.get_bucket_versioning(BUCKET) == "Enabled"
+    client.put_object(BUCKET, "probe.json", b"second", forbid_overwrite=True)
+    assert client.get_object(BUCKET, "probe.json", 100).body == b"second"

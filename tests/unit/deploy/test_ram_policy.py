@@ -27,6 +27,7 @@ EXPECTED_ACTIONS = {
     "oss:PutObject",
     "oss:DeleteObject",
     "oss:ListObjects",
+    "oss:GetBucketVersioning",
     "mns:SendMessage",
 }
 
@@ -108,6 +109,15 @@ def test_ram_policy_list_objects_limited_by_prefix_condition(
     assert as_list(statement["Resource"]) == [f"acs:oss:*:*:{bucket}"]
     prefixes = set(statement["Condition"]["StringLike"]["oss:Prefix"])
     assert prefixes == {f"{ledger}*", f"{dead_letter}*"}
+
+
+def test_ram_policy_bucket_versioning_read_only_on_the_stores_bucket(
+    policy: dict[str, Any], function_props: dict[str, Any]
+) -> None:
+    bucket, _ = parse_oss_url(function_props["environmentVariables"]["DTS_CHANGE_LEDGER"])
+    (statement,) = statements_with(policy, "oss:GetBucketVersioning")
+    assert as_list(statement["Action"]) == ["oss:GetBucketVersioning"]
+    assert as_list(statement["Resource"]) == [f"acs:oss:*:*:{bucket}"]
 
 
 def test_ram_policy_send_message_only_to_failure_queue(

@@ -177,3 +177,46 @@ def test_unsupported_operation_returns_not_implemented(harness: Harness) -> None
 def test_binary_object_appears_as_base64_in_state(harness: Harness) -> None:
     _put(harness, "bin", b"\xff\x00")
     assert harness.core.get_state()["buckets"][BUCKET]["bin"] == {"base64": "/wA="}
+
+
+def _versioning(harness: Harness) -> ET.Element:
+    response = harness.oss("GET", BUCKET, query={"versioning": ""})
+    assert response.status == 200, response.body
+    return ET.fromstring(response.body)
+
+
+def test_bucket_versioning_never_enabled_has_no_status(harness: Harness) -> None:
+    root = _versioning(harness)
+    assert root.tag.endswith("VersioningConfiguration") and len(root) == 0
+
+
+@pytest.mark.parametrize("status", ["Enabled", "Suspended"])
+def test_put_bucket_versioning_then_forbid_overwrite_is_ignored(harness: Harness, status: str) -> None:
+    body = f"<VersioningConfiguration><Status>{status}</Status></VersioningConfiguration>".encode()
+    assert harness.oss("PUT", BUCKET, query={"versioning": ""}, body=body).status == 200
+    assert _versioning(harness).findtext("Status") == status
+    assert harness.core.get_state()["bucketVersioning"] == {BUCKET: status}
+    _put(harness, "k", b"one", **{"x-oss-forbid-overwrite": "true"})
+    response = harness.oss("PUT", BUCKET, "k", body=b"two", headers={"x-oss-forbid-overwrite": "true"})
+    assert response.status == 200
+    assert (response.header("x-oss-version-id") == "null") == (status == "Suspended")
+    assert harness.oss("GET", BUCKET, "k").body == b"two"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<VersioningConfiguration><Status>On</Status></VersioningConfiguration>", b"<x/>", b"not xml",
+     b'<!DOCTYPE x [<!ENTITY e "Enabled">]><VersioningConfiguration><Status>&e;</Status></VersioningConfiguration>'],
+)
+def test_put_bucket_versioning_bad_body_is_malformed_xml(harness: Harness, body: bytes) -> None:
+    response = harness.oss("PUT", BUCKET, query={"versioning": ""}, body=body)
+    assert response.status == 400
+    assert b"<Code>MalformedXML</Code>" in response.body
+    assert harness.core.get_state()["bucketVersioning"] == {}
+
+
+def test_state_bucket_versioning_other_value_is_refused(harness: Harness) -> None:
+    state = harness.core.get_state()
+    state["bucketVersioning"] = {BUCKET: "On"}
+    with pytest.raises(Exception, match="bucketVersioning"):
+        harness.core.put_state(state)
