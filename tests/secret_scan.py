@@ -114,9 +114,9 @@ def spying(scan: SecretScan, monkeypatch: pytest.MonkeyPatch) -> Iterator[Secret
 
 
 def _spy_handle(original: Callable[..., dict[str, Any]], scan: SecretScan) -> Callable[..., dict[str, Any]]:
-    def handle(self: App, event: bytes | str, context: Any = None) -> dict[str, Any]:
+    def handle(self: App, event: bytes | str, context: Any = None, **kwargs: Any) -> dict[str, Any]:
         try:
-            result = original(self, event, context)
+            result = original(self, event, context, **kwargs)
         except BaseException as exc:
             scan.scan("exception raised by App.handle", f"{exc!s} {exc!r}", registered_secrets())
             raise

@@ -306,9 +306,7 @@ def cmd_dlq(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     # replay: an explicit dead_lettered -> pending transition, then a normal pass.
     if record.change is None:
-        print(f"dead letter {args.id} holds no parsed change (bad input): fix the source and resend it",
-              file=sys.stderr)
-        return 1
+        return _replay_input(app, record, args, out)
     ledger_record = app.ledger.replay(record.key)
     sink.mark_replayed(args.id)
     from .observe import Metrics  # noqa: PLC0415
@@ -316,6 +314,23 @@ def cmd_dlq(args: argparse.Namespace, out: TextIO) -> int:
     report = app._reconcile(ledger_record.job_key, Metrics(), time.monotonic() + 60)
     _emit({"replayed": record.key, "reconcile": [report.to_dict()]}, args, out)
     return 0
+
+
+def _replay_input(app: Any, record: Any, args: argparse.Namespace, out: TextIO) -> int:
+    """Bad input (no parsed change): its kept bytes (or its OSS object) go through the handler
+    again; the dead letter is moved aside once that ran (a new failure is a new dead letter)."""
+    from .input_replay import replay_envelopes  # noqa: PLC0415
+
+    dl_id = record.dl_id or args.id
+    again = replay_envelopes(record.original_event, dl_id=dl_id, correlation_id=record.correlation_id)
+    context = SimpleNamespace(request_id=f"replay-{record.key[:16]}", function=None)
+    if isinstance(again, bytes):
+        result = app.handle(again, context)
+    else:
+        result = app.handle(b"", context, envelopes=again)
+    app.dead_letters.mark_replayed(dl_id)
+    _emit({"replayed": record.key, **result}, args, out)
+    return 1 if any(c.get("outcome") == "dead_lettered" for c in result.get("changes", [])) else 0
 
 
 def cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:

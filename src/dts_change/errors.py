@@ -490,7 +490,10 @@ class InvalidTransitionError(InternalError):
 
 
 class ReplayRefusedError(PermanentError):
-    """A replay named a change that does not exist or is not dead-lettered."""
+    """A replay named no dead-lettered change, or input kept too partially to run again.
+
+    Bad input is replayable when its dead letter keeps the complete bytes or names an OSS
+    object to read again."""
 
     code = "replay-refused"
     default_hint = "Only dead-lettered changes can be replayed; list them with `dts-change dlq list`."

@@ -26,6 +26,7 @@ from .clients.oss import OssClient
 from .config import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, Settings
 from .deadletter import DeadLetterRecord, DeadLetterSink
 from .errors import DtsChangeError
+from .input_replay import kept_input
 from .intake import IntakeSettings, intake_envelope, intake_settings_from_env
 from .ledger import ChangeState, Ledger
 from .merge import fold_changes
@@ -141,7 +142,10 @@ class App:
         self.stores_checked = True
 
     # ------------------------------------------------------------------ invocation
-    def handle(self, event: bytes | str, context: Any = None) -> dict[str, Any]:
+    def handle(
+        self, event: bytes | str, context: Any = None, *, envelopes: list[Envelope] | None = None
+    ) -> dict[str, Any]:
+        """One invocation; `envelopes` (a dead letter's kept input) replaces splitting `event`."""
         started = time.monotonic()
         deadline = started + function_timeout(context) - DEADLINE_MARGIN_SECONDS
         request_id = getattr(context, "request_id", None) or uuid.uuid4().hex
@@ -157,14 +161,18 @@ class App:
         self.check_stores(context)
         with self.credentials.invocation(context):
             retry_later: DtsChangeError | None = None
-            for envelope in split_event(event, request_id=request_id):
+            if envelopes is None:
+                envelopes = split_event(event, request_id=request_id)
+            for envelope in envelopes:
                 outcome = intake_envelope(envelope, settings=self.intake_settings, reader=self.oss)
                 if outcome.status == "failed" and outcome.error is not None:
                     if outcome.error.retryable:
                         # e.g. OSS unavailable while reading the object: FC retries the event.
                         retry_later = outcome.error
                         continue
-                    results.append(self._dead_letter_input(envelope, outcome.error, metrics))
+                    results.append(
+                        self._dead_letter_input(outcome.envelope, outcome.error, metrics, outcome.object_body)
+                    )
                 elif outcome.status == "ignored":
                     ignored.append({"correlationId": envelope.correlation_id, "reason": outcome.reason})
                 elif outcome.status == "reconcile":
@@ -295,8 +303,11 @@ class App:
             result.code, result.message, result.hint = outcome.error.code, outcome.error.message, outcome.error.hint
         return result
 
-    def _dead_letter_input(self, envelope: Envelope, error: DtsChangeError, metrics: Metrics) -> ChangeResult:
-        """Bad input never reaches the ledger as a change: it goes straight to the dead letters."""
+    def _dead_letter_input(
+        self, envelope: Envelope, error: DtsChangeError, metrics: Metrics, object_body: bytes | None = None
+    ) -> ChangeResult:
+        """Bad input never reaches the ledger as a change: it goes straight to the dead letters,
+        with its raw bytes and locators so that it can be replayed after a fix."""
         now = self.clock()
         key = hashlib.sha256(f"{envelope.correlation_id}|{error.code}".encode()).hexdigest()[:32]
         record = DeadLetterRecord(
@@ -304,7 +315,7 @@ class App:
             change_id=envelope.correlation_id,
             job_key="_unrouted",
             correlation_id=envelope.correlation_id,
-            original_event=_event_reference(envelope),
+            original_event=kept_input(envelope, object_body),
             change=None,
             error=error.to_dict(),
             attempts=1,
@@ -356,18 +367,6 @@ class App:
                 result.hint = record.last_error.get("hint")
             if result.outcome == "pending":
                 metrics.incr("pending")
-
-
-def _event_reference(envelope: Envelope) -> dict[str, Any]:
-    ref: dict[str, Any] = {"kind": envelope.kind, "source": envelope.source.to_dict()}
-    if envelope.event_ref:
-        ref["eventRef"] = dict(envelope.event_ref)
-    if envelope.body is not None:
-        body = envelope.body[:65536]
-        ref["body"] = body.decode("utf-8", "replace")
-        if len(envelope.body) > len(body):
-            ref["bodyTruncated"] = True
-    return ref
 
 
 # ---------------------------------------------------------------------- FC entry points

@@ -203,6 +203,8 @@ class IntakeOutcome:
     error: DtsChangeError | None = None
     reason: str | None = None
     reconcile: ReconcileRequest | None = None
+    object_body: bytes | None = None
+    """A failed outcome's object bytes, when the object was read (kept in its dead letter)."""
 
     @property
     def correlation_id(self) -> str:
@@ -512,26 +514,34 @@ def _reconcile_outcome(envelope: Envelope) -> IntakeOutcome:
     return IntakeOutcome("reconcile", envelope, reconcile=request)
 
 
-def _accept(envelope: Envelope, settings: IntakeSettings, reader: ObjectReader | None) -> IntakeOutcome:
+def _load(
+    envelope: Envelope, settings: IntakeSettings, reader: ObjectReader | None
+) -> tuple[Envelope, bytes]:
+    """The envelope's body: inline, or its object read from OSS (the envelope then names the key
+    and eTag actually read)."""
     source = envelope.source
-    name: str | None = None
     if envelope.body is not None:
-        body = envelope.body
-    else:
-        if source.bucket is None or source.key is None:
-            raise InternalError(f"Envelope {envelope.correlation_id} has neither a body nor an object")
-        read = read_object(
-            reader,
-            source.bucket,
-            source.key,
-            max_bytes=settings.caps.max_document_bytes,
-            expected_etag=source.etag,
-        )
-        body = read.body
-        name = read.key
-        if read.key != source.key or (read.etag and not source.etag):
-            source = replace(source, key=read.key, etag=source.etag or read.etag)
-            envelope = replace(envelope, source=source)
+        return envelope, envelope.body
+    if source.bucket is None or source.key is None:
+        raise InternalError(f"Envelope {envelope.correlation_id} has neither a body nor an object")
+    read = read_object(
+        reader,
+        source.bucket,
+        source.key,
+        max_bytes=settings.caps.max_document_bytes,
+        expected_etag=source.etag,
+    )
+    if read.key != source.key or (read.etag and not source.etag):
+        envelope = replace(envelope, source=replace(source, key=read.key, etag=source.etag or read.etag))
+    return envelope, read.body
+
+
+def _accept(
+    envelope: Envelope, body: bytes, settings: IntakeSettings, reader: ObjectReader | None
+) -> IntakeOutcome:
+    source = envelope.source
+    # An object's name decides its syntax (`.txt`, `.sql`...), also when replaying its kept bytes.
+    name = source.key if source.bucket and source.key and not source.file_oss_url else None
     try:
         parsed = parse_body(
             body,
@@ -592,12 +602,16 @@ def intake_envelope(
             },
         )
         return IntakeOutcome("ignored", envelope, reason=envelope.ignored)
+    object_body: bytes | None = None
     try:
         if envelope.reconcile is not None:
             return _reconcile_outcome(envelope)
-        return _accept(envelope, settings, reader)
+        loaded, body = _load(envelope, settings, reader)
+        if envelope.body is None:
+            envelope, object_body = loaded, body
+        return _accept(envelope, body, settings, reader)
     except DtsChangeError as exc:
-        return IntakeOutcome("failed", envelope, error=exc)
+        return IntakeOutcome("failed", envelope, error=exc, object_body=object_body)
     except Exception as exc:  # a bug must not hide the other envelopes of the batch
         log.exception("intake failed unexpectedly", extra={"correlation_id": envelope.correlation_id})
         error = InternalError(f"Unexpected {type(exc).__name__} while reading {envelope.source.describe()}")

@@ -70,6 +70,7 @@ class Envelope:
     reconcile: Mapping[str, Any] | None = None
     problem: DtsChangeError | None = None
     raw: Any = None
+    """For a problem: the invocation's bytes, or the batch element (a JSON value) that failed."""
 
     @property
     def reads_object(self) -> bool:
@@ -142,6 +143,9 @@ def _oss_record_envelope(
         event_id=record.request_id,
     )
     ref = {**ref, "eventName": record.eventName, "requestId": record.request_id}
+    version_id = (obj.model_extra or {}).get("versionId")
+    if isinstance(version_id, str) and version_id:
+        ref["versionId"] = version_id
     envelope = Envelope(
         kind=kind,
         correlation_id=correlation_id or record.request_id or ids.next(),
@@ -413,11 +417,11 @@ def _split(data: bytes, ids: _Ids, *, depth: int) -> list[Envelope]:
     try:
         parsed = load_json(data, what="event", max_bytes=MAX_EVENT_BYTES)
     except InputTooLargeError as exc:
-        return [_problem_envelope(exc, ids)]
+        return [_problem_envelope(exc, ids, raw=data)]
     except InvalidJsonError as exc:
         start = data.lstrip()[:1]
         if start in (b"{", b"["):
-            return [_problem_envelope(exc, ids, kind="unknown")]
+            return [_problem_envelope(exc, ids, kind="unknown", raw=data)]
         # Not JSON at all: a raw STREAM body or a text change; intake decides (and rejects garbage).
         return [from_raw_body(data, ids)]
     try:
@@ -434,7 +438,7 @@ def _split(data: bytes, ids: _Ids, *, depth: int) -> list[Envelope]:
             f"Unrecognised event: {_shape(parsed)}; expected one of: " + "; ".join(KNOWN_SHAPES)
         )
     except DtsChangeError as exc:
-        return [_problem_envelope(exc, ids, raw=parsed if isinstance(parsed, Mapping) else None)]
+        return [_problem_envelope(exc, ids, raw=data)]
 
 
 def split_event(event: bytes | str, *, request_id: str | None = None) -> list[Envelope]:

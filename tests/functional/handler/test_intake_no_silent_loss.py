@@ -6,6 +6,7 @@ dead-letter files on disk, not the handler's own report of it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -258,3 +259,162 @@ def test_emulator_ignores_forbid_overwrite_on_a_versioned_bucket(oss_stores):
     assert client.get_bucket_versioning(BUCKET) == "Enabled"
     client.put_object(BUCKET, "probe.json", b"second", forbid_overwrite=True)
     assert client.get_object(BUCKET, "probe.json", 100).body == b"second"
+
+
+# ---------------------------------------------------------------------- 11: bad input is kept
+
+
+def _dead_letter_files(deploy: LocalDeployment) -> list[dict[str, Any]]:
+    """The dead-letter records as stored on disk (not through the sink's model)."""
+    root = deploy.tmp_path / "dead-letter"
+    files = sorted(p for p in root.rglob("*.json") if "_replayed" not in p.parts)
+    return [json.loads(p.read_text(encoding="utf-8")) for p in files]
+
+
+def _only_dead_letter(deploy: LocalDeployment) -> dict[str, Any]:
+    letters = _dead_letter_files(deploy)
+    assert len(letters) == 1, letters
+    return letters[0]
+
+
+def _cli(deploy: LocalDeployment, monkeypatch: pytest.MonkeyPatch, capsys, *args: str, **env: str):
+    """`dts-change <args>` in this process, configured by the deployment's environment."""
+    from dts_change.cli import main
+
+    for name, value in {**deploy.env, **env}.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_invalid_json_event_keeps_its_raw_text(deploy):
+    raw = '{"id": "broken", "add": ["shop.x"'
+    result = deploy.invoke(raw)
+    assert [c["code"] for c in result["changes"]] == ["invalid-json"]
+    kept = _only_dead_letter(deploy)["original_event"]
+    assert kept["raw"]["text"] == raw
+    assert kept["raw"]["what"] == "event"
+    assert kept["raw"]["bytes"] == len(raw) and kept["raw"]["truncated"] is False
+    assert kept["raw"]["sha256"] == hashlib.sha256(raw.encode()).hexdigest()
+    assert kept["locators"]["correlationId"] == result["changes"][0]["correlationId"]
+
+
+def test_non_utf8_input_is_kept_as_base64(deploy):
+    raw = b"\xff\xfe shop.t\n"
+    result = deploy.invoke(raw)
+    assert result["changes"][0]["outcome"] == "dead_lettered"
+    kept = _only_dead_letter(deploy)["original_event"]["raw"]
+    assert "text" not in kept
+    assert base64.b64decode(kept["base64"]) == raw
+
+
+def test_invalid_oss_record_keeps_the_element_with_bucket_and_key(deploy):
+    event = _oss_event(PREFIX + "no-etag.json", "{}")
+    del event["events"][0]["oss"]["object"]["eTag"]
+    result = deploy.invoke(event)
+    assert [c["code"] for c in result["changes"]] == ["invalid-event"]
+    kept = _only_dead_letter(deploy)["original_event"]
+    assert json.loads(kept["raw"]["text"]) == event["events"][0]
+    assert kept["raw"]["what"] == "element"
+    assert kept["locators"]["bucket"] == BUCKET
+    assert kept["locators"]["key"] == PREFIX + "no-etag.json"
+
+
+def test_oversized_input_is_kept_capped_with_its_size_and_hash(deploy):
+    from dts_change.input_replay import RAW_CAP_BYTES
+
+    raw = ("word " * (RAW_CAP_BYTES // 4)).encode()
+    result = deploy.invoke(raw)
+    assert [c["code"] for c in result["changes"]] == ["ambiguous-format"]
+    kept = _only_dead_letter(deploy)["original_event"]["raw"]
+    assert kept["truncated"] is True and kept["bytes"] == len(raw)
+    assert kept["text"].encode() == raw[:RAW_CAP_BYTES]
+    assert kept["sha256"] == hashlib.sha256(raw).hexdigest()
+
+
+def test_unroutable_oss_object_is_kept_and_replays_from_the_kept_bytes(tmp_path, monkeypatch, capsys):
+    # GIVEN a function without a default job: a change without `job` cannot be routed
+    deploy = LocalDeployment(tmp_path, DTS_JOB_ID="", DTS_INSTANCE_ID="")
+    try:
+        body = '{"add": ["shop.later"]}'
+        key = PREFIX + "later.json"
+        deploy.put_object(key, body)
+        event = _oss_event(key, body)
+        result = deploy.invoke(event)
+        assert [c["code"] for c in result["changes"]] == ["unroutable-change"]
+        letter = _only_dead_letter(deploy)
+        kept = letter["original_event"]
+        # THEN the object's bytes and every locator are in the dead letter
+        assert kept["raw"] == {**kept["raw"], "what": "object", "text": body, "truncated": False}
+        obj = event["events"][0]["oss"]["object"]
+        assert kept["locators"]["bucket"] == BUCKET and kept["locators"]["key"] == key
+        assert kept["locators"]["eTag"] == obj["eTag"]
+        assert kept["locators"]["correlationId"] == letter["correlation_id"]
+        # WHEN the object is gone, the configuration fixed, and the dead letter replayed
+        state = deploy.server.get_state()
+        del state["buckets"][BUCKET][key]
+        deploy.server.put_state(state)
+        gets = len(deploy.server.calls("GetObject"))
+        code, out, err = _cli(deploy, monkeypatch, capsys, "dlq", "replay", letter["dl_id"], "--json",
+                              DTS_JOB_ID=JOB, DTS_INSTANCE_ID=INSTANCE)
+        # THEN the kept bytes are replayed through the handler and reach DTS
+        assert code == 0, (out, err)
+        assert len(deploy.server.calls("GetObject")) == gets
+        assert [c["outcome"] for c in json.loads(out)["changes"]] == ["submitted"]
+        assert [c for c in deploy.modify_calls() if "later" in _tables_sent(c, "shop")]
+        assert _dead_letter_files(deploy) == []
+        assert (tmp_path / "dead-letter" / "_replayed" / (letter["dl_id"] + ".json")).is_file()
+    finally:
+        deploy.stop()
+
+
+def test_unroutable_mns_message_is_kept_and_replays(tmp_path, monkeypatch, capsys):
+    deploy = LocalDeployment(tmp_path, DTS_JOB_ID="", DTS_INSTANCE_ID="")
+    try:
+        message = {"TopicOwner": "1", "TopicName": "dts-change-topic", "MessageId": "m-kept-1",
+                   "Message": '{"add": ["crm.contacts"]}'}
+        deploy.invoke(message)
+        letter = _only_dead_letter(deploy)
+        kept = letter["original_event"]
+        assert kept["raw"]["what"] == "body" and kept["raw"]["text"] == message["Message"]
+        assert kept["locators"]["messageId"] == "m-kept-1"
+        assert kept["locators"]["topic"] == "dts-change-topic"
+        code, out, _ = _cli(deploy, monkeypatch, capsys, "dlq", "replay", letter["dl_id"], "--json",
+                            DTS_JOB_ID=JOB, DTS_INSTANCE_ID=INSTANCE)
+        assert code == 0
+        assert [c["outcome"] for c in json.loads(out)["changes"]] == ["submitted"]
+        assert [c for c in deploy.modify_calls() if "contacts" in _tables_sent(c, "crm")]
+    finally:
+        deploy.stop()
+
+
+def test_object_over_the_cap_replays_by_its_locators_once_the_cap_is_raised(tmp_path, monkeypatch, capsys):
+    deploy = LocalDeployment(tmp_path, DTS_CHANGE_MAX_DOCUMENT_BYTES="32")
+    try:
+        body = '{"add": ["shop.big_one", "shop.big_two"]}'
+        key = PREFIX + "big.json"
+        deploy.put_object(key, body)
+        result = deploy.invoke(_oss_event(key, body))
+        assert [c["code"] for c in result["changes"]] == ["input-too-large"]
+        letter = _only_dead_letter(deploy)
+        assert "raw" not in letter["original_event"]  # nothing was read past the cap
+        assert letter["original_event"]["locators"]["key"] == key
+        code, out, _ = _cli(deploy, monkeypatch, capsys, "dlq", "replay", letter["dl_id"], "--json",
+                            DTS_CHANGE_MAX_DOCUMENT_BYTES="4096")
+        assert code == 0
+        assert [c["outcome"] for c in json.loads(out)["changes"]] == ["submitted"]
+    finally:
+        deploy.stop()
+
+
+def test_replay_of_a_truncated_body_without_locators_is_refused(deploy, monkeypatch, capsys):
+    from dts_change.input_replay import RAW_CAP_BYTES
+
+    deploy.invoke(b"word " * (RAW_CAP_BYTES // 4))
+    letter = _only_dead_letter(deploy)
+    code, _, err = _cli(deploy, monkeypatch, capsys, "dlq", "replay", letter["dl_id"])
+    assert code == 2
+    assert "replay-refused" in err or "truncated" in err
+    assert len(_dead_letter_files(deploy)) == 1  # still there, not marked replayed
