@@ -418,3 +418,32 @@ def test_replay_of_a_truncated_body_without_locators_is_refused(deploy, monkeypa
     assert code == 2
     assert "replay-refused" in err or "truncated" in err
     assert len(_dead_letter_files(deploy)) == 1  # still there, not marked replayed
+
+
+def test_replayed_element_and_event_run_again_and_fail_the_same_way(deploy, monkeypatch, capsys):
+    # GIVEN an invalid OSS record (no eTag) dead-lettered with its element kept
+    event = _oss_event(PREFIX + "no-etag.json", "{}")
+    del event["events"][0]["oss"]["object"]["eTag"]
+    deploy.invoke(event)
+    first = _only_dead_letter(deploy)
+    # WHEN it is replayed without a fix THEN the element runs again as an OSS event of its own
+    code, out, _ = _cli(deploy, monkeypatch, capsys, "dlq", "replay", first["dl_id"], "--json")
+    assert code == 1
+    assert [c["code"] for c in json.loads(out)["changes"]] == ["invalid-event"]
+    second = _only_dead_letter(deploy)
+    assert second["dl_id"] != first["dl_id"]
+    assert second["original_event"]["raw"]["text"] == first["original_event"]["raw"]["text"]
+
+
+def test_kept_input_never_holds_secrets(deploy):
+    from dts_change.observe import register_secret
+
+    register_secret("kept-secret-value-1")
+    raw = b'{"AccessKeySecret": "kept-secret-value-1", "SecurityToken": "tok-999999", "x": \xff'
+    deploy.invoke(raw)
+    stored = json.dumps(_only_dead_letter(deploy))
+    kept = _only_dead_letter(deploy)["original_event"]["raw"]
+    text = base64.b64decode(kept["base64"])
+    assert b"kept-secret-value-1" not in text and b"tok-999999" not in text
+    assert "kept-secret-value-1" not in stored and "tok-999999" not in stored
+    assert kept["sha256"] == hashlib.sha256(raw).hexdigest()  # of the input as received
