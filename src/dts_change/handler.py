@@ -215,6 +215,7 @@ class App:
         }
 
     def _reconcile(self, job_key: str, metrics: Metrics, deadline: float, *, peek_first: bool = False) -> PassReport:
+        self.check_stores()  # the CLI's passes take leases without going through `handle`
         ctx = ReconcileContext(
             dts=self.dts,
             ledger=self.ledger,

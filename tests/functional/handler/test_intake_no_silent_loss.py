@@ -447,3 +447,11 @@ def test_kept_input_never_holds_secrets(deploy):
     assert b"kept-secret-value-1" not in text and b"tok-999999" not in text
     assert "kept-secret-value-1" not in stored and "tok-999999" not in stored
     assert kept["sha256"] == hashlib.sha256(raw).hexdigest()  # of the input as received
+
+
+def test_cli_reconcile_refuses_a_versioned_store_bucket(oss_stores, monkeypatch, capsys):
+    _set_versioning(oss_stores, "Suspended")
+    code, _, err = _cli(oss_stores, monkeypatch, capsys, "reconcile", "--job", f"{JOB}/Forward")
+    assert code == 2
+    assert "Versioned store bucket" in err and "Suspended" in err
+    assert oss_stores.server.calls("PutObject") == []
