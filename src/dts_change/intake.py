@@ -110,21 +110,20 @@ def _id_env(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def ledger_bucket(ledger: str | None) -> str | None:
-    """The bucket of an `oss://bucket/prefix` ledger location (None for a local directory)."""
-    if ledger and ledger.startswith("oss://"):
-        bucket = ledger[len("oss://") :].split("/", 1)[0]
-        return bucket or None
-    return None
-
-
 def store_location(url: str | None) -> tuple[str, str] | None:
-    """(bucket, key prefix ending in `/` or empty) of an `oss://bucket/prefix` store URL."""
+    """(bucket, key prefix ending in `/` or empty) of an `oss://bucket/prefix` store URL (None for
+    a local directory)."""
     if not url or not url.startswith("oss://"):
         return None
     bucket, _, prefix = url[len("oss://") :].partition("/")
     prefix = unquote(prefix).strip("/")
     return (bucket, prefix + "/" if prefix else "") if bucket else None
+
+
+def ledger_bucket(ledger: str | None) -> str | None:
+    """The bucket of an `oss://bucket/prefix` ledger location (None for a local directory)."""
+    location = store_location(ledger)
+    return location[0] if location else None
 
 
 def intake_settings_from_env(env: Mapping[str, str]) -> IntakeSettings:
