@@ -113,7 +113,7 @@ def _looks_like_change_text(text: str) -> bool:
     first = _first_meaningful_line(text)
     if not first:
         return False
-    return first[0] in "{[" or bool(_SQL_START_RE.match(first)) or "." in first
+    return first[0] in "{[" or bool(_SQL_START_RE.match(first)) or "." in first or _declares_table_list(text)
 
 
 def _try_base64(data: bytes) -> str | None:

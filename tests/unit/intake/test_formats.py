@@ -230,3 +230,10 @@ def test_parse_body_sql_object_cap_counts_created_tables():
     error = _error(sql, caps=Caps(max_objects=3))
     assert error.code == "input-too-large"
     assert error.message == "Too many objects in doc: 5 databases and tables, over the cap of 3 objects per change"
+
+
+def test_parse_body_base64_table_list_with_its_format_line_and_a_bare_database_is_decoded():
+    encoded = base64.b64encode(b"# format: table-list\ncrm\n")
+    parsed = parse_body(encoded, what="doc", allow_base64=True)
+    assert isinstance(parsed, ParsedChange) and parsed.add is not None
+    assert list(parsed.add.to_wire()) == ["crm"]
