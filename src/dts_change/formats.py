@@ -3,7 +3,8 @@
 Precedence (docs/formats.md, "Format detection"):
 1. size over the cap -> `input-too-large`;
 2. MNS bodies only: a body that is entirely base64 and decodes to UTF-8 text that starts like a
-   change (JSON, SQL, or a `db.table` line) is decoded first (a warning says so);
+   change (JSON, SQL, a `db.table` line or `# format: table-list`) is decoded first (a warning
+   says so);
 3. malformed UTF-8 -> `invalid-json`; NUL or other control bytes -> `unknown-format` (binary);
    empty -> `unknown-format`;
 4. the name's extension, when it has one we know, decides: `.json`, `.sql`/`.ddl`,
