@@ -5,7 +5,8 @@ compared with the official SDKs (tests/contract) and with pinned vectors. Each s
 intermediate strings (canonical request, string to sign) as well as the signature, because a
 mismatch is only debuggable when the step that differs is visible.
 
-Rules: /work/shared/reference/signing-and-sdks.md §A1 (ACS3), §A2 (RPC V1), §A3 (OSS V1, V4).
+Rules: the project's signing reference (signing-and-sdks §A1 ACS3, §A2 RPC V1, §A3 OSS V1 and V4),
+cross-checked against the official SDKs by tests/contract.
 Nothing returned here may be logged as is: signatures and tokens are secrets.
 """
 

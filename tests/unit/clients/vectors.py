@@ -1,4 +1,4 @@
-"""Pinned signing inputs and answers from /work/shared/reference/signing-and-sdks.md (A1-A3, B1-B3).
+"""Pinned signing inputs and answers from the signing reference (signing-and-sdks A1-A3, B1-B3).
 
 Shared by the unit tests (our signers alone) and the contract tests (the official SDKs).
 """

@@ -17,9 +17,10 @@ import jsonschema  # type: ignore[import-untyped]
 REPO_ROOT = Path(__file__).resolve().parents[3]
 S_YAML = REPO_ROOT / "s.yaml"
 SRC_DIR = REPO_ROOT / "src"
-# CI puts a copy of the shared folder beside the clone.
-SCHEMAS_DIR = REPO_ROOT.parent / "shared" / "schemas"
+# Vendored with its licence and source commit (schemas/README.md): a fresh clone runs every check.
+SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 FC3_SCHEMA = SCHEMAS_DIR / "fc3-props.schema.json"
+FC3_SCHEMA_SHA256 = "898f3c98627525d28323fe8bd575c64c8d91c2324b1ad448882e5a9487b7ed15"
 
 SAMPLE_ACCOUNT_ID = "1111222233334444"
 
