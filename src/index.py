@@ -1,4 +1,4 @@
-"""Function Compute entry points: `index.handler` and `index.initialize` (see s.yaml).
+"""Function Compute entry points: `index.handler`, `index.initialize` and `index.on_failure` (s.yaml).
 
 Kept tiny on purpose: everything lives in `dts_change`, and this module only wires FC to it.
 """
@@ -41,3 +41,13 @@ def initialize(context: Any) -> None:
 def handler(event: bytes | str, context: Any) -> str:
     """One invocation: returns the result as JSON text (FC passes it back to the caller)."""
     return json.dumps(handle_event(event, context), ensure_ascii=False)
+
+
+def on_failure(event: bytes | str, context: Any) -> str:
+    """The failure function: FC failure records and EventBridge dead letters become dead letters.
+
+    A separate function (s.yaml) with the same code; its module is imported here, on its first
+    event, so the handler's cold start does not pay for it."""
+    from dts_change.failures import handle_failure_event  # noqa: PLC0415 - see docstring
+
+    return json.dumps(handle_failure_event(event, context), ensure_ascii=False)

@@ -305,6 +305,14 @@ def cmd_dlq(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         return 0
     # replay: an explicit dead_lettered -> pending transition, then a normal pass.
+    from .failures import replay_payload  # noqa: PLC0415
+
+    failed_event = replay_payload(record) if record.change is None else None
+    if failed_event is not None:  # recorded by index.on_failure: the handler gets the event again
+        result = app.handle(failed_event, fc_context(args.timeout))
+        sink.mark_replayed(args.id)
+        _emit({"replayed": record.key, **result}, args, out)
+        return 1 if _failed(result) else 0
     if record.change is None:
         return _replay_input(app, record, args, out)
     ledger_record = app.ledger.replay(record.key)

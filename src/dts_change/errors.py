@@ -459,6 +459,26 @@ class InvalidEventError(ChangeDocumentError):
     )
 
 
+class AsyncInvocationFailedError(PermanentError):
+    """FC gave up on an asynchronous invocation and sent its failure record to `index.on_failure`."""
+
+    code = "async-invocation-failed"
+    default_hint = (
+        "Read the error in the record (`dts-change dlq show`), fix the cause, then "
+        "`dts-change dlq replay <id>` sends the original event to the handler again."
+    )
+
+
+class EventDeliveryFailedError(PermanentError):
+    """EventBridge could not deliver an event to the function and dead-lettered it."""
+
+    code = "event-delivery-failed"
+    default_hint = (
+        "Check the function's logs for the failed batch; once fixed, `dts-change dlq replay <id>` "
+        "sends the event to the handler again."
+    )
+
+
 # ---------------------------------------------------------------- ledger and stores
 
 
