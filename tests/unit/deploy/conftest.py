@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 import yaml
 
-from .deploy_checks import FC3_SCHEMA, S_YAML, Resolver, fc3_resources, resolve_document
+from .deploy_checks import (
+    FAILURE_RESOURCE,
+    FC3_RESOURCE_NAMES,
+    FC3_SCHEMA,
+    HANDLER_RESOURCE,
+    S_YAML,
+    Resolver,
+    fc3_resources,
+    resolve_document,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +39,16 @@ def s_yaml_resolved(s_yaml_raw: dict[str, Any]) -> tuple[dict[str, Any], Resolve
 
 @pytest.fixture(scope="module")
 def function_props(s_yaml_resolved: tuple[dict[str, Any], Resolver]) -> dict[str, Any]:
-    """The props of the single fc3 function, placeholders resolved to sample values."""
+    """The props of the handler function, placeholders resolved to sample values."""
     resources = fc3_resources(s_yaml_resolved[0])
-    assert len(resources) == 1, f"expected exactly one fc3 resource, found {sorted(resources)}"
-    return next(iter(resources.values()))
+    assert sorted(resources) == sorted(FC3_RESOURCE_NAMES), f"unexpected fc3 resources {sorted(resources)}"
+    return resources[HANDLER_RESOURCE]
+
+
+@pytest.fixture(scope="module")
+def failure_props(s_yaml_resolved: tuple[dict[str, Any], Resolver]) -> dict[str, Any]:
+    """The props of the failure function (index.on_failure), placeholders resolved."""
+    return fc3_resources(s_yaml_resolved[0])[FAILURE_RESOURCE]
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,9 @@ FC3_SCHEMA = SCHEMAS_DIR / "fc3-props.schema.json"
 FC3_SCHEMA_SHA256 = "898f3c98627525d28323fe8bd575c64c8d91c2324b1ad448882e5a9487b7ed15"
 
 SAMPLE_ACCOUNT_ID = "1111222233334444"
+HANDLER_RESOURCE = "dts-change"
+FAILURE_RESOURCE = "dts-change-failures"
+FC3_RESOURCE_NAMES = (FAILURE_RESOURCE, HANDLER_RESOURCE)
 
 # Each trigger type's config definition in the fc3 schema (ITrigger.triggerConfig is an anyOf
 # over all of them, so on its own it accepts a timer config under an oss trigger).
@@ -132,6 +135,8 @@ class Resolver:
     """
 
     raw_vars: Mapping[str, Any]
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The deployer's environment: a name set here wins over the env() default."""
     env_defaults: dict[str, str | None] = field(default_factory=dict)
     _vars: dict[str, Any] = field(default_factory=dict)
     _resolving: set[str] = field(default_factory=set)
@@ -158,7 +163,7 @@ class Resolver:
             self.env_defaults[name] = default
             if default is None:
                 raise PlaceholderError(f"env({name!r}) has no default: expected a safe default")
-            return default
+            return self.env.get(name, default)
         if match := _CONFIG_CALL.match(expr):
             if match.group("key") != "AccountID":
                 raise PlaceholderError(f"Unknown config key in ${{{expr}}}: expected AccountID")
@@ -178,9 +183,11 @@ class Resolver:
         return _PLACEHOLDER.sub(lambda m: str(self.expression(m.group(1))), value)
 
 
-def resolve_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Resolver]:
-    """The whole s.yaml with every placeholder replaced by its sample value."""
-    resolver = Resolver(raw_vars=doc.get("vars") or {})
+def resolve_document(
+    doc: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], Resolver]:
+    """The whole s.yaml with every placeholder replaced by its sample value (or by `env`'s)."""
+    resolver = Resolver(raw_vars=doc.get("vars") or {}, env=dict(env or {}))
     resolved = resolver.resolve(dict(doc))
     return resolved, resolver
 
@@ -357,7 +364,7 @@ def dead_letter_queues(props: Mapping[str, Any]) -> dict[str, str]:
     on_failure = (
         ((props.get("asyncInvokeConfig") or {}).get("destinationConfig") or {}).get("onFailure") or {}
     ).get("destination")
-    if on_failure:
+    if on_failure and on_failure.startswith("acs:mns:"):
         found["asyncInvokeConfig.onFailure"] = mns_name(on_failure)
     for trigger in props.get("triggers") or []:
         dlq = ((trigger.get("triggerConfig") or {}).get("runOptions") or {}).get("deadLetterQueue")
@@ -389,3 +396,34 @@ def dead_letter_loops(props: Mapping[str, Any]) -> list[str]:
         for trigger, source in sources.items()
         if source == queue
     ]
+
+
+def fc_function_name(arn: str) -> str:
+    """Function name of an FC 3.0 function ARN (`acs:fc:r:a:functions/f` -> `f`)."""
+    match = re.fullmatch(r"acs:fc:[\w*-]*:[\d*]*:functions/([\w-]+)", arn)
+    if match is None:
+        raise ValueError(f"Invalid FC function ARN {arn!r}: expected acs:fc:<region>:<account>:functions/<name>")
+    return match.group(1)
+
+
+def failure_routing_problems(handler: Mapping[str, Any], failure: Mapping[str, Any]) -> list[str]:
+    """Every failure path of the handler must end in the failure function, which must not loop."""
+    problems = []
+    destination = (
+        ((handler.get("asyncInvokeConfig") or {}).get("destinationConfig") or {}).get("onFailure") or {}
+    ).get("destination", "")
+    if not destination.startswith("acs:fc:") or fc_function_name(destination) != failure.get("functionName"):
+        problems.append(f"handler onFailure {destination!r} is not the failure function {failure.get('functionName')!r}")
+    read_by_failure = set(trigger_sources(failure).values())
+    for where, queue in dead_letter_queues(handler).items():
+        if queue not in read_by_failure:
+            problems.append(f"{where} queue {queue!r} is read by no trigger of the failure function")
+    own = (failure.get("asyncInvokeConfig") or {}).get("destinationConfig")
+    if own:
+        problems.append(f"the failure function has destinations of its own {own!r}: failures would loop")
+    problems += [f"failure function: {p}" for p in dead_letter_loops(failure)]
+    if dead_letter_queues(failure):
+        problems.append("the failure function's triggers have dead-letter queues: they would feed back into it")
+    if set(trigger_sources(failure).values()) & set(trigger_sources(handler).values()):
+        problems.append("the failure function reads a queue the handler reads too")
+    return problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from .code_actions import (
     oss_actions_called,
     oss_operation_universe,
 )
-from .deploy_checks import REPO_ROOT, SRC_DIR, mns_name, parse_oss_url
+from .deploy_checks import REPO_ROOT, SRC_DIR, fc_function_name, parse_oss_url
 
 POLICY = REPO_ROOT / "docs" / "ram-policy.json"
 CLIENTS = SRC_DIR / "dts_change" / "clients"
@@ -28,8 +29,16 @@ EXPECTED_ACTIONS = {
     "oss:DeleteObject",
     "oss:ListObjects",
     "oss:GetBucketVersioning",
-    "mns:SendMessage",
+    "fc:InvokeFunction",
+    "log:PostLogStoreLogs",
 }
+# What fc3's `logConfig: auto` names (devsapp/fc3 src/resources/sls): current releases use the
+# project `<account>-<region>-project` and the logstore `function-logstore`; earlier 3.x releases
+# `<account>-<region>-logproject` and `fc-v3-<function name>-logstore`.
+AUTO_LOG_TARGETS = (
+    ("1111222233334444-cn-hangzhou-project", "function-logstore"),
+    ("1111222233334444-cn-hangzhou-logproject", "fc-v3-{function}-logstore"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +129,38 @@ def test_ram_policy_bucket_versioning_read_only_on_the_stores_bucket(
     assert as_list(statement["Resource"]) == [f"acs:oss:*:*:{bucket}"]
 
 
-def test_ram_policy_send_message_only_to_failure_queue(
-    policy: dict[str, Any], function_props: dict[str, Any]
+def test_ram_policy_invokes_only_the_failure_function(
+    policy: dict[str, Any], function_props: dict[str, Any], failure_props: dict[str, Any]
 ) -> None:
+    # FC sends a failed asynchronous event to the onFailure destination with the function's role.
     destination = function_props["asyncInvokeConfig"]["destinationConfig"]["onFailure"]["destination"]
-    resources = resources_for(policy, "mns:SendMessage")
-    assert {mns_name(r) for r in resources} == {mns_name(destination)}
+    resources = resources_for(policy, "fc:InvokeFunction")
+    assert {fc_function_name(r) for r in resources} == {fc_function_name(destination)}
+    assert fc_function_name(destination) == failure_props["functionName"]
+
+
+def ram_match(pattern: str, resource: str) -> bool:
+    """RAM resource matching: `*` stands for any run of characters (also across ':' and '/')."""
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), resource) is not None
+
+
+def test_ram_policy_lets_both_functions_write_their_auto_logs(
+    policy: dict[str, Any], function_props: dict[str, Any], failure_props: dict[str, Any]
+) -> None:
+    # GIVEN logConfig: auto on both functions, which run with this role
+    assert function_props["logConfig"] == failure_props["logConfig"] == "auto"
+    patterns = resources_for(policy, "log:PostLogStoreLogs")
+    for props in (function_props, failure_props):
+        for project, logstore in AUTO_LOG_TARGETS:
+            target = (
+                f"acs:log:cn-hangzhou:1111222233334444:project/{project}/logstore/"
+                f"{logstore.format(function=props['functionName'])}"
+            )
+            # THEN the logstore fc3 creates for it is writable
+            assert any(ram_match(p, target) for p in patterns), target
+    # AND nothing but a function logstore is
+    for other in ("project/x-project/logstore/audit", "project/prod/logstore/function-logstore"):
+        assert not any(ram_match(p, f"acs:log:cn-hangzhou:1:{other}") for p in patterns)
 
 
 def test_ram_policy_dts_actions_in_their_own_statement(policy: dict[str, Any]) -> None:

@@ -12,12 +12,16 @@ from typing import Any
 import pytest
 
 from .deploy_checks import (
+    FAILURE_RESOURCE,
+    HANDLER_RESOURCE,
     REPO_ROOT,
     SRC_DIR,
     PlaceholderError,
     Resolver,
     async_range_problems,
     dead_letter_loops,
+    dead_letter_queues,
+    failure_routing_problems,
     oss_trigger_prefixes,
     parse_oss_url,
     prefix_overlaps,
@@ -64,13 +68,18 @@ def triggers_of(props: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ shape and placeholders
 
 
-def test_s_yaml_top_level_is_serverless_devs_3_with_one_fc3_function(
+def test_s_yaml_top_level_is_serverless_devs_3_with_handler_and_failure_function(
     s_yaml_raw: dict[str, Any],
 ) -> None:
     assert s_yaml_raw["edition"] == "3.0.0"
     assert s_yaml_raw["name"]
-    components = [r["component"] for r in s_yaml_raw["resources"].values()]
-    assert components == ["fc3"]
+    resources = s_yaml_raw["resources"]
+    assert {name: r["component"] for name, r in resources.items()} == {
+        FAILURE_RESOURCE: "fc3",
+        HANDLER_RESOURCE: "fc3",
+    }
+    # The failure function is declared first: the handler's onFailure destination names it.
+    assert list(resources) == [FAILURE_RESOURCE, HANDLER_RESOURCE]
 
 
 def test_s_yaml_placeholders_resolve_with_safe_defaults(s_yaml_raw: dict[str, Any]) -> None:
@@ -101,15 +110,17 @@ def test_resolver_whole_placeholder_keeps_type_and_partial_interpolates() -> Non
 
 
 def test_s_yaml_props_validate_against_fc3_schema(
-    function_props: dict[str, Any], fc3_schema: dict[str, Any]
+    function_props: dict[str, Any], failure_props: dict[str, Any], fc3_schema: dict[str, Any]
 ) -> None:
-    assert schema_errors(function_props, fc3_schema, fc3_schema) == []
+    for props in (function_props, failure_props):
+        assert schema_errors(props, fc3_schema, fc3_schema) == []
 
 
 def test_s_yaml_props_have_no_keys_outside_fc3_schema(
-    function_props: dict[str, Any], fc3_schema: dict[str, Any]
+    function_props: dict[str, Any], failure_props: dict[str, Any], fc3_schema: dict[str, Any]
 ) -> None:
-    assert unknown_keys(function_props, fc3_schema, fc3_schema) == []
+    for props in (function_props, failure_props):
+        assert unknown_keys(props, fc3_schema, fc3_schema) == []
 
 
 def test_unknown_keys_typo_in_props_reported(
@@ -132,9 +143,10 @@ def test_unknown_keys_typo_in_props_reported(
 
 
 def test_s_yaml_trigger_configs_match_their_trigger_type(
-    function_props: dict[str, Any], fc3_schema: dict[str, Any]
+    function_props: dict[str, Any], failure_props: dict[str, Any], fc3_schema: dict[str, Any]
 ) -> None:
-    problems = [p for t in function_props["triggers"] for p in trigger_config_problems(t, fc3_schema)]
+    triggers = function_props["triggers"] + failure_props["triggers"]
+    problems = [p for t in triggers for p in trigger_config_problems(t, fc3_schema)]
     assert problems == []
 
 
@@ -167,8 +179,11 @@ def test_trigger_config_problems_eventbridge_typo_reported(
     assert "60 is greater than the maximum of 15" in text
 
 
-def test_s_yaml_async_invoke_config_within_api_ranges(function_props: dict[str, Any]) -> None:
+def test_s_yaml_async_invoke_config_within_api_ranges(
+    function_props: dict[str, Any], failure_props: dict[str, Any]
+) -> None:
     assert async_range_problems(function_props) == []
+    assert async_range_problems(failure_props) == []
 
 
 def test_async_range_problems_event_age_over_api_limit_reported(
@@ -220,13 +235,47 @@ def test_s_yaml_contains_no_secrets(s_yaml_text: str) -> None:
     assert found == []
 
 
-def test_s_yaml_reserved_concurrency_defaults_to_one(function_props: dict[str, Any]) -> None:
-    assert function_props["concurrencyConfig"]["reservedConcurrency"] == 1
+def test_s_yaml_timer_pass_never_takes_the_slot_of_a_synchronous_invoke(function_props: dict[str, Any]) -> None:
+    # One slot for the timer pass, one for asynchronous events, one for a synchronous `s invoke`;
+    # a pass ends (timeout) before the next tick, so timer passes never hold two slots.
+    assert function_props["concurrencyConfig"]["reservedConcurrency"] == 3
+    (timer,) = triggers_of(function_props, "timer")
+    match = re.fullmatch(r"@every (\d+)m", timer["triggerConfig"]["cronExpression"])
+    assert match is not None
+    assert function_props["timeout"] < int(match.group(1)) * 60
 
 
-def test_s_yaml_failure_destination_is_an_mns_queue(function_props: dict[str, Any]) -> None:
+def test_s_yaml_failure_destination_is_the_failure_function(
+    function_props: dict[str, Any], failure_props: dict[str, Any]
+) -> None:
     destination = function_props["asyncInvokeConfig"]["destinationConfig"]["onFailure"]["destination"]
-    assert re.fullmatch(r"acs:mns:cn-hangzhou:\d+:/queues/[\w-]+/messages", destination)
+    assert re.fullmatch(r"acs:fc:cn-hangzhou:\d+:functions/dts-change-failures", destination)
+    assert failure_props["handler"] == "index.on_failure"
+    assert failure_props["code"] == function_props["code"]
+    assert failure_props["runtime"] == function_props["runtime"]
+    assert failure_props["role"] == function_props["role"]
+    env = failure_props["environmentVariables"]
+    assert env["DTS_CHANGE_DEAD_LETTER"] == function_props["environmentVariables"]["DTS_CHANGE_DEAD_LETTER"]
+    assert set(env) <= CONTRACT_ENV_NAMES
+
+
+def test_s_yaml_every_failure_path_ends_in_the_failure_function(
+    function_props: dict[str, Any], failure_props: dict[str, Any]
+) -> None:
+    assert failure_routing_problems(function_props, failure_props) == []
+
+
+def test_failure_routing_problems_unread_queue_and_loop_reported(
+    function_props: dict[str, Any], failure_props: dict[str, Any]
+) -> None:
+    # GIVEN a failure function that reads another queue and sends its own failures to itself
+    broken = copy.deepcopy(failure_props)
+    (bridge,) = triggers_of(broken, "eventbridge")
+    bridge["triggerConfig"]["eventSourceConfig"]["eventSourceParameters"]["sourceMNSParameters"]["QueueName"] = "other"
+    broken["asyncInvokeConfig"]["destinationConfig"] = {"onFailure": {"destination": "acs:fc:r:1:functions/x"}}
+    text = "\n".join(failure_routing_problems(function_props, broken))
+    assert "'dts-change-trigger-dead-letter' is read by no trigger of the failure function" in text
+    assert "failures would loop" in text
 
 
 # ------------------------------------------------------------------ triggers
@@ -271,10 +320,10 @@ def test_s_yaml_eventbridge_trigger_batches_mns_queue_as_cloudevents(
     assert config["runOptions"]["deadLetterQueue"]["Arn"].startswith("acs:mns:")
 
 
-def test_s_yaml_timer_trigger_runs_reconcile_every_minute(function_props: dict[str, Any]) -> None:
+def test_s_yaml_timer_trigger_runs_reconcile_every_two_minutes(function_props: dict[str, Any]) -> None:
     (timer,) = triggers_of(function_props, "timer")
     config = timer["triggerConfig"]
-    assert config["cronExpression"] == "@every 1m"
+    assert config["cronExpression"] == "@every 2m"
     assert config["enable"] is True
     assert json.loads(config["payload"]) == {"action": "reconcile"}
 
@@ -304,19 +353,20 @@ def test_prefix_overlaps_either_direction_reported(function_props: dict[str, Any
 
 def test_s_yaml_dead_letter_queues_are_never_triggers(function_props: dict[str, Any]) -> None:
     assert dead_letter_loops(function_props) == []
+    assert dead_letter_queues(function_props)  # the check had something to check
 
 
 def test_dead_letter_loops_failure_queue_as_trigger_reported(
     function_props: dict[str, Any],
 ) -> None:
-    # GIVEN the EventBridge trigger reading the failure queue
+    # GIVEN the EventBridge trigger reading its own dead-letter queue
     broken = copy.deepcopy(function_props)
     (bridge,) = triggers_of(broken, "eventbridge")
     params = bridge["triggerConfig"]["eventSourceConfig"]["eventSourceParameters"]
-    params["sourceMNSParameters"]["QueueName"] = "dts-change-failures"
+    params["sourceMNSParameters"]["QueueName"] = "dts-change-trigger-dead-letter"
     # THEN the loop is reported
     assert dead_letter_loops(broken) == [
-        "asyncInvokeConfig.onFailure queue 'dts-change-failures' is the source of trigger mns-queue"
+        "trigger mns-queue deadLetterQueue queue 'dts-change-trigger-dead-letter' is the source of trigger mns-queue"
     ]
 
 
@@ -351,6 +401,7 @@ def test_s_yaml_deployer_variables_documented_in_deploying_md(
 ) -> None:
     guide = (REPO_ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
     names = set(s_yaml_resolved[1].env_defaults) | set(function_props["environmentVariables"])
+    names |= {"index.on_failure", "DTS_ENDPOINT"}
     missing = sorted(n for n in names if f"`{n}`" not in guide)
     assert missing == []
 
