@@ -43,8 +43,29 @@ SignatureVersion = Literal["acs3", "v1"]
 Params = Mapping[str, "str | bool | int | None"]
 
 
+CENTRAL_ENDPOINT_HOST = "dts.aliyuncs.com"
+# The DTS API's published endpoint table (DTS API reference, "Request syntax" > "Endpoints"):
+# these regions answer on dts.<region>.aliyuncs.com (Finance Cloud Hangzhou on Hangzhou's). Every
+# other region, among them Ulanqab, Chengdu and Finance Cloud Beijing, which the table lists with
+# the central endpoint, uses dts.aliyuncs.com. DTS_ENDPOINT overrides the choice.
+REGIONAL_ENDPOINT_HOSTS = {
+    **{
+        region: f"dts.{region}.aliyuncs.com"
+        for region in (
+            "cn-hangzhou", "cn-shanghai", "cn-qingdao", "cn-beijing", "cn-zhangjiakou",
+            "cn-huhehaote", "cn-shenzhen", "cn-hongkong", "ap-northeast-1", "ap-southeast-1",
+            "ap-southeast-2", "ap-southeast-3", "ap-southeast-5", "ap-south-1", "us-east-1",
+            "us-west-1", "eu-west-1", "eu-central-1", "me-east-1", "cn-shanghai-finance-1",
+            "cn-shenzhen-finance-1",
+        )
+    },
+    "cn-hangzhou-finance": "dts.cn-hangzhou.aliyuncs.com",
+}
+
+
 def default_endpoint(region: str) -> str:
-    return f"https://dts.{region}.aliyuncs.com"
+    """The published endpoint of `region`: its regional host, or the central one when it has none."""
+    return f"https://{REGIONAL_ENDPOINT_HOSTS.get(region, CENTRAL_ENDPOINT_HOST)}"
 
 
 def _wire_value(value: str | bool | int) -> str:
