@@ -5,7 +5,13 @@ FC runs the code on x86_64 Linux with its own Python, so the dependencies are do
 manylinux wheels for that Python (`pip download --only-binary=:all: --python-version ...
 --platform manylinux2014_x86_64`) and unpacked next to `index.py`, where the runtime finds them
 without any PYTHONPATH. The sources are `src/index.py` and `src/dts_change/` (tests and caches
-left out). Usage: `python scripts/package.py [--python-version 3.12] [--output DIR]`.
+left out). Every module is then byte-compiled with an interpreter of the target version found on
+this machine, because FC's code folder is read-only: without a matching `.pyc`, each cold start
+compiles from source. No working interpreter of that version -> the build fails and says how to
+get one; only `--no-precompile` ships without `.pyc`.
+
+Usage: `python scripts/package.py [--python-version 3.12] [--python PATH] [--no-precompile]
+[--output DIR]`.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class BuildReport:
     bytes_unpacked: int
     bytes_zipped: int
     wheels: tuple[str, ...]
+    pycs: int = 0
 
 
 def select_source_files(src_dir: Path) -> list[PurePosixPath]:
@@ -201,25 +208,115 @@ def download_wheels(requirements: list[str], dest: Path, python_version: str, pl
     return wheels
 
 
-def precompile(output: Path, python_version: str) -> bool:
-    """Byte-compile the folder with the target interpreter, when it is on this machine.
+# Prints the interpreter's own version; run by every candidate so a shim or a wrong version shows.
+_VERSION_PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
+PROBE_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one candidate interpreter did when asked for its version."""
+
+    path: str
+    ok: bool
+    reason: str
+
+
+def interpreter_candidates(
+    python_version: str,
+    *,
+    path_env: str | None = None,
+    pyenv_root: Path | None = None,
+) -> list[str]:
+    """Every `python3.X` this machine may have, in order: each one on PATH (not just the first: a
+    pyenv shim often shadows a real one), then pyenv's own installs of that version."""
+    name = f"python{python_version}"
+    found: list[str] = []
+    for folder in (os.environ.get("PATH", "") if path_env is None else path_env).split(os.pathsep):
+        candidate = Path(folder or ".") / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            found.append(str(candidate))
+    root = pyenv_root if pyenv_root is not None else Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    versions = root / "versions"
+    if versions.is_dir():
+        installs = sorted(versions.glob(f"{python_version}.*"), key=_version_key, reverse=True)
+        found += [str(d / "bin" / name) for d in installs if (d / "bin" / name).is_file()]
+    return list(dict.fromkeys(found))
+
+
+def _version_key(folder: Path) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in folder.name.split("."))
+
+
+def probe_interpreter(path: str, python_version: str) -> Probe:
+    """Run the candidate and check it reports `python_version` (a shim that cannot run fails here)."""
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed probe with a path we found ourselves
+            [path, "-c", _VERSION_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Probe(path, False, f"cannot run: {exc}")
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        return Probe(path, False, f"exit {done.returncode}" + (f": {said[0]}" if said else ""))
+    reported = done.stdout.strip()
+    if reported != python_version:
+        return Probe(path, False, f"reports Python {reported or '(nothing)'}, not {python_version}")
+    return Probe(path, True, f"runs Python {reported}")
+
+
+def find_interpreter(
+    python_version: str,
+    *,
+    explicit: str | None = None,
+    path_env: str | None = None,
+    pyenv_root: Path | None = None,
+) -> str:
+    """The first candidate that runs and reports `python_version`; else a PackagingError naming
+    every candidate, why it was refused, and how to fix it."""
+    candidates = (
+        [explicit] if explicit else interpreter_candidates(python_version, path_env=path_env, pyenv_root=pyenv_root)
+    )
+    probes = [probe_interpreter(c, python_version) for c in candidates]
+    for probe in probes:
+        if probe.ok:
+            return probe.path
+    tried = "\n".join(f"  {p.path}: {p.reason}" for p in probes) or f"  no python{python_version} on PATH or in pyenv"
+    raise PackagingError(
+        f"No working Python {python_version} to precompile the code folder with. Tried:\n{tried}\n"
+        f"FC's code folder is read-only, so without .pyc files every cold start compiles from source.\n"
+        f"Fix: install Python {python_version} (e.g. `pyenv install {python_version}`, or your OS package "
+        f"python{python_version}) and rerun, or pass --python /path/to/python{python_version}; "
+        "--no-precompile ships without .pyc (slower cold starts)."
+    )
+
+
+def precompile(output: Path, interpreter: str) -> int:
+    """Byte-compile the folder with the target interpreter; returns the number of .pyc files.
 
     FC's code folder is read-only, so a module without a matching `.pyc` is compiled from source
     on every cold start. `unchecked-hash` pycs stay valid whatever timestamps the zip carries.
     """
-    interpreter = shutil.which(f"python{python_version}")
-    if interpreter is None:
-        sys.stderr.write(f"package: python{python_version} not found; .pyc files not precompiled\n")
-        return False
     done = subprocess.run(  # noqa: S603 - a fixed command with our own paths
         [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(output)],
         check=False,
         capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
-        sys.stderr.write(f"package: python{python_version} could not precompile (exit {done.returncode}); no .pyc files\n")
-        return False
-    return True
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+        raise PackagingError(f"{interpreter} -m compileall failed (exit {done.returncode}):\n{tail}")
+    compiled = sum(1 for _ in output.rglob("*.pyc"))
+    sources = sum(1 for _ in output.rglob("*.py"))
+    if compiled < sources:
+        raise PackagingError(
+            f"{interpreter} wrote {compiled} .pyc files for {sources} modules in {output}: expected one each"
+        )
+    return compiled
 
 
 def build(
@@ -229,8 +326,10 @@ def build(
     pyproject: Path = REPO_ROOT / "pyproject.toml",
     python_version: str = DEFAULT_PYTHON_VERSION,
     platform: str = DEFAULT_PLATFORM,
+    interpreter: str | None = None,
 ) -> BuildReport:
-    """Rebuild `output` from scratch: sources, then every runtime wheel unpacked beside them."""
+    """Rebuild `output` from scratch: sources, then every runtime wheel unpacked beside them, then
+    `.pyc` files from `interpreter` (None: none, only for `--no-precompile`)."""
     requirements = read_runtime_requirements(pyproject)
     select_source_files(src_dir)  # fail before downloading anything
     if output.exists():
@@ -242,9 +341,9 @@ def build(
         for wheel in wheels:
             unpack_wheel(wheel, output)
         names = tuple(w.name for w in wheels)
-    precompile(output, python_version)
+    pycs = precompile(output, interpreter) if interpreter else 0
     files, size = tree_size(output)
-    return BuildReport(output, files, size, zipped_size(output), names)
+    return BuildReport(output, files, size, zipped_size(output), names, pycs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,9 +351,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION)
     parser.add_argument("--platform", default=DEFAULT_PLATFORM)
+    parser.add_argument("--python", help="the interpreter to precompile with (default: searched)")
+    parser.add_argument(
+        "--no-precompile", action="store_true", help="ship without .pyc files (every cold start compiles)"
+    )
     args = parser.parse_args(argv)
     try:
-        report = build(args.output, python_version=args.python_version, platform=args.platform)
+        abi_tag(args.python_version)
+        interpreter = None
+        if args.no_precompile:
+            sys.stderr.write("package: --no-precompile: no .pyc files; every cold start compiles from source\n")
+        else:  # found before anything is downloaded, so a missing interpreter fails fast
+            interpreter = find_interpreter(args.python_version, explicit=args.python)
+        report = build(
+            args.output, python_version=args.python_version, platform=args.platform, interpreter=interpreter
+        )
     except PackagingError as exc:
         sys.stderr.write(f"package: {exc}\n")
         return 1
@@ -262,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(
         f"{shown}: {report.files} files, {report.bytes_unpacked / 1e6:.1f} MB unpacked, "
         f"{report.bytes_zipped / 1e6:.1f} MB zipped, for python{args.python_version} "
-        f"{args.platform}\n"
+        f"{args.platform}; {report.pycs} .pyc files"
+        + (f" from {interpreter}" if interpreter else "")
+        + "\n"
     )
     for name in report.wheels:
         sys.stdout.write(f"  {name}\n")

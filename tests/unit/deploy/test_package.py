@@ -7,6 +7,7 @@ cover every decision the script makes on its own.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -178,7 +179,6 @@ def test_build_assembles_sources_and_wheels_from_scratch(
         return [make_wheel(dest / "dep-1-py3-none-any.whl", {"dep/__init__.py": "X = 1\n"})]
 
     monkeypatch.setattr(package, "download_wheels", fake_download)
-    monkeypatch.setattr(package, "precompile", lambda output, version: False)  # tested below
     # WHEN the code folder is built for python3.12
     report = package.build(output, src_dir=src, pyproject=REPO_ROOT / "pyproject.toml", python_version="3.12")
     # THEN it holds exactly the sources plus the unpacked dependency
@@ -198,19 +198,121 @@ def test_build_assembles_sources_and_wheels_from_scratch(
     assert report.bytes_zipped > 0
 
 
-def test_precompile_writes_pycs_with_the_target_interpreter(package: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN a code folder and "python3.X" resolving to this interpreter
+def test_precompile_writes_pycs_with_the_target_interpreter(package: ModuleType, tmp_path: Path) -> None:
+    # GIVEN a code folder and this interpreter, which runs
     (tmp_path / "mod.py").write_text("X = 1\n", encoding="utf-8")
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    monkeypatch.setattr(package.shutil, "which", lambda name: sys.executable if name == f"python{version}" else None)
-    # WHEN it is precompiled THEN an unchecked-hash pyc for that version sits beside the module
-    assert package.precompile(tmp_path, version) is True
-    pycs = list((tmp_path / "__pycache__").glob("mod.*.pyc"))
-    assert len(pycs) == 1
-    flags = int.from_bytes(pycs[0].read_bytes()[4:8], "little")
+    # WHEN it is precompiled THEN an unchecked-hash pyc for this version sits beside the module
+    assert package.precompile(tmp_path, sys.executable) == 1
+    tag = sys.implementation.cache_tag
+    (pyc,) = (tmp_path / "__pycache__").glob(f"mod.{tag}.pyc")
+    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
     assert flags == 0b01  # hash-based, not checked against the source
 
 
-def test_precompile_without_the_interpreter_is_skipped(package: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(package.shutil, "which", lambda name: None)
-    assert package.precompile(tmp_path, "3.10") is False
+def test_precompile_source_that_does_not_compile_fails_loudly(package: ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def (:\n", encoding="utf-8")
+    with pytest.raises(package.PackagingError, match="compileall failed"):
+        package.precompile(tmp_path, sys.executable)
+
+
+# ------------------------------------------------------------------ finding the interpreter
+
+THIS_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+OTHER_VERSION = "3.9" if THIS_VERSION != "3.9" else "3.8"
+
+
+def fake_interpreter(folder: Path, version: str, script: str) -> Path:
+    """An executable `python<version>` that runs `script` (a shell body) instead of Python."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"python{version}"
+    path.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def real_interpreter(folder: Path, version: str) -> Path:
+    """`python<version>` in `folder` that is this interpreter (so it reports THIS_VERSION)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"python{version}"
+    path.symlink_to(sys.executable)
+    return path
+
+
+PYENV_SHIM = 'echo "pyenv: python$0: command not found" >&2; exit 127'
+
+
+def test_find_interpreter_skips_a_shim_that_cannot_run(package: ModuleType, tmp_path: Path) -> None:
+    # GIVEN a pyenv-style shim first on PATH and a real interpreter of the version after it
+    shim = fake_interpreter(tmp_path / "shims", THIS_VERSION, PYENV_SHIM)
+    real = real_interpreter(tmp_path / "bin", THIS_VERSION)
+    path_env = os.pathsep.join([str(shim.parent), str(real.parent)])
+    # WHEN the packager looks for the target version THEN it takes the one that runs
+    found = package.find_interpreter(THIS_VERSION, path_env=path_env, pyenv_root=tmp_path / "none")
+    assert found == str(real)
+
+
+def test_find_interpreter_only_a_shim_fails_with_the_fix(package: ModuleType, tmp_path: Path) -> None:
+    shim = fake_interpreter(tmp_path / "shims", THIS_VERSION, PYENV_SHIM)
+    with pytest.raises(package.PackagingError) as raised:
+        package.find_interpreter(THIS_VERSION, path_env=str(shim.parent), pyenv_root=tmp_path / "none")
+    text = str(raised.value)
+    assert f"{shim}: exit 127: pyenv: python" in text
+    assert f"pyenv install {THIS_VERSION}" in text and "--no-precompile" in text and "--python" in text
+
+
+def test_find_interpreter_wrong_version_is_refused(package: ModuleType, tmp_path: Path) -> None:
+    # GIVEN "python<other>" that is really this interpreter (e.g. a mislinked alias)
+    liar = real_interpreter(tmp_path / "bin", OTHER_VERSION)
+    with pytest.raises(package.PackagingError, match=rf"reports Python {THIS_VERSION}, not {OTHER_VERSION}"):
+        package.find_interpreter(OTHER_VERSION, path_env=str(liar.parent), pyenv_root=tmp_path / "none")
+
+
+def test_find_interpreter_prints_garbage_is_refused(package: ModuleType, tmp_path: Path) -> None:
+    odd = fake_interpreter(tmp_path / "bin", THIS_VERSION, "echo hello")
+    probe = package.probe_interpreter(str(odd), THIS_VERSION)
+    assert not probe.ok and probe.reason == f"reports Python hello, not {THIS_VERSION}"
+
+
+def test_find_interpreter_uses_pyenv_installs_when_path_has_none(package: ModuleType, tmp_path: Path) -> None:
+    # GIVEN nothing on PATH, and pyenv installs of the version (newest patch release first)
+    older = real_interpreter(tmp_path / "pyenv" / "versions" / f"{THIS_VERSION}.2" / "bin", THIS_VERSION)
+    newer = real_interpreter(tmp_path / "pyenv" / "versions" / f"{THIS_VERSION}.10" / "bin", THIS_VERSION)
+    candidates = package.interpreter_candidates(THIS_VERSION, path_env="", pyenv_root=tmp_path / "pyenv")
+    assert candidates == [str(newer), str(older)]
+    assert package.find_interpreter(THIS_VERSION, path_env="", pyenv_root=tmp_path / "pyenv") == str(newer)
+
+
+def test_find_interpreter_explicit_python_is_checked_too(package: ModuleType, tmp_path: Path) -> None:
+    good = real_interpreter(tmp_path / "bin", THIS_VERSION)
+    assert package.find_interpreter(THIS_VERSION, explicit=str(good)) == str(good)
+    with pytest.raises(package.PackagingError, match="not " + OTHER_VERSION):
+        package.find_interpreter(OTHER_VERSION, explicit=str(good))
+
+
+def test_main_without_interpreter_fails_before_downloading(
+    package: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shim = fake_interpreter(tmp_path / "shims", "3.10", PYENV_SHIM)
+    monkeypatch.setenv("PATH", str(shim.parent))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "none"))
+    monkeypatch.setattr(package, "download_wheels", lambda *a: pytest.fail("downloaded before the probe"))
+    assert package.main(["--output", str(tmp_path / "out"), "--python-version", "3.10"]) == 1
+    err = capsys.readouterr().err
+    assert "No working Python 3.10" in err and "--no-precompile" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_main_no_precompile_is_the_only_way_without_pycs(
+    package: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: dict[str, object] = {}
+
+    def fake_build(output: Path, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return package.BuildReport(output, 1, 1, 1, (), 0)
+
+    monkeypatch.setattr(package, "build", fake_build)
+    monkeypatch.setattr(package, "find_interpreter", lambda *a, **k: pytest.fail("probed with --no-precompile"))
+    assert package.main(["--output", str(tmp_path / "out"), "--no-precompile"]) == 0
+    assert seen["interpreter"] is None
+    assert "no .pyc files" in capsys.readouterr().err
