@@ -43,7 +43,14 @@ S_FLAGS = {
     "local": {"-e", "--event", "-f", "--event-file"},
     "config": set(),
 }
-PACKAGE_FLAGS = {"--python-version", "--output", "--platform"}
+PACKAGE_FLAGS = {"--python-version", "--output", "--platform", "--python", "--no-precompile"}
+
+
+def s_yaml_resources() -> set[str]:
+    """Resource names of s.yaml: `s <resource> <command>` acts on one of them only."""
+    import yaml
+
+    return set(yaml.safe_load((REPO_ROOT / "s.yaml").read_text(encoding="utf-8"))["resources"])
 
 
 @dataclass
@@ -176,6 +183,11 @@ def test_cloud_blocks_name_existing_files_and_real_flags(block: Block):
                 assert (REPO_ROOT / value).exists(), f"{block.where}: {value} does not exist"
         tool = words[0]
         flags = [w.split("=", 1)[0] for w in words[1:] if w.startswith("-")]
+        if tool == "s" and len(words) > 1 and words[1] in ("invoke", "logs"):
+            # With two functions in s.yaml, a bare `s invoke` sends the event to both.
+            raise AssertionError(f"{block.where}: name the function: s <resource> {words[1]} ...")
+        if tool == "s" and len(words) > 2 and words[1] in s_yaml_resources():
+            words = [words[0], *words[2:]]  # `s <resource> <command>`
         if tool == "s" and len(words) > 1:
             allowed = S_FLAGS.get(words[1])
             assert allowed is not None, f"{block.where}: unknown s subcommand {words[1]!r}"
