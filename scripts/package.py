@@ -110,11 +110,15 @@ def abi_tag(python_version: str) -> str:
 
 
 def pip_download_command(
-    requirements: list[str], dest: Path, python_version: str, platform: str
+    requirements: list[str], dest: Path, python_version: str, platform: str, python: str | None = None
 ) -> list[str]:
-    """The pip call that resolves and fetches wheels for FC's interpreter, not ours."""
+    """The pip call that resolves and fetches wheels for FC's interpreter, not ours.
+
+    pip evaluates environment markers (`async-timeout; python_version < "3.11"`) against the
+    interpreter that runs it, whatever `--python-version` says, so the target interpreter runs
+    pip when there is one; otherwise this one does."""
     return [
-        sys.executable,
+        python or sys.executable,
         "-m",
         "pip",
         "download",
@@ -195,9 +199,11 @@ def zipped_size(root: Path) -> int:
         return archive.stat().st_size
 
 
-def download_wheels(requirements: list[str], dest: Path, python_version: str, platform: str) -> list[Path]:
+def download_wheels(
+    requirements: list[str], dest: Path, python_version: str, platform: str, python: str | None = None
+) -> list[Path]:
     """Run pip download; fail with pip's own output when a wheel is missing for the target."""
-    command = pip_download_command(requirements, dest, python_version, platform)
+    command = pip_download_command(requirements, dest, python_version, platform, python)
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
@@ -337,7 +343,7 @@ def build(
     output.mkdir(parents=True)
     copy_sources(src_dir, output)
     with tempfile.TemporaryDirectory(prefix="dts-change-wheels-") as tmp:
-        wheels = download_wheels(requirements, Path(tmp), python_version, platform)
+        wheels = download_wheels(requirements, Path(tmp), python_version, platform, interpreter)
         for wheel in wheels:
             unpack_wheel(wheel, output)
         names = tuple(w.name for w in wheels)

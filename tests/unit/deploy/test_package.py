@@ -126,6 +126,11 @@ def test_pip_download_command_targets_fc_interpreter(package: ModuleType, tmp_pa
     ):
         assert flag in text
     assert command[-1] == "pydantic>=2"
+    assert command[0] == sys.executable
+    # the target interpreter runs pip when there is one: it evaluates the markers for its version
+    assert package.pip_download_command(["x"], tmp_path, "3.10", "p", "/opt/py310/bin/python3.10")[0] == (
+        "/opt/py310/bin/python3.10"
+    )
 
 
 def test_abi_tag_invalid_python_version_rejected(package: ModuleType) -> None:
@@ -174,7 +179,9 @@ def test_build_assembles_sources_and_wheels_from_scratch(
     (output / "stale").mkdir(parents=True)
     calls: list[tuple[list[str], str, str]] = []
 
-    def fake_download(requirements: list[str], dest: Path, version: str, plat: str) -> list[Path]:
+    def fake_download(
+        requirements: list[str], dest: Path, version: str, plat: str, python: str | None = None
+    ) -> list[Path]:
         calls.append((requirements, version, plat))
         return [make_wheel(dest / "dep-1-py3-none-any.whl", {"dep/__init__.py": "X = 1\n"})]
 
