@@ -36,12 +36,10 @@ from .errors import (
 )
 from .jsonsafe import load_json
 from .observe import log_event
+from .sources import MAX_EVENT_BYTES, _queue_from_subject
 
 __all__ = ["Failure", "FailureRecorder", "failure_dead_letters", "replay_payload"]
 
-MAX_EVENT_BYTES = 32 * 1024 * 1024 + 65536
-"""FC's synchronous payload limit plus headroom (the same cap as `sources`)."""
-MAX_UNWRAP_DEPTH = 3
 _MAX_REASON = 2000
 
 KIND_FC = "fc-async-failure"
@@ -185,12 +183,11 @@ def _queue_message(item: Any) -> tuple[str, dict[str, Any]] | None:
     data = item.get("data") if "specversion" in item else item
     if not isinstance(data, Mapping) or not isinstance(data.get("messageBody"), str):
         return None
-    subject = str(item.get("subject") or "")
     facts = {
         "messageId": data.get("messageId"),
         "requestId": data.get("requestId"),
         "eventId": item.get("id"),
-        "queue": subject.split("queues/", 1)[1].split("/", 1)[0] if "queues/" in subject else None,
+        "queue": _queue_from_subject(str(item.get("subject") or "")),
     }
     return data["messageBody"], {k: v for k, v in facts.items() if v is not None}
 
