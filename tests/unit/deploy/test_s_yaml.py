@@ -374,7 +374,7 @@ def test_dead_letter_loops_failure_queue_as_trigger_reported(
 
 
 def test_s_yaml_handler_and_initializer_resolve_to_functions(
-    function_props: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    function_props: dict[str, Any], failure_props: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not (SRC_DIR / "index.py").is_file():
         pytest.xfail("src/index.py is not written yet: handler strings cannot be resolved")
@@ -383,6 +383,7 @@ def test_s_yaml_handler_and_initializer_resolve_to_functions(
     targets = {
         function_props["handler"]: ("event", "context"),
         function_props["instanceLifecycleConfig"]["initializer"]["handler"]: ("context",),
+        failure_props["handler"]: ("event", "context"),
     }
     for handler, args in targets.items():
         module_name, func_name = handler.rsplit(".", 1)

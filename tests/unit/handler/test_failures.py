@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dts_change.failures import dead_letter_record, failure_dead_letters, replay_payload
+from dts_change.deadletter import DeadLetterSink
+from dts_change.failures import FailureRecorder, dead_letter_record, failure_dead_letters, replay_payload
+from dts_change.storage import open_store
 from tests.conftest import EVENTS_DIR
 
 
@@ -65,3 +69,19 @@ def test_failure_dead_letters_never_raises_and_keeps_unknown_input(data: bytes |
         json.dumps(record.to_dict(), default=str)
         if failure.kind == "unrecognised" and len(failures) == 1:
             assert failure.payload == raw
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=2048))
+def test_recorder_writes_any_bytes_to_a_real_store(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    # GIVEN the recorder on a directory store (real files, the local form of the OSS store)
+    folder = tmp_path_factory.mktemp("dead-letter")
+    recorder = FailureRecorder(DeadLetterSink(open_store(folder.as_uri())), clock=lambda: 1_700_000_000.0)
+    # WHEN anything arrives THEN it is written, never refused
+    result = recorder.handle(data)
+    stored = sorted(folder.rglob("*.json"))
+    assert len(stored) == len(result["deadLetters"]) >= 1
+    letter = json.loads(stored[0].read_bytes())["original_event"]
+    if letter["kind"] == "unrecognised" and len(stored) == 1:
+        kept = letter["payload"].encode() if "payload" in letter else base64.b64decode(letter["payloadBase64"])
+        assert kept == data
