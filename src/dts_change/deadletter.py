@@ -106,6 +106,16 @@ class DeadLetterSink:
             f"in {self.store.url} -> expected one of {base}-N to be free"
         )
 
+    def find_unrouted(self, key: str) -> str | None:
+        """The id of an `_unrouted/` dead letter (active or replayed) written for `key`, from the
+        names alone (one listing, no reads): lets a writer skip an event delivered twice."""
+        suffix = f"-{escape_segment(key)}{_SUFFIX}"
+        for folder in (f"{UNROUTED}/", f"{REPLAYED}{UNROUTED}/"):
+            for name in self.store.list(folder):
+                if name.endswith(suffix):
+                    return name.removeprefix(REPLAYED)[: -len(_SUFFIX)]
+        return None
+
     def list(self, *, include_replayed: bool = False) -> list[DeadLetterRecord]:
         """Active dead letters, oldest first (and replayed ones too when asked)."""
         out = []

@@ -295,6 +295,12 @@ class FailureRecorder:
         for failure in failure_dead_letters(event):
             record = dead_letter_record(failure, self.clock())
             try:
+                # FC and EventBridge deliver at least once: the same failure again is the same key.
+                earlier = self.sink.find_unrouted(record.key)
+                if earlier is not None:
+                    recorded.append({"id": earlier, "key": record.key, "kind": failure.kind,
+                                     "code": failure.error.code, "duplicate": True})
+                    continue
                 dl_id = self.sink.write(record)
             except Exception:
                 # The event is not lost: raising makes FC (or EventBridge) deliver it again.

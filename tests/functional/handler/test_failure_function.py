@@ -139,6 +139,23 @@ def test_dlq_list_show_replay_see_the_failure_record(deployment: LocalDeployment
     assert "no dead letters" in listing
 
 
+def test_on_failure_redelivered_record_is_not_stored_twice(
+    deployment: LocalDeployment, index_module: ModuleType
+) -> None:
+    # GIVEN FC delivering the same failure record twice (delivery is at least once)
+    raw = (EVENTS_DIR / "fc-failure-record.json").read_bytes()
+    first = json.loads(index_module.on_failure(raw, context()))["deadLetters"][0]
+    second = json.loads(index_module.on_failure(raw, context()))["deadLetters"][0]
+    # THEN one dead letter exists, and the second delivery names it
+    assert len(stored_dead_letters(deployment)) == 1
+    assert second == {**first, "duplicate": True}
+    # AND once replayed, a late redelivery does not bring it back
+    assert run_cli("dlq", "replay", first["id"], "--json")[0] == 0
+    third = json.loads(index_module.on_failure(raw, context()))["deadLetters"][0]
+    assert third["duplicate"] is True
+    assert run_cli("dlq", "list")[1].strip() == "no dead letters"
+
+
 # ------------------------------------------------------------------ EventBridge's dead-letter queue
 
 
@@ -210,7 +227,7 @@ def test_on_failure_records_any_bytes(
 ) -> None:
     result = json.loads(index_module.on_failure(payload, context()))
     stored = list(stored_dead_letters(deployment).values())
-    assert len(stored) == len(result["deadLetters"]) >= 1
+    assert len(stored) == len([d for d in result["deadLetters"] if not d.get("duplicate")]) >= 1
     letter = stored[0]["original_event"]
     kept = letter.get("payload", "").encode("utf-8") if "payload" in letter else base64.b64decode(letter["payloadBase64"])
     if stored[0]["error"]["code"] == "unrecognised-event":
