@@ -216,15 +216,17 @@ def failure_dead_letters(event: bytes | str) -> list[Failure]:
         if _is_fc_record(parsed):
             return [_from_fc_record(parsed, via="function")]
         items = parsed if isinstance(parsed, list) else [parsed]
+        messages = [_queue_message(item) for item in items]
+        if not any(messages):  # nothing of ours in it: keep the input exactly as it came
+            return [_unrecognised(data, "neither an FC failure record nor queue messages")]
         out = []
-        for item in items:
-            message = _queue_message(item)
+        for index, (item, message) in enumerate(zip(items, messages, strict=True)):
             if message is None:
-                out.append(_unrecognised(_text(item), "neither an FC failure record nor a queue message"))
+                out.append(_unrecognised(_text(item), f"element [{index}] is not a queue message"))
                 continue
             body, facts = message
             out.append(_from_dead_letter_body(_maybe_base64(body), facts))
-        return out or [_unrecognised(data, "an empty list")]
+        return out
     except Exception as exc:  # the contract is to record anything, even after a bug here
         return [_unrecognised(data, f"{type(exc).__name__} while reading it")]
 

@@ -68,8 +68,8 @@ def test_failure_dead_letters_never_raises_and_keeps_unknown_input(data: bytes |
     for failure in failures:
         record = dead_letter_record(failure, now=1.0)
         json.dumps(record.to_dict(), default=str)
-        if failure.kind == "unrecognised" and len(failures) == 1:
-            assert failure.payload == raw
+    if all(f.kind == "unrecognised" for f in failures):
+        assert [f.payload for f in failures] == [raw]  # kept exactly as it came, once
 
 
 @settings(max_examples=60, deadline=None)
@@ -83,7 +83,7 @@ def test_recorder_writes_any_bytes_to_a_real_store(tmp_path_factory: pytest.Temp
     stored = sorted(folder.rglob("*.json"))
     assert len(stored) == len([d for d in result["deadLetters"] if not d.get("duplicate")]) >= 1
     letter = json.loads(stored[0].read_bytes())["original_event"]
-    if letter["kind"] == "unrecognised" and len(stored) == 1:
+    if letter["kind"] == "unrecognised":
         kept = letter["payload"].encode() if "payload" in letter else base64.b64decode(letter["payloadBase64"])
         assert kept == data
 
