@@ -48,6 +48,6 @@ def on_failure(event: bytes | str, context: Any) -> str:
 
     A separate function (s.yaml) with the same code; its module is imported here, on its first
     event, so the handler's cold start does not pay for it."""
-    from dts_change.failures import handle_failure_event  # noqa: PLC0415 - see docstring
+    from dts_change.failure_function import handle_failure_event  # noqa: PLC0415 - see docstring
 
     return json.dumps(handle_failure_event(event, context), ensure_ascii=False)

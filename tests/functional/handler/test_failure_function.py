@@ -23,7 +23,7 @@ import pytest
 
 from dts_change import cli
 from dts_change.errors import DtsChangeError
-from dts_change.failures import reset_failure_app
+from dts_change.failure_function import reset_failure_app
 from dts_change.handler import reset_app
 from tests.conftest import EVENTS_DIR, REPO_ROOT
 from tests.harness import BUCKET, JOB, LocalDeployment
@@ -259,6 +259,6 @@ def test_on_failure_store_unavailable_raises_so_the_event_is_redelivered(
 
 def test_on_failure_not_imported_by_the_handler_cold_start() -> None:
     # The failure module is loaded on the failure function's first event only.
-    code = "import sys; sys.path.insert(0, 'src'); import index; print('dts_change.failures' in sys.modules)"
+    code = "import sys; sys.path.insert(0, 'src'); import index; print('dts_change.failure_function' in sys.modules or 'dts_change.failures' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
