@@ -233,11 +233,15 @@ def interpreter_candidates(
     *,
     path_env: str | None = None,
     pyenv_root: Path | None = None,
+    include_running: bool = True,
 ) -> list[str]:
-    """Every `python3.X` this machine may have, in order: each one on PATH (not just the first: a
-    pyenv shim often shadows a real one), then pyenv's own installs of that version."""
+    """Every `python3.X` this machine may have, in order: the interpreter running this script when
+    it is that version, each one on PATH (not just the first: a pyenv shim often shadows a real
+    one), then pyenv's own installs of that version."""
     name = f"python{python_version}"
     found: list[str] = []
+    if include_running and f"{sys.version_info.major}.{sys.version_info.minor}" == python_version and sys.executable:
+        found.append(sys.executable)
     for folder in (os.environ.get("PATH", "") if path_env is None else path_env).split(os.pathsep):
         candidate = Path(folder or ".") / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
@@ -281,11 +285,16 @@ def find_interpreter(
     explicit: str | None = None,
     path_env: str | None = None,
     pyenv_root: Path | None = None,
+    include_running: bool = True,
 ) -> str:
     """The first candidate that runs and reports `python_version`; else a PackagingError naming
     every candidate, why it was refused, and how to fix it."""
     candidates = (
-        [explicit] if explicit else interpreter_candidates(python_version, path_env=path_env, pyenv_root=pyenv_root)
+        [explicit]
+        if explicit
+        else interpreter_candidates(
+            python_version, path_env=path_env, pyenv_root=pyenv_root, include_running=include_running
+        )
     )
     probes = [probe_interpreter(c, python_version) for c in candidates]
     for probe in probes:

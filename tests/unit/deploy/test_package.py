@@ -254,14 +254,18 @@ def test_find_interpreter_skips_a_shim_that_cannot_run(package: ModuleType, tmp_
     real = real_interpreter(tmp_path / "bin", THIS_VERSION)
     path_env = os.pathsep.join([str(shim.parent), str(real.parent)])
     # WHEN the packager looks for the target version THEN it takes the one that runs
-    found = package.find_interpreter(THIS_VERSION, path_env=path_env, pyenv_root=tmp_path / "none")
+    found = package.find_interpreter(
+        THIS_VERSION, path_env=path_env, pyenv_root=tmp_path / "none", include_running=False
+    )
     assert found == str(real)
 
 
 def test_find_interpreter_only_a_shim_fails_with_the_fix(package: ModuleType, tmp_path: Path) -> None:
     shim = fake_interpreter(tmp_path / "shims", THIS_VERSION, PYENV_SHIM)
     with pytest.raises(package.PackagingError) as raised:
-        package.find_interpreter(THIS_VERSION, path_env=str(shim.parent), pyenv_root=tmp_path / "none")
+        package.find_interpreter(
+            THIS_VERSION, path_env=str(shim.parent), pyenv_root=tmp_path / "none", include_running=False
+        )
     text = str(raised.value)
     assert f"{shim}: exit 127: pyenv: python" in text
     assert f"pyenv install {THIS_VERSION}" in text and "--no-precompile" in text and "--python" in text
@@ -284,9 +288,15 @@ def test_find_interpreter_uses_pyenv_installs_when_path_has_none(package: Module
     # GIVEN nothing on PATH, and pyenv installs of the version (newest patch release first)
     older = real_interpreter(tmp_path / "pyenv" / "versions" / f"{THIS_VERSION}.2" / "bin", THIS_VERSION)
     newer = real_interpreter(tmp_path / "pyenv" / "versions" / f"{THIS_VERSION}.10" / "bin", THIS_VERSION)
-    candidates = package.interpreter_candidates(THIS_VERSION, path_env="", pyenv_root=tmp_path / "pyenv")
-    assert candidates == [str(newer), str(older)]
-    assert package.find_interpreter(THIS_VERSION, path_env="", pyenv_root=tmp_path / "pyenv") == str(newer)
+    pyenv = {"path_env": "", "pyenv_root": tmp_path / "pyenv", "include_running": False}
+    assert package.interpreter_candidates(THIS_VERSION, **pyenv) == [str(newer), str(older)]
+    assert package.find_interpreter(THIS_VERSION, **pyenv) == str(newer)
+
+
+def test_find_interpreter_running_interpreter_of_the_version_comes_first(package: ModuleType, tmp_path: Path) -> None:
+    # `python3.X scripts/package.py` with nothing of that version on PATH still precompiles
+    assert package.interpreter_candidates(THIS_VERSION, path_env="", pyenv_root=tmp_path / "none") == [sys.executable]
+    assert package.interpreter_candidates(OTHER_VERSION, path_env="", pyenv_root=tmp_path / "none") == []
 
 
 def test_find_interpreter_explicit_python_is_checked_too(package: ModuleType, tmp_path: Path) -> None:
