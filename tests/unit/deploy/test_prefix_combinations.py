@@ -155,3 +155,10 @@ def test_preflight_reads_its_defaults_from_s_yaml(deploy_config: ModuleType, s_y
     assert defaults["DEPLOY_BUCKET"] == "dts-change-config"
     assert set(deploy_config.PREFIX_NAMES) <= set(defaults)
     assert Path(deploy_config.S_YAML) == REPO_ROOT / "s.yaml"
+
+
+def test_preflight_refuses_a_bucket_name_oss_would_refuse(deploy_config: ModuleType) -> None:
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        assert deploy_config.main(["policy"], env={"DEPLOY_BUCKET": "My_Bucket"}) == 2
+    assert "DEPLOY_BUCKET='My_Bucket' is not a bucket name" in err.getvalue()
