@@ -114,8 +114,9 @@ def _from_fc_record(record: Mapping[str, Any], via: str) -> Failure:
     attempts = _int(request.get("approximateInvokeCount"))
     payload = _text(record.get("requestPayload", ""))
     timestamp = record.get("timestamp")
-    valid_time = isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool) and timestamp > 0
-    first_seen = timestamp / 1000.0 if valid_time else None
+    first_seen = None
+    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool) and timestamp > 0:
+        first_seen = timestamp / 1000.0
     error = AsyncInvocationFailedError(
         f"Asynchronous invocation {request_id or '(no request id)'} of {function_arn or 'the handler'} "
         f"failed after {attempts} attempt(s) ({condition}): {_reason(record.get('responsePayload'))}",
