@@ -240,7 +240,7 @@ def test_on_failure_unrecognised_input_is_not_replayed(deployment: LocalDeployme
     index_module.on_failure(b"\xff\xfe not an event", context())
     (key,) = stored_dead_letters(deployment)
     code, _ = run_cli("dlq", "replay", key[len(DEAD_LETTER_PREFIX) : -len(".json")])
-    assert code == 1  # refused: nothing to send to the handler
+    assert code == 2  # replay-refused: nothing of ours to send to the handler
     assert deployment.server.calls("ModifyDtsJob") == []
     assert JOB in deployment.server.get_state()["jobs"]
 
