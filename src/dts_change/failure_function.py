@@ -15,6 +15,7 @@ from typing import Any
 from .deadletter import DeadLetterSink
 from .failures import dead_letter_record, failure_dead_letters
 from .observe import log_event
+from .storage import check_create_if_absent, open_store
 
 __all__ = ["FailureRecorder", "handle_failure_event", "reset_failure_app"]
 
@@ -59,7 +60,6 @@ class _FailureApp:
         from .clients.oss import OssClient  # noqa: PLC0415
         from .config import Settings  # noqa: PLC0415
         from .observe import configure_logging, register_secret  # noqa: PLC0415
-        from .storage import open_store  # noqa: PLC0415
 
         settings = Settings.from_env(env)
         configure_logging(settings.log_level)
@@ -67,6 +67,7 @@ class _FailureApp:
         oss = OssClient(settings.oss_region, settings.oss_endpoint, self.credentials,
                         signature=settings.oss_signature)  # type: ignore[arg-type]
         self.recorder = FailureRecorder(DeadLetterSink(open_store(settings.dead_letter_url, oss_client=oss)))
+        self.store_checked = False
         self._register = register_secret
         for secret in (settings.env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), settings.env.get("ALIBABA_CLOUD_SECURITY_TOKEN")):
             register_secret(secret)
@@ -77,6 +78,11 @@ class _FailureApp:
             self._register(getattr(creds, "access_key_secret", None))
             self._register(getattr(creds, "security_token", None))
         with self.credentials.invocation(context):
+            if not self.store_checked:
+                # Dead letters are written create-if-absent, which a versioned OSS bucket ignores:
+                # refuse it as the handler does (raising: FC keeps the event and retries).
+                check_create_if_absent({"DTS_CHANGE_DEAD_LETTER": self.recorder.sink.store})
+                self.store_checked = True
             return self.recorder.handle(event, context)
 
 

@@ -257,6 +257,21 @@ def test_on_failure_store_unavailable_raises_so_the_event_is_redelivered(
     assert stored_dead_letters(deployment) == {}
 
 
+@pytest.mark.parametrize("status", ["Enabled", "Suspended"])
+def test_on_failure_refuses_a_versioned_dead_letter_bucket(
+    deployment: LocalDeployment, index_module: ModuleType, status: str
+) -> None:
+    # GIVEN the dead letters' bucket has (had) versioning: create-if-absent would not hold there
+    state = deployment.server.get_state()
+    state["bucketVersioning"] = {BUCKET: status}
+    deployment.server.put_state(state)
+    # WHEN a failure record arrives THEN nothing is written and the invocation fails (FC retries)
+    with pytest.raises(DtsChangeError) as raised:
+        index_module.on_failure((EVENTS_DIR / "fc-failure-record.json").read_bytes(), context())
+    assert raised.value.code == "store-bucket-versioned"
+    assert stored_dead_letters(deployment) == {}
+
+
 def test_on_failure_not_imported_by_the_handler_cold_start() -> None:
     # The failure module is loaded on the failure function's first event only.
     code = "import sys; sys.path.insert(0, 'src'); import index; print('dts_change.failure_function' in sys.modules or 'dts_change.failures' in sys.modules)"
