@@ -24,6 +24,9 @@ from ._record import dataclass, field
 from .change import ParsedChange, Problems, fragment_from_refs
 from .dblist import DbList, ObjectRef, name_problem
 from .errors import InputTooLargeError, InvalidSqlError, short_repr
+from .sql_kinds import QName, object_kind, skip_if_exists, classify, plural, read_name
+from .sql_kinds import tokens as kind_tokens
+from .sql_script import ScriptError, Statement, split_script
 
 Token = Any  # sqlglot's Token; not imported at module level so sqlglot stays lazy
 
@@ -36,31 +39,6 @@ _PG_MARKERS_RE = re.compile(
 )
 _MYSQL_MARKERS_RE = re.compile(r"`|\b(engine\s*=|auto_increment|unsigned|charset)\b", re.I)
 _SEARCH_PATH_RE = re.compile(r"search_path\s*(?:=|\bto\b)\s*(?P<first>[^,;\s]+)", re.I)
-_QUIET = ("Set", "Transaction", "Commit", "Rollback", "Semicolon", "Comment")
-_QUIET_COMMANDS = ("SET", "LOCK", "UNLOCK", "LOCK TABLES", "UNLOCK TABLES", "START")
-_OTHER_STATEMENTS = (
-    "Alter",
-    "Insert",
-    "Update",
-    "Delete",
-    "Select",
-    "Union",
-    "Except",
-    "Intersect",
-    "Merge",
-    "Grant",
-    "Revoke",
-    "TruncateTable",
-    "Describe",
-    "Analyze",
-    "Copy",
-    "Pragma",
-    "Show",
-    "Kill",
-    "Cache",
-    "Uncache",
-    "Refresh",
-)
 _FALLBACK_LOG_FILTER_INSTALLED = False
 
 
@@ -195,11 +173,6 @@ def _fallback(tokens: list[Token], dialect: Dialect) -> tuple[str, str, list[_Na
     return (verb, kind, names) if names else None
 
 
-def _statement_text(tokens: list[Token], text: str) -> str:
-    snippet = " ".join(text[tokens[0].start : tokens[-1].end + 1].split())
-    return snippet if len(snippet) <= 60 else snippet[:59] + "…"
-
-
 def _add_db(state: _State, name: str, line: int) -> None:
     if _valid(state, name, line, "database"):
         state.created_dbs.setdefault(name, line)
@@ -269,56 +242,162 @@ def _apply(state: _State, verb: str, kind: str, names: list[_Name], line: int, s
                 _drop(state, ObjectRef(db_name), line)
 
 
-def _classify_ast(node: Any, state: _State) -> tuple[str, str, list[_Name]] | str | None:
-    """(verb, kind, names) for CREATE/DROP/USE, "quiet"/"other" for statements we skip, None if not SQL."""
+def _classify_ast(node: Any, state: _State) -> tuple[str, str, list[_Name]] | None:
+    """(verb, kind, names) of a parsed CREATE/DROP TABLE|DATABASE|SCHEMA or USE; None otherwise."""
     cls = type(node).__name__
-    if cls in _QUIET:
-        return "quiet"
-    if cls == "Command":
-        command = str(node.this).upper()
-        if command == "SET" and state.dialect == "postgres":
-            match = _SEARCH_PATH_RE.search(str(node.expression or ""))
-            if match:
-                raw = match.group("first")
-                quoted = raw.startswith('"')
-                first = raw.strip("'\"")
-                state.current_db = first if quoted else first.lower()
-        return "quiet" if command in _QUIET_COMMANDS else "command"
-    if cls in _OTHER_STATEMENTS:
-        return "other"
     if cls == "Use":
         name = _table_name(node.this, state.dialect)
         return ("USE", "DATABASE", [name]) if name else None
-    if cls in ("Create", "Drop"):
-        verb = "CREATE" if cls == "Create" else "DROP"
-        kind = str(node.args.get("kind") or "").upper()
-        if kind not in ("TABLE", "DATABASE", "SCHEMA"):
-            return f"other:{verb} {kind}".rstrip()
-        props = node.args.get("properties")
-        prop_names = {type(p).__name__ for p in (props.expressions if props else [])}
-        if "TemporaryProperty" in prop_names or node.args.get("temporary"):
-            return (verb, "TEMPORARY", [])
-        name = _table_name(node.this, state.dialect)
-        if name is None:
-            return None
-        names = [name]
-        extras = (node.args.get("expressions") or []) if verb == "DROP" else []
-        for extra in extras:
-            more = _table_name(extra, state.dialect)
-            if more:
-                names.append(more)
-        return verb, kind, names
+    if cls not in ("Create", "Drop"):
+        return None
+    verb = "CREATE" if cls == "Create" else "DROP"
+    kind = str(node.args.get("kind") or "").upper()
+    if kind not in ("TABLE", "DATABASE", "SCHEMA"):
+        return None
+    props = node.args.get("properties")
+    prop_names = {type(p).__name__ for p in (props.expressions if props else [])}
+    if "TemporaryProperty" in prop_names or node.args.get("temporary"):
+        return (verb, "TEMPORARY", [])
+    name = _table_name(node.this, state.dialect)
+    if name is None:
+        return None
+    names = [name]
+    extras = (node.args.get("expressions") or []) if verb == "DROP" else []
+    for extra in extras:
+        more = _table_name(extra, state.dialect)
+        if more:
+            names.append(more)
+    return verb, kind, names
+
+
+_HEADER_DATABASE_RE = re.compile(r"\A(?:--[^\n]*\n){0,8}?--\s*Host:[^\n]*?\bDatabase:[ \t]*(?P<db>[^\s]+)")
+_TRUNCATED_ENDINGS = ("=", ",", ".", "(")
+_TABLE_BODY_STARTS = frozenset(
+    {"(", "LIKE", "AS", "SELECT", "PARTITION", "OF", "IGNORE", "REPLACE", "WITH", "ENGINE", "TABLE"}
+)
+
+
+@dataclass
+class _Skipped:
+    """Statements the handler has no use for, counted per label in order of first appearance."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    session: int = 0
+    directives: int = 0
+    unknown_lines: list[int] = field(default_factory=list)
+
+    def add(self, label: str) -> None:
+        self.counts[label] = self.counts.get(label, 0) + 1
+
+    def summary(self) -> str | None:
+        parts = [plural(label, count) for label, count in self.counts.items()]
+        if self.unknown_lines:
+            lines = ", ".join(str(n) for n in self.unknown_lines[:5])
+            more = ", …" if len(self.unknown_lines) > 5 else ""
+            parts.append(f"{plural('unrecognised statement', len(self.unknown_lines))} (line {lines}{more})")
+        if self.session:
+            parts.append(plural("session setting", self.session))
+        if self.directives:
+            parts.append(plural("client directive", self.directives))
+        return "skipped: " + ", ".join(parts) if parts else None
+
+
+def _broken_table_statement(stmt: Statement, dialect: Dialect) -> str | None:
+    """Why a table statement is cut short (a truncated file, an unclosed parenthesis), or None."""
+    if stmt.depth > 0:
+        return "a parenthesis never closes (the statement is cut short)"
+    if stmt.depth < 0:
+        return "a closing parenthesis has no opening one"
+    if "${" in stmt.text:
+        return (
+            "it contains a migration-tool placeholder (${...}); upload the file with placeholders "
+            "resolved"
+        )
+    toks = list(kind_tokens(stmt.text))
+    if toks and toks[-1].kind == "punct" and toks[-1].text in _TRUNCATED_ENDINGS:
+        return "the statement is cut short"
+    if toks and toks[0].upper == "CREATE":
+        kind, _, after = object_kind(toks, 1)
+        if kind == "table":
+            name, after = read_name(toks, skip_if_exists(toks, after), dialect)
+            if name is None:
+                return "CREATE TABLE names no table"
+            following = toks[after].upper or toks[after].text if after < len(toks) else ""
+            if following not in _TABLE_BODY_STARTS:
+                return "CREATE TABLE has no column list (the statement is cut short)"
     return None
 
 
-def _split_statements(tokens: list[Token]) -> list[list[Token]]:
-    chunks: list[list[Token]] = [[]]
-    for tok in tokens:
-        if tok.token_type.name == "SEMICOLON":
-            chunks.append([])
+def _set_search_path(state: _State, stmt: Statement) -> None:
+    """`SET search_path` / `set_config('search_path', ...)` name the schema of unqualified tables."""
+    if state.dialect != "postgres" or "search_path" not in stmt.text.lower():
+        return
+    config = re.search(r"set_config\s*\(\s*'search_path'\s*,\s*'(?P<value>[^']*)'", stmt.text, re.I)
+    if config:
+        value = config.group("value").strip()
+        if not value:
+            state.current_db = None
+            return
+        raw = value.split(",")[0].strip()
+    else:
+        match = _SEARCH_PATH_RE.search(stmt.text)
+        if not match:
+            return
+        raw = match.group("first")
+    quoted = raw.startswith('"')
+    first = raw.strip("'\"")
+    state.current_db = first if quoted else first.lower()
+
+
+def _resolve(state: _State, name: QName) -> ObjectRef | None:
+    db = name.db or state.current_db
+    return ObjectRef(db, name.name) if db else None
+
+
+def _rename(state: _State, pairs: tuple[tuple[QName, QName], ...], line: int, snippet: str) -> None:
+    """A rename is reported with both names; a table this file created follows its new name."""
+    for old, new in pairs:
+        old_ref = _resolve(state, old)
+        if old_ref is None:
+            state.problems.add(
+                f"line {line}", f"rename of {old.name!r} has no database: {short_repr(snippet)}"
+            )
+            continue
+        new_db = new.db or (state.current_db if state.dialect == "mysql" else None) or old_ref.db
+        new_ref = ObjectRef(new_db, new.name)
+        if not (_valid(state, new_db, line, "database") and _valid(state, new.name, line, "table")):
+            continue
+        if old_ref in state.tables:
+            created = state.tables.pop(old_ref)
+            state.tables.setdefault(new_ref, line)
+            state.drops.pop(new_ref, None)
+            state.warnings.append(
+                f"line {line}: table {old_ref} (created at line {created}) is renamed to {new_ref}: "
+                f"adding {new_ref}"
+            )
         else:
-            chunks[-1].append(tok)
-    return [c for c in chunks if c]
+            state.warnings.append(
+                f"line {line}: table {old_ref} is renamed to {new_ref}: the object list is not "
+                f"changed; if the job synchronizes {old_ref}, send a change that adds {new_ref} "
+                f"and removes {old_ref} (DTS selects tables by name)"
+            )
+
+
+def _views_are_not_tables(state: _State, views: dict[ObjectRef, int]) -> None:
+    """mysqldump writes a stand-in (a placeholder table, then DROP TABLE) before each final view."""
+    for ref, line in views.items():
+        if ref in state.tables and state.tables[ref] < line:
+            del state.tables[ref]
+        if ref in state.drops and state.drops[ref] < line:
+            del state.drops[ref]
+
+
+def _default_database(text: str, dialect: Dialect) -> str | None:
+    """PostgreSQL: `public`. MySQL: the database a mysqldump header names (`-- Host: h  Database: d`)."""
+    if dialect == "postgres":
+        return "public"
+    header = _HEADER_DATABASE_RE.match(text[:2048])
+    return header.group("db") if header else None
 
 
 def parse_ddl(
@@ -328,88 +407,156 @@ def parse_ddl(
     max_statements: int,
     dialect: Dialect | None = None,
 ) -> ParsedChange:
-    """Tables and databases a DDL file creates (additions) and drops (`implicit_removals`)."""
-    import sqlglot.dialects.dialect as sg_dialect  # noqa: PLC0415 - lazy: only SQL needs it
-    from sqlglot.errors import ParseError, SqlglotError, TokenError  # noqa: PLC0415
+    """Tables and databases a SQL file creates (additions) and drops (`implicit_removals`).
 
-    _install_log_filter()
+    `max_statements` caps the table statements (CREATE/DROP/RENAME of tables, databases and
+    schemas, USE): the ones that cost a parse. Skipped kinds are only counted; their number is
+    bounded by the document size cap and the linear split.
+    """
     chosen: Dialect = dialect or detect_dialect(text)
-    engine = sg_dialect.Dialect.get_or_raise(chosen)
     try:
-        tokens = engine.tokenize(text)
-    except (TokenError, SqlglotError) as exc:
-        raise InvalidSqlError(f"Invalid SQL in {what}: {_clean(str(exc))}") from None
-    statements = _split_statements(tokens)
-    if len(statements) > max_statements:
+        statements = split_script(text, chosen)
+    except ScriptError as exc:
+        raise InvalidSqlError(f"Invalid SQL in {what}: {exc}") from None
+    plan = [(stmt, classify(stmt.text, chosen)) for stmt in statements if stmt.directive is None]
+    table_statements = sum(1 for _, kind in plan if kind.action in ("table", "rename"))
+    if table_statements > max_statements:
         raise InputTooLargeError(
-            f"Too many SQL statements in {what}: {len(statements)}, over the cap of "
-            f"{max_statements} statements",
+            f"Too many table statements in {what}: {table_statements}, over the cap of "
+            f"{max_statements} (CREATE, DROP and RENAME of tables, databases and schemas, and USE)",
             hint="Split the file, or raise DTS_CHANGE_MAX_STATEMENTS",
         )
-    state = _State(dialect=chosen, current_db="public" if chosen == "postgres" else None)
+    state = _State(dialect=chosen, current_db=_default_database(text, chosen))
     state.problems = Problems(f"SQL in {what}")
-    ignored: dict[str, int] = {}
-    for chunk in statements:
-        line = chunk[0].line
-        snippet = _statement_text(chunk, text)
+    skipped = _Skipped(directives=len(statements) - len(plan))
+    views: dict[ObjectRef, int] = {}
+    parser: _TableParser | None = None
+    for stmt, kind in plan:
+        snippet = _snippet(stmt.text)
+        if stmt.open_block or (not stmt.terminated and stmt.depth > 0):
+            reason = "a BEGIN ... END body never ends" if stmt.open_block else "a parenthesis never closes"
+            state.problems.add(
+                f"line {stmt.line}",
+                f"{reason}, so the rest of the file would be lost: {short_repr(snippet)}",
+                kind="invalid_sql",
+            )
+            continue
+        if kind.action == "session":
+            skipped.session += 1
+            _set_search_path(state, stmt)
+        elif kind.action == "skip":
+            skipped.add(kind.label)
+        elif kind.action == "view":
+            skipped.add(kind.label)
+            ref = _resolve(state, kind.view) if kind.view else None
+            if ref is not None:
+                views.setdefault(ref, stmt.line)
+        elif kind.action == "rename":
+            _rename(state, kind.renames, stmt.line, snippet)
+        elif kind.action == "unknown":
+            skipped.unknown_lines.append(stmt.line)
+        elif kind.temporary:
+            skipped.add("temporary table" if stmt.text[:6].upper() == "CREATE" else "temporary table drop")
+        else:
+            broken = _broken_table_statement(stmt, chosen)
+            if broken:
+                state.problems.add(
+                    f"line {stmt.line}", f"{broken}: {short_repr(snippet)}", kind="invalid_sql"
+                )
+                continue
+            parser = parser or _TableParser(chosen)
+            parser.apply(stmt, snippet, state)
+    understood = len(plan) - len(skipped.unknown_lines)
+    if plan and understood == skipped.session == 0 and not state.problems.items:
+        first = next(stmt for stmt, kind in plan if kind.action == "unknown")
+        state.problems.add(
+            f"line {first.line}", f"not a SQL statement: {short_repr(_snippet(first.text))}", kind="invalid_sql"
+        )
+    if not plan and not state.problems.items:
+        state.problems.add("", "no SQL statement found", kind="invalid_sql")
+    state.problems.raise_if_any(InvalidSqlError)
+    _views_are_not_tables(state, views)
+    summary = skipped.summary()
+    if summary:
+        state.warnings.append(summary)
+    return _result(state)
+
+
+class _TableParser:
+    """sqlglot, loaded on the first table statement; a statement it cannot model is read from tokens."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        import sqlglot.dialects.dialect as sg_dialect  # noqa: PLC0415 - lazy: only SQL needs it
+        from sqlglot.errors import ParseError, SqlglotError, TokenError  # noqa: PLC0415
+
+        _install_log_filter()
+        self.dialect = dialect
+        self.engine = sg_dialect.Dialect.get_or_raise(dialect)
+        self.errors = (TokenError, SqlglotError)
+        self.parse_error = ParseError
+
+    def apply(self, stmt: Statement, snippet: str, state: _State) -> None:
+        try:
+            chunk = [t for t in self.engine.tokenize(stmt.text) if t.token_type.name != "SEMICOLON"]
+        except self.errors as exc:
+            state.problems.add(
+                f"line {stmt.line}", f"{_clean(str(exc))}: {short_repr(snippet)}", kind="invalid_sql"
+            )
+            return
+        if not chunk:
+            return
         parsed: Any = None
         error: str | None = None
         try:
-            nodes = [n for n in engine.parser().parse(chunk, text) if n is not None]
+            nodes = [n for n in self.engine.parser().parse(chunk, stmt.text) if n is not None]
             parsed = nodes[0] if len(nodes) == 1 else None
-        except ParseError as exc:
+        except self.parse_error as exc:
             error = _parse_error_text(exc)
         except RecursionError:  # sqlglot's parser recurses per bracket: `((((...` exhausts the stack
             error = "the statement nests too deeply to parse"
         result = _classify_ast(parsed, state) if parsed is not None else None
-        if result == "command" or result is None:
-            fallback = _fallback(chunk, chosen)
-            if fallback is not None:
-                result = fallback
-            elif result == "command":
-                result = "other"
+        if not isinstance(result, tuple):
+            result = _fallback(chunk, self.dialect)
         if result is None:
             state.problems.add(
-                f"line {line}",
-                f"{error or 'not a SQL statement'}: {short_repr(snippet)}",
+                f"line {stmt.line}",
+                f"{error or 'not a table statement'}: {short_repr(snippet)}",
                 kind="invalid_sql",
             )
-            continue
-        if result == "quiet":
-            continue
-        if isinstance(result, str) and result.startswith("other"):
-            label = result.partition(":")[2] or _keyword(chunk[0]) or "other"
-            ignored[label] = ignored.get(label, 0) + 1
-            continue
-        assert isinstance(result, tuple)
-        _apply(state, *result, line=line, snippet=snippet)
-    state.problems.raise_if_any(InvalidSqlError)
-    for label, count in sorted(ignored.items()):
-        state.warnings.append(f"{count} {label} statement(s) ignored")
-    return _result(state, what)
+            return
+        _apply(state, *result, line=stmt.line, snippet=snippet)
 
 
-def _result(state: _State, what: str) -> ParsedChange:
+def _snippet(code: str) -> str:
+    snippet = " ".join(code.split())
+    return snippet if len(snippet) <= 60 else snippet[:59] + "…"
+
+
+def _result(state: _State) -> ParsedChange:
+    """The change; with nothing to add or drop, `add` is None and the warnings say why (a no-op)."""
     table_dbs = {ref.db for ref in state.tables}
     refs = [ObjectRef(db) for db in state.created_dbs if db not in table_dbs]
     refs.extend(sorted(state.tables, key=lambda r: state.tables[r]))
     drops = tuple(sorted(state.drops, key=lambda r: state.drops[r]))
-    if not refs and not drops:
-        raise InvalidSqlError(
-            f"Invalid SQL in {what}: no CREATE TABLE, CREATE DATABASE or CREATE SCHEMA statement found"
-        )
     add = None
     warnings = list(state.warnings)
     if refs:
         fragment, more = fragment_from_refs(refs)
         warnings.extend(more)
-        add = DbList.from_user(fragment, what=f"tables of {what}")
+        add = DbList.from_user(fragment, what="tables of the SQL file")
+    elif not drops:
+        warnings.insert(0, "no table is created or dropped: the object list is not changed")
     return ParsedChange(
         format=f"sql-{state.dialect}",
         add=add,
         implicit_removals=drops,
         warnings=tuple(warnings),
     )
+
+
+def is_sql_no_op(parsed: ParsedChange) -> bool:
+    """A SQL file that was understood but touches no table (only ALTERs, views, renames...)."""
+    return parsed.format.startswith("sql-") and parsed.add is None and not parsed.implicit_removals
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")

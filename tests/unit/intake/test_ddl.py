@@ -30,7 +30,7 @@ def test_parse_ddl_mysql_sample_adds_created_tables():
     assert parsed.add.to_wire() == {"shop": {"all": False, "Table": {"order_items": {}, "order_events": {}}}}
     # DROP TABLE IF EXISTS followed by CREATE TABLE is a re-creation, not a removal
     assert parsed.implicit_removals == ()
-    assert parsed.warnings == ("1 CREATE INDEX statement(s) ignored",)
+    assert parsed.warnings == ("skipped: 1 index, 1 session setting",)
 
 
 def test_parse_ddl_postgres_sample_folds_case_follows_search_path_and_reports_drop():
@@ -70,11 +70,7 @@ def test_parse_ddl_temporary_tables_and_views_are_ignored_with_warning():
     assert parsed.add is not None and parsed.add.to_wire() == {
         "shop": {"all": False, "Table": {"real_one": {}}}
     }
-    assert parsed.warnings == (
-        "line 1: temporary table ignored (CREATE TEMPORARY TABLE shop.tmp (id int))",
-        "1 CREATE VIEW statement(s) ignored",
-        "1 INSERT statement(s) ignored",
-    )
+    assert parsed.warnings == ("skipped: 1 temporary table, 1 view, 1 data statement",)
 
 
 def test_parse_ddl_create_table_like_and_as_select_add_the_table():
@@ -122,8 +118,9 @@ def test_parse_ddl_unqualified_mysql_table_without_use_is_rejected():
 def test_parse_ddl_syntax_error_names_line_and_statement():
     error = _sql_error("CREATE TABLE shop.ok (id int);\nCREATE TABLE (id int);")
     assert error.code == "invalid-sql"
-    assert error.message.startswith("Invalid SQL in x.sql: line 2: Expected table name but got")
-    assert error.message.endswith("'CREATE TABLE (id int)'")
+    assert error.message == (
+        "Invalid SQL in x.sql: line 2: CREATE TABLE names no table: 'CREATE TABLE (id int)'"
+    )
 
 
 def test_parse_ddl_non_statement_text_is_rejected():
@@ -131,11 +128,18 @@ def test_parse_ddl_non_statement_text_is_rejected():
     assert error.message == "Invalid SQL in x.sql: line 1: not a SQL statement: 'hello world'"
 
 
-def test_parse_ddl_no_create_statement_is_rejected():
-    error = _sql_error("SET NAMES utf8mb4; SELECT 1;")
-    assert error.message == (
-        "Invalid SQL in x.sql: no CREATE TABLE, CREATE DATABASE or CREATE SCHEMA statement found"
+def test_parse_ddl_file_without_table_statements_is_a_no_op_that_says_so():
+    parsed = _ddl("SET NAMES utf8mb4; SELECT 1; ALTER TABLE shop.t ADD COLUMN c int;")
+    assert parsed.add is None and parsed.implicit_removals == ()
+    assert parsed.warnings == (
+        "no table is created or dropped: the object list is not changed",
+        "skipped: 1 query, 1 table change, 1 session setting",
     )
+
+
+def test_parse_ddl_file_of_comments_only_is_rejected():
+    error = _sql_error("-- nothing here\n/* still nothing */\n")
+    assert error.message == "Invalid SQL in x.sql: no SQL statement found"
 
 
 def test_parse_ddl_unterminated_string_is_invalid_sql():
@@ -154,7 +158,15 @@ def test_parse_ddl_invalid_table_name_is_invalid_name():
 def test_parse_ddl_statement_cap_counts_statements():
     with pytest.raises(InputTooLargeError) as info:
         _ddl("CREATE TABLE a.b (id int);" * 3, max_statements=2)
-    assert info.value.message == "Too many SQL statements in x.sql: 3, over the cap of 2 statements"
+    assert info.value.message == (
+        "Too many table statements in x.sql: 3, over the cap of 2 (CREATE, DROP and RENAME of "
+        "tables, databases and schemas, and USE)"
+    )
+
+
+def test_parse_ddl_statement_cap_ignores_skipped_kinds():
+    parsed = _ddl("CREATE TABLE a.b (id int);" + "INSERT INTO a.b VALUES (1);" * 50, max_statements=1)
+    assert parsed.add is not None and parsed.warnings == ("skipped: 50 data statements",)
 
 
 def test_intake_import_does_not_import_sqlglot():

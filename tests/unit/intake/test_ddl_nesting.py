@@ -13,14 +13,17 @@ from dts_change.formats import parse_body
 DEEP = "(" * 3000 + "1" + ")" * 3000
 
 
-@pytest.mark.parametrize(
-    ("body", "name"),
-    [("[" * 3000 + "]" * 3000, "x.sql"), (f"CREATE TABLE shop.t (a INT); SELECT {DEEP}", None)],
-    ids=["deep-brackets", "deep-select"],
-)
-def test_parse_ddl_unparsable_nesting_is_invalid_sql(body: str, name: str | None) -> None:
-    with pytest.raises(InvalidSqlError, match="nests too deeply to parse"):
-        parse_body(body.encode(), what="upload", name=name)
+def test_parse_ddl_deep_brackets_alone_are_invalid_sql() -> None:
+    with pytest.raises(InvalidSqlError, match="not a SQL statement"):
+        parse_body(("[" * 3000 + "]" * 3000).encode(), what="upload", name="x.sql")
+
+
+def test_parse_ddl_deep_select_is_skipped_and_the_table_kept() -> None:
+    # A query is never parsed (only table statements are), so its depth cannot hurt.
+    parsed = parse_body(f"CREATE TABLE shop.t (a INT); SELECT {DEEP}".encode(), what="upload")
+    assert isinstance(parsed, ParsedChange) and parsed.add is not None
+    assert parsed.add.to_wire() == {"shop": {"all": False, "Table": {"t": {}}}}
+    assert parsed.warnings == ("skipped: 1 query",)
 
 
 def test_parse_ddl_deep_create_table_still_yields_the_table() -> None:
