@@ -37,6 +37,13 @@ _PG_MARKERS_RE = re.compile(
     r"unlogged|tablespace|owner\s+to)\b|::",
     re.I,
 )
+_MYSQL_TOOL_RE = re.compile(
+    r"^--\s*(?:MySQL dump|MariaDB dump|Server version)|/\*M?!\d{5}|^DELIMITER[ \t]+\S", re.I | re.M
+)
+_PG_TOOL_RE = re.compile(
+    r"^--\s*(?:PostgreSQL database dump|Dumped (?:from|by))|\bpg_catalog\.|^\\(?:connect|restrict)\b|\$\$",
+    re.I | re.M,
+)
 _MYSQL_MARKERS_RE = re.compile(r"`|\b(engine\s*=|auto_increment|unsigned|charset)\b", re.I)
 _SEARCH_PATH_RE = re.compile(r"search_path\s*(?:=|\bto\b)\s*(?P<first>[^,;\s]+)", re.I)
 _FALLBACK_LOG_FILTER_INSTALLED = False
@@ -56,11 +63,28 @@ def _install_log_filter() -> None:
     _FALLBACK_LOG_FILTER_INSTALLED = True
 
 
+def as_dialect(value: str | None) -> Dialect | None:
+    """A route's `sqlDialect` (validated by routing.py) as a Dialect; None: detect from the file."""
+    if value == "mysql":
+        return "mysql"
+    return "postgres" if value == "postgres" else None
+
+
 def detect_dialect(text: str) -> Dialect:
-    """An explicit `-- dialect: postgres` comment wins; then syntax markers; MySQL by default."""
+    """An explicit `-- dialect: postgres` comment wins; then what the dumping tool wrote
+    (`-- MySQL dump`, `/*!40101`, `DELIMITER` / `-- PostgreSQL database dump`, `pg_catalog.`,
+    `\\connect`, `$$`), the earliest such mark first; then syntax markers; MySQL by default."""
     hint = _DIALECT_HINT_RE.search(text[:4096])
     if hint:
         return "mysql" if hint.group(1).lower() == "mysql" else "postgres"
+    tool_marks = [
+        (match.start(), dialect)
+        for dialect, pattern in (("mysql", _MYSQL_TOOL_RE), ("postgres", _PG_TOOL_RE))
+        for match in [pattern.search(text)]
+        if match is not None
+    ]
+    if tool_marks:
+        return min(tool_marks)[1]
     if _MYSQL_MARKERS_RE.search(text):
         return "mysql"
     if _PG_MARKERS_RE.search(text) or re.search(r'"[^"\n]+"\s*\.', text):
@@ -552,11 +576,6 @@ def _result(state: _State) -> ParsedChange:
         implicit_removals=drops,
         warnings=tuple(warnings),
     )
-
-
-def is_sql_no_op(parsed: ParsedChange) -> bool:
-    """A SQL file that was understood but touches no table (only ALTERs, views, renames...)."""
-    return parsed.format.startswith("sql-") and parsed.add is None and not parsed.implicit_removals
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")

@@ -273,8 +273,11 @@ def parse_body(
     name: str | None = None,
     caps: Caps | None = None,
     allow_base64: bool = False,
+    sql_dialect: str | None = None,
 ) -> ParseResult:
-    """Detect and parse one change body; raises a permanent error naming what was expected."""
+    """Detect and parse one change body; raises a permanent error naming what was expected.
+
+    `sql_dialect` ("mysql"/"postgres", a route's `sqlDialect`) forces how a SQL body is read."""
     caps = caps or Caps()
     decoded = decode_body(data, what=what, caps=caps, allow_base64=allow_base64)
     syntax = detect_syntax(decoded.text, name=name, what=what)
@@ -282,9 +285,11 @@ def parse_body(
     if syntax == "json":
         result = parse_json_text(decoded.text, what=what, caps=caps)
     elif syntax == "sql":
-        from .ddl import parse_ddl  # noqa: PLC0415 - sqlglot loads only for SQL bodies
+        from .ddl import as_dialect, parse_ddl  # noqa: PLC0415 - sqlglot loads only for SQL bodies
 
-        result = parse_ddl(decoded.text, what=what, max_statements=caps.max_statements)
+        result = parse_ddl(
+            decoded.text, what=what, max_statements=caps.max_statements, dialect=as_dialect(sql_dialect)
+        )
         check_object_cap(result.object_count(), caps.max_objects, what)
     else:
         result = parse_table_list(

@@ -332,6 +332,11 @@ def _what(source: SourceInfo) -> str:
     return source.describe()
 
 
+def _is_sql_no_op(parsed: ParsedChange) -> bool:
+    """A SQL file understood but touching no table (only ALTERs, views, renames...): nothing to do."""
+    return parsed.format.startswith("sql-") and parsed.add is None and not parsed.implicit_removals
+
+
 def _removal_policy(rule: RouteRule | None) -> bool | None:
     return rule.allow_removals if rule is not None else None
 
@@ -542,12 +547,14 @@ def _accept(
     # An object's name decides its syntax (`.txt`, `.sql`...), also when replaying its kept bytes.
     name = source.key if source.bucket and source.key and not source.file_oss_url else None
     try:
+        rule = first_match(settings.routes, envelope.source)
         parsed = parse_body(
             body,
             what=_what(source),
             name=name,
             caps=settings.caps,
             allow_base64=envelope.body_maybe_base64,
+            sql_dialect=rule.sql_dialect if rule else None,
         )
     except UnknownFormatError as exc:
         if envelope.kind == "manual" and body.lstrip()[:1] == b"{":
@@ -562,6 +569,10 @@ def _accept(
         raise
     if isinstance(parsed, ParsedModifyRequest):
         changes = _modify_request_changes(parsed, envelope, source, settings, reader)
+    elif _is_sql_no_op(parsed):
+        reason = f"SQL in {_what(source)}: " + "; ".join(parsed.warnings)
+        log.info("change ignored: %s", reason, extra={"correlation_id": envelope.correlation_id})
+        return IntakeOutcome("ignored", envelope, reason=reason)
     else:
         changes = [_finish(parsed, envelope, source, settings)]
     return IntakeOutcome("accepted", envelope, changes=tuple(changes))

@@ -2,7 +2,7 @@
 
 A route is a JSON object matching one source — `bucket` (+ optional `prefix`), `topic` or
 `queue` — and naming a target (`dtsJobId` and/or `dtsInstanceId`, `direction`, `region`) plus
-`allowRemovals`. The first matching rule wins. The rules are validated when the function starts
+`allowRemovals` (and `sqlDialect`, how SQL files from it are read). The first matching rule wins. The rules are validated when the function starts
 against the same constraints as `docs/routes.schema.json` (a test keeps the two in step), so a
 typo fails the deployment's first invocation loudly instead of routing changes to nowhere.
 """
@@ -28,7 +28,9 @@ ROUTE_KEYS = (
     "direction",
     "region",
     "allowRemovals",
+    "sqlDialect",
 )
+SQL_DIALECTS = ("mysql", "postgres")
 MAX_ROUTES = 200
 _BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _MNS_NAME_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
@@ -48,6 +50,8 @@ class RouteRule:
     allow_removals: bool | None = None
     """None: explicit removals only; True: DDL DROP statements become removals too; False: none."""
     name: str | None = None
+    sql_dialect: str | None = None
+    """Forces how SQL files from this source are read ("mysql" or "postgres"); None: detected."""
 
     def matches(self, source: SourceInfo) -> bool:
         if self.bucket is not None:
@@ -114,6 +118,10 @@ def _rule_problems(index: int, item: Any) -> list[str]:
             _problem(
                 index, "allowRemovals", f"expected true or false, got {short_repr(item['allowRemovals'])}"
             )
+        )
+    if "sqlDialect" in item and item["sqlDialect"] not in SQL_DIALECTS:
+        out.append(
+            _problem(index, "sqlDialect", f'expected "mysql" or "postgres", got {short_repr(item["sqlDialect"])}')
         )
     matchers = [k for k in ("bucket", "topic", "queue") if k in item]
     if len(matchers) != 1:
@@ -183,6 +191,7 @@ def parse_routes(text: str | None) -> tuple[RouteRule, ...]:
                 queue=item.get("queue"),
                 allow_removals=item.get("allowRemovals"),
                 name=item.get("name"),
+                sql_dialect=item.get("sqlDialect"),
             )
         )
     return tuple(rules)

@@ -222,7 +222,7 @@ def test_parse_body_sql_statement_cap_is_input_too_large():
     sql = "".join(f"CREATE TABLE a.t{i} (id int);\n" for i in range(6)).encode()
     error = _error(sql, caps=Caps(max_statements=5))
     assert error.code == "input-too-large"
-    assert error.message == "Too many SQL statements in doc: 6, over the cap of 5 statements"
+    assert error.message.startswith("Too many table statements in doc: 6, over the cap of 5 (")
 
 
 def test_parse_body_sql_object_cap_counts_created_tables():

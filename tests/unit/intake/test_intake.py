@@ -191,6 +191,7 @@ def test_intake_event_drop_is_reported_and_ignored_without_allow_removals(load_e
     change = _only(run_intake(_postgres_event(load_event))).changes[0]
     assert change.remove == ()
     assert change.warnings == (
+        "skipped: 1 comment, 1 session setting",
         "DROP statements ignored (the route for this source does not allow removals): reporting.legacy_sales",
     )
 
@@ -203,6 +204,7 @@ def test_intake_event_drop_becomes_removal_when_route_allows(load_event, run_int
     change = _only(run_intake(_postgres_event(load_event), settings_=settings)).changes[0]
     assert change.remove == (ObjectRef("reporting", "legacy_sales"),)
     assert change.warnings == (
+        "skipped: 1 comment, 1 session setting",
         "DROP statements applied as removals (route 'reports'): reporting.legacy_sales",
     )
 

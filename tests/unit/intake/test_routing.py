@@ -19,6 +19,7 @@ VALID_RULES = [
     {"bucket": "cfg-1", "dtsInstanceId": "dtsinstb", "direction": "Reverse", "region": "cn-shanghai"},
     {"topic": "dts-change-topic", "dtsJobId": "dtsjobc", "name": "topic rule"},
     {"queue": "dts-change-queue", "dtsJobId": "dtsjobd", "dtsInstanceId": "dtsinstd", "allowRemovals": False},
+    {"bucket": "cfg-2", "prefix": "pg/", "dtsJobId": "dtsjobe", "sqlDialect": "postgres"},
 ]
 INVALID_RULES = [
     ({"bucket": "cfg-1"}, "DTS_CHANGE_ROUTES[0]: expected dtsJobId or dtsInstanceId (or both)"),
@@ -56,7 +57,11 @@ INVALID_RULES = [
     ),
     (
         {"bucket": "cfg-1", "dtsJobId": "j1", "jobId": "x"},
-        "DTS_CHANGE_ROUTES[0].jobId: unknown key; expected one of: name, bucket, prefix, topic, queue, dtsJobId, dtsInstanceId, direction, region, allowRemovals",
+        "DTS_CHANGE_ROUTES[0].jobId: unknown key; expected one of: name, bucket, prefix, topic, queue, dtsJobId, dtsInstanceId, direction, region, allowRemovals, sqlDialect",
+    ),
+    (
+        {"bucket": "cfg-1", "dtsJobId": "j1", "sqlDialect": "oracle"},
+        "DTS_CHANGE_ROUTES[0].sqlDialect: expected \"mysql\" or \"postgres\", got 'oracle'",
     ),
     ("not an object", "DTS_CHANGE_ROUTES[0]: expected an object, got 'not an object'"),
 ]
