@@ -19,7 +19,7 @@ VALID_RULES = [
     {"bucket": "cfg-1", "dtsInstanceId": "dtsinstb", "direction": "Reverse", "region": "cn-shanghai"},
     {"topic": "dts-change-topic", "dtsJobId": "dtsjobc", "name": "topic rule"},
     {"queue": "dts-change-queue", "dtsJobId": "dtsjobd", "dtsInstanceId": "dtsinstd", "allowRemovals": False},
-    {"bucket": "cfg-2", "prefix": "pg/", "dtsJobId": "dtsjobe", "sqlDialect": "postgres"},
+    {"bucket": "cfg-1", "prefix": "pg/", "dtsJobId": "dtsjobe", "sqlDialect": "postgres"},
 ]
 INVALID_RULES = [
     ({"bucket": "cfg-1"}, "DTS_CHANGE_ROUTES[0]: expected dtsJobId or dtsInstanceId (or both)"),
