@@ -333,10 +333,7 @@ def _broken_table_statement(stmt: Statement, dialect: Dialect) -> str | None:
     if stmt.depth < 0:
         return "a closing parenthesis has no opening one"
     if "${" in stmt.text:
-        return (
-            "it contains a migration-tool placeholder (${...}); upload the file with placeholders "
-            "resolved"
-        )
+        return "it contains a migration-tool placeholder (${...}); upload the file with placeholders resolved"
     toks = list(kind_tokens(stmt.text))
     if toks and toks[-1].kind == "punct" and toks[-1].text in _TRUNCATED_ENDINGS:
         return "the statement is cut short"
@@ -430,12 +427,14 @@ def parse_ddl(
     what: str,
     max_statements: int,
     dialect: Dialect | None = None,
+    default_database: str | None = None,
 ) -> ParsedChange:
     """Tables and databases a SQL file creates (additions) and drops (`implicit_removals`).
 
     `max_statements` caps the table statements (CREATE/DROP/RENAME of tables, databases and
     schemas, USE): the ones that cost a parse. Skipped kinds are only counted; their number is
-    bounded by the document size cap and the linear split.
+    bounded by the document size cap and the linear split. `default_database` (a route's
+    `sqlDatabase`) names the database of unqualified tables until a USE/search_path says otherwise.
     """
     chosen: Dialect = dialect or detect_dialect(text)
     try:
@@ -450,7 +449,7 @@ def parse_ddl(
             f"{max_statements} (CREATE, DROP and RENAME of tables, databases and schemas, and USE)",
             hint="Split the file, or raise DTS_CHANGE_MAX_STATEMENTS",
         )
-    state = _State(dialect=chosen, current_db=_default_database(text, chosen))
+    state = _State(dialect=chosen, current_db=default_database or _default_database(text, chosen))
     state.problems = Problems(f"SQL in {what}")
     skipped = _Skipped(directives=len(statements) - len(plan))
     views: dict[ObjectRef, int] = {}
@@ -494,7 +493,9 @@ def parse_ddl(
     if plan and understood == skipped.session == 0 and not state.problems.items:
         first = next(stmt for stmt, kind in plan if kind.action == "unknown")
         state.problems.add(
-            f"line {first.line}", f"not a SQL statement: {short_repr(_snippet(first.text))}", kind="invalid_sql"
+            f"line {first.line}",
+            f"not a SQL statement: {short_repr(_snippet(first.text))}",
+            kind="invalid_sql",
         )
     if not plan and not state.problems.items:
         state.problems.add("", "no SQL statement found", kind="invalid_sql")

@@ -274,10 +274,12 @@ def parse_body(
     caps: Caps | None = None,
     allow_base64: bool = False,
     sql_dialect: str | None = None,
+    sql_database: str | None = None,
 ) -> ParseResult:
     """Detect and parse one change body; raises a permanent error naming what was expected.
 
-    `sql_dialect` ("mysql"/"postgres", a route's `sqlDialect`) forces how a SQL body is read."""
+    `sql_dialect` ("mysql"/"postgres") and `sql_database` (a route's `sqlDialect`/`sqlDatabase`)
+    force how a SQL body is read."""
     caps = caps or Caps()
     decoded = decode_body(data, what=what, caps=caps, allow_base64=allow_base64)
     syntax = detect_syntax(decoded.text, name=name, what=what)
@@ -288,7 +290,11 @@ def parse_body(
         from .ddl import as_dialect, parse_ddl  # noqa: PLC0415 - sqlglot loads only for SQL bodies
 
         result = parse_ddl(
-            decoded.text, what=what, max_statements=caps.max_statements, dialect=as_dialect(sql_dialect)
+            decoded.text,
+            what=what,
+            max_statements=caps.max_statements,
+            dialect=as_dialect(sql_dialect),
+            default_database=sql_database,
         )
         check_object_cap(result.object_count(), caps.max_objects, what)
     else:

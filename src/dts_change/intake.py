@@ -555,6 +555,7 @@ def _accept(
             caps=settings.caps,
             allow_base64=envelope.body_maybe_base64,
             sql_dialect=rule.sql_dialect if rule else None,
+            sql_database=rule.sql_database if rule else None,
         )
     except UnknownFormatError as exc:
         if envelope.kind == "manual" and body.lstrip()[:1] == b"{":

@@ -2,7 +2,7 @@
 
 A route is a JSON object matching one source — `bucket` (+ optional `prefix`), `topic` or
 `queue` — and naming a target (`dtsJobId` and/or `dtsInstanceId`, `direction`, `region`) plus
-`allowRemovals` (and `sqlDialect`, how SQL files from it are read). The first matching rule wins. The rules are validated when the function starts
+`allowRemovals` (and `sqlDialect` / `sqlDatabase`, how SQL files from it are read). The first matching rule wins. The rules are validated when the function starts
 against the same constraints as `docs/routes.schema.json` (a test keeps the two in step), so a
 typo fails the deployment's first invocation loudly instead of routing changes to nowhere.
 """
@@ -29,6 +29,7 @@ ROUTE_KEYS = (
     "region",
     "allowRemovals",
     "sqlDialect",
+    "sqlDatabase",
 )
 SQL_DIALECTS = ("mysql", "postgres")
 MAX_ROUTES = 200
@@ -52,6 +53,8 @@ class RouteRule:
     name: str | None = None
     sql_dialect: str | None = None
     """Forces how SQL files from this source are read ("mysql" or "postgres"); None: detected."""
+    sql_database: str | None = None
+    """Database (schema) of unqualified tables in SQL files that name none (no USE, no dump header)."""
 
     def matches(self, source: SourceInfo) -> bool:
         if self.bucket is not None:
@@ -121,7 +124,15 @@ def _rule_problems(index: int, item: Any) -> list[str]:
         )
     if "sqlDialect" in item and item["sqlDialect"] not in SQL_DIALECTS:
         out.append(
-            _problem(index, "sqlDialect", f'expected "mysql" or "postgres", got {short_repr(item["sqlDialect"])}')
+            _problem(
+                index, "sqlDialect", f'expected "mysql" or "postgres", got {short_repr(item["sqlDialect"])}'
+            )
+        )
+    if "sqlDatabase" in item and (
+        not isinstance(item["sqlDatabase"], str) or not 0 < len(item["sqlDatabase"]) <= 128
+    ):
+        out.append(
+            _problem(index, "sqlDatabase", f"expected a database name, got {short_repr(item['sqlDatabase'])}")
         )
     matchers = [k for k in ("bucket", "topic", "queue") if k in item]
     if len(matchers) != 1:
@@ -192,6 +203,7 @@ def parse_routes(text: str | None) -> tuple[RouteRule, ...]:
                 allow_removals=item.get("allowRemovals"),
                 name=item.get("name"),
                 sql_dialect=item.get("sqlDialect"),
+                sql_database=item.get("sqlDatabase"),
             )
         )
     return tuple(rules)

@@ -19,7 +19,7 @@ VALID_RULES = [
     {"bucket": "cfg-1", "dtsInstanceId": "dtsinstb", "direction": "Reverse", "region": "cn-shanghai"},
     {"topic": "dts-change-topic", "dtsJobId": "dtsjobc", "name": "topic rule"},
     {"queue": "dts-change-queue", "dtsJobId": "dtsjobd", "dtsInstanceId": "dtsinstd", "allowRemovals": False},
-    {"bucket": "cfg-1", "prefix": "pg/", "dtsJobId": "dtsjobe", "sqlDialect": "postgres"},
+    {"bucket": "cfg-1", "prefix": "pg/", "dtsJobId": "dtsjobe", "sqlDialect": "postgres", "sqlDatabase": "app"},
 ]
 INVALID_RULES = [
     ({"bucket": "cfg-1"}, "DTS_CHANGE_ROUTES[0]: expected dtsJobId or dtsInstanceId (or both)"),
@@ -57,7 +57,7 @@ INVALID_RULES = [
     ),
     (
         {"bucket": "cfg-1", "dtsJobId": "j1", "jobId": "x"},
-        "DTS_CHANGE_ROUTES[0].jobId: unknown key; expected one of: name, bucket, prefix, topic, queue, dtsJobId, dtsInstanceId, direction, region, allowRemovals, sqlDialect",
+        "DTS_CHANGE_ROUTES[0].jobId: unknown key; expected one of: name, bucket, prefix, topic, queue, dtsJobId, dtsInstanceId, direction, region, allowRemovals, sqlDialect, sqlDatabase",
     ),
     (
         {"bucket": "cfg-1", "dtsJobId": "j1", "sqlDialect": "oracle"},
