@@ -47,6 +47,7 @@ _PG_TOOL_RE = re.compile(
 _MYSQL_MARKERS_RE = re.compile(r"`|\b(engine\s*=|auto_increment|unsigned|charset)\b", re.I)
 _SEARCH_PATH_RE = re.compile(r"search_path\s*(?:=|\bto\b)\s*(?P<first>[^,;\s]+)", re.I)
 _FALLBACK_LOG_FILTER_INSTALLED = False
+_NO_DATABASE = "has no database: write it as db.table, add USE db before it, or set sqlDatabase on the route"
 
 
 def _install_log_filter() -> None:
@@ -216,7 +217,7 @@ def _add_table(state: _State, name: _Name, line: int) -> None:
     if db is None:
         state.problems.add(
             f"line {line}",
-            f"table {name.name!r} has no database: write it as db.table or add USE db before it",
+            f"table {name.name!r} {_NO_DATABASE}",
         )
         return
     if _valid(state, db, line, "database") and _valid(state, name.name, line, "table"):
@@ -255,7 +256,7 @@ def _apply(state: _State, verb: str, kind: str, names: list[_Name], line: int, s
             else:
                 db = name.db or state.current_db
                 if db is None:
-                    state.problems.add(f"line {line}", f"DROP TABLE {name.name!r} has no database")
+                    state.problems.add(f"line {line}", f"DROP TABLE {name.name!r} {_NO_DATABASE}")
                 elif _valid(state, db, line, "database") and _valid(state, name.name, line, "table"):
                     _drop(state, ObjectRef(db, name.name), line)
         else:
@@ -377,6 +378,7 @@ def _resolve(state: _State, name: QName) -> ObjectRef | None:
 
 def _rename(state: _State, pairs: tuple[tuple[QName, QName], ...], line: int, snippet: str) -> None:
     """A rename is reported with both names; a table this file created follows its new name."""
+    existing: list[tuple[ObjectRef, ObjectRef]] = []
     for old, new in pairs:
         old_ref = _resolve(state, old)
         if old_ref is None:
@@ -385,9 +387,9 @@ def _rename(state: _State, pairs: tuple[tuple[QName, QName], ...], line: int, sn
             )
             continue
         new_db = new.db or (state.current_db if state.dialect == "mysql" else None) or old_ref.db
-        new_ref = ObjectRef(new_db, new.name)
         if not (_valid(state, new_db, line, "database") and _valid(state, new.name, line, "table")):
             continue
+        new_ref = ObjectRef(new_db, new.name)
         if old_ref in state.tables:
             created = state.tables.pop(old_ref)
             state.tables.setdefault(new_ref, line)
@@ -395,6 +397,15 @@ def _rename(state: _State, pairs: tuple[tuple[QName, QName], ...], line: int, sn
             state.warnings.append(
                 f"line {line}: table {old_ref} (created at line {created}) is renamed to {new_ref}: "
                 f"adding {new_ref}"
+            )
+        else:
+            existing.append((old_ref, new_ref))
+    for old_ref, new_ref in existing:
+        if old_ref in state.tables:  # a swap: `RENAME TABLE t TO t_old, t_new TO t`
+            state.warnings.append(
+                f"line {line}: table {old_ref} is renamed to {new_ref} and replaced by a table this "
+                f"file creates: {old_ref} stays in the object list; send a change that adds "
+                f"{new_ref} if the job should synchronize it too"
             )
         else:
             state.warnings.append(

@@ -217,6 +217,8 @@ def _alter_table(toks: list[Tok], dialect: KindDialect) -> Kind:
                     return Kind("rename", renames=((old, new),))
             elif word == "ADD" and nxt in _CONSTRAINT_WORDS:
                 label = "constraint"
+            elif word == "ADD" and nxt in ("KEY", "INDEX", "FULLTEXT", "SPATIAL"):
+                label = "index"
             elif word == "OWNER" and nxt == "TO":
                 label = "owner change"
             elif word in ("ATTACH", "DETACH") and nxt == "PARTITION":
@@ -300,7 +302,7 @@ def classify(text: str, dialect: KindDialect) -> Kind:
     if first == "COMMENT":
         return Kind("skip", "comment")
     if first in _OTHER_WORDS:
-        return Kind("skip", f"{first} statement")
+        return Kind("skip", f"{first.lower()} statement")
     return Kind("unknown")
 
 

@@ -111,7 +111,8 @@ def test_parse_ddl_unqualified_mysql_table_without_use_is_rejected():
     error = _sql_error("CREATE TABLE orders (id int);")
     assert error.code == "invalid-sql"
     assert error.message == (
-        "Invalid SQL in x.sql: line 1: table 'orders' has no database: write it as db.table or add USE db before it"
+        "Invalid SQL in x.sql: line 1: table 'orders' has no database: write it as db.table, add USE db "
+        "before it, or set sqlDatabase on the route"
     )
 
 

@@ -1,0 +1,57 @@
+-- Dump created by MySQL pump utility, version: 8.0.36, Linux (x86_64)
+-- Dump start time: Mon Jun 03 09:12:44 2024
+-- Server version: 8.0.36
+
+SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0;
+SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0;
+SET @OLD_SQL_MODE=@@SQL_MODE;
+SET SQL_MODE="NO_AUTO_VALUE_ON_ZERO";
+SET @@SESSION.SQL_LOG_BIN= 0;
+SET @OLD_TIME_ZONE=@@TIME_ZONE;
+SET TIME_ZONE='+00:00';
+SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT;
+SET @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS;
+SET @OLD_COLLATION_CONNECTION=@@COLLATION_CONNECTION;
+SET NAMES utf8mb4;
+CREATE DATABASE /*!32312 IF NOT EXISTS*/ `crm` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci */ /*!80016 DEFAULT ENCRYPTION='N' */;
+CREATE TABLE `crm`.`accounts` (
+`id` int NOT NULL AUTO_INCREMENT,
+`name` varchar(200) NOT NULL,
+`tier` tinyint unsigned NOT NULL DEFAULT '1',
+PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci
+;
+CREATE TABLE `crm`.`contacts` (
+`id` int NOT NULL AUTO_INCREMENT,
+`account_id` int NOT NULL,
+`email` varchar(191) NOT NULL,
+`phone` varchar(32) DEFAULT NULL,
+PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci
+;
+ALTER TABLE `crm`.`contacts` ADD KEY `idx_account` (`account_id`);
+ALTER TABLE `crm`.`contacts` ADD UNIQUE KEY `uk_email` (`email`);
+CREATE TABLE `crm`.`account.notes` (
+`account_id` int NOT NULL,
+`body` text NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci
+;
+USE `crm`;
+CREATE DEFINER=`crm_admin`@`%` PROCEDURE `sp_merge_accounts`(IN keep_id INT, IN drop_id INT)
+BEGIN
+  UPDATE contacts SET account_id = keep_id WHERE account_id = drop_id;
+  DELETE FROM accounts WHERE id = drop_id;
+END
+;
+CREATE ALGORITHM=UNDEFINED DEFINER=`crm_admin`@`%` SQL SECURITY DEFINER VIEW `crm`.`v_gold_accounts` AS select `crm`.`accounts`.`id` AS `id`,`crm`.`accounts`.`name` AS `name` from `crm`.`accounts` where (`crm`.`accounts`.`tier` >= 3)
+;
+CREATE USER 'crm_reader'@'%' IDENTIFIED WITH 'caching_sha2_password' REQUIRE NONE PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK;
+GRANT SELECT ON `crm`.* TO `crm_reader`@`%`;
+SET TIME_ZONE=@OLD_TIME_ZONE;
+SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT;
+SET CHARACTER_SET_RESULTS=@OLD_CHARACTER_SET_RESULTS;
+SET COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION;
+SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;
+SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS;
+SET @@SESSION.SQL_LOG_BIN = @OLD_SQL_LOG_BIN;
+-- Dump end time: Mon Jun 03 09:12:45 2024
