@@ -438,12 +438,13 @@ class ObjectExistsError(PermanentError):
 
 
 class InvalidSqlError(ChangeDocumentError):
-    """A SQL DDL change file cannot be parsed, or creates nothing a DbList can name."""
+    """A SQL change file has nothing that can be understood, or one of its table statements is broken."""
 
     code = "invalid-sql"
     default_hint = (
-        "Send CREATE DATABASE/SCHEMA and CREATE TABLE statements in MySQL or PostgreSQL syntax "
-        "(docs/formats.md)."
+        "Fix the statement at the line the message names (a truncated upload, an unclosed "
+        "parenthesis or quote), then upload the file again; docs/formats.md lists what each "
+        "statement kind does."
     )
 
 
