@@ -45,9 +45,7 @@ def _build_init(cls: type, specs: tuple[dataclasses.Field[Any], ...]) -> Callabl
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(init_specs):
-            raise TypeError(
-                f"{cls.__name__}() takes {len(init_specs)} positional arguments but {len(args)} were given"
-            )
+            raise TypeError(f"{cls.__name__}() takes {len(init_specs)} positional arguments but {len(args)} were given")
         for index, spec in enumerate(init_specs):
             if index < len(args):
                 if spec.name in kwargs:
@@ -95,9 +93,7 @@ def _collect_fields(cls: type) -> None:
         default = cls.__dict__.get(name, _MISSING)
         spec = default if isinstance(default, dataclasses.Field) else dataclasses.field(default=default)
         if isinstance(spec.default, _MUTABLE_DEFAULTS):
-            raise ValueError(
-                f"mutable default {type(spec.default)} for field {name} is not allowed: use default_factory"
-            )
+            raise ValueError(f"mutable default {type(spec.default)} for field {name} is not allowed: use default_factory")
         spec.name = name
         spec.type = annotation
         spec._field_type = dataclasses._FIELD  # type: ignore[attr-defined,union-attr]
@@ -156,12 +152,7 @@ def _process(cls: _T, *, frozen: bool, order: bool, eq: bool, repr_: bool) -> _T
         cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
         cls.__delattr__ = __delattr__  # type: ignore[method-assign,assignment]
     if order:
-        for name, op in (
-            ("__lt__", "__lt__"),
-            ("__le__", "__le__"),
-            ("__gt__", "__gt__"),
-            ("__ge__", "__ge__"),
-        ):
+        for name, op in (("__lt__", "__lt__"), ("__le__", "__le__"), ("__gt__", "__gt__"), ("__ge__", "__ge__")):
             if name not in own:
 
                 def compare(self: Any, other: Any, _op: str = op) -> Any:

@@ -63,9 +63,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ConfigurationError(
-        f"Invalid setting {name}: {short_repr(raw)} is not a boolean -> use true or false"
-    )
+    raise ConfigurationError(f"Invalid setting {name}: {short_repr(raw)} is not a boolean -> use true or false")
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -127,13 +125,9 @@ class Settings:
         dts_sig = (env.get("DTS_SIGNATURE_VERSION") or "acs3").lower()
         oss_sig = (env.get("OSS_SIGNATURE_VERSION") or "v4").lower()
         if dts_sig not in ("acs3", "v1"):
-            raise ConfigurationError(
-                f"Invalid setting DTS_SIGNATURE_VERSION: {short_repr(dts_sig)} -> acs3 or v1"
-            )
+            raise ConfigurationError(f"Invalid setting DTS_SIGNATURE_VERSION: {short_repr(dts_sig)} -> acs3 or v1")
         if oss_sig not in ("v4", "v1"):
-            raise ConfigurationError(
-                f"Invalid setting OSS_SIGNATURE_VERSION: {short_repr(oss_sig)} -> v4 or v1"
-            )
+            raise ConfigurationError(f"Invalid setting OSS_SIGNATURE_VERSION: {short_repr(oss_sig)} -> v4 or v1")
         settings = cls(
             dts_region=region,
             dts_endpoint=env.get("DTS_ENDPOINT") or None,
@@ -162,10 +156,7 @@ class Settings:
 
     def check_storage(self) -> None:
         """Inside FC a local disk is ephemeral: pending changes there would be lost."""
-        for name, url in (
-            ("DTS_CHANGE_LEDGER", self.ledger_url),
-            ("DTS_CHANGE_DEAD_LETTER", self.dead_letter_url),
-        ):
+        for name, url in (("DTS_CHANGE_LEDGER", self.ledger_url), ("DTS_CHANGE_DEAD_LETTER", self.dead_letter_url)):
             if not url:
                 raise ConfigurationError(
                     f"Missing setting {name}: required inside Function Compute",

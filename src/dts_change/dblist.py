@@ -240,7 +240,9 @@ class DbList:
     # ------------------------------------------------------------------ output
     def to_wire(self, *, keep_server_keys: bool = False) -> dict[str, Any]:
         """The JSON object to send as `DbList`; server-managed keys stripped unless kept."""
-        return {db: entry.wire(keep_server_keys=keep_server_keys) for db, entry in self.databases.items()}
+        return {
+            db: entry.wire(keep_server_keys=keep_server_keys) for db, entry in self.databases.items()
+        }
 
     def to_json(self, *, keep_server_keys: bool = False) -> str:
         """Canonical compact JSON: exactly the text the client sends (and hashes)."""
@@ -336,7 +338,9 @@ def _problems_from_pydantic(exc: ValidationError) -> list[dict[str, Any]]:
         path = ".".join(str(part) for part in err["loc"])
         expected = _PYDANTIC_MESSAGES.get(err["type"], err["msg"])
         got = _json_repr(err.get("input"))
-        problems.append({"path": path, "msg": f"{expected}, got {got}", "type": err["type"], "input": got})
+        problems.append(
+            {"path": path, "msg": f"{expected}, got {got}", "type": err["type"], "input": got}
+        )
     return problems
 
 
@@ -360,7 +364,10 @@ def name_problem(name: object) -> str | None:
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
         return f"name {short_repr(name)} contains control characters"
     if len(name) > MAX_IDENTIFIER_LENGTH:
-        return f"name {short_repr(name)} is {len(name)} characters, over the limit of {MAX_IDENTIFIER_LENGTH}"
+        return (
+            f"name {short_repr(name)} is {len(name)} characters, over the limit of "
+            f"{MAX_IDENTIFIER_LENGTH}"
+        )
     return None
 
 

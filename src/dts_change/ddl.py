@@ -24,7 +24,7 @@ from ._record import dataclass, field
 from .change import ParsedChange, Problems, fragment_from_refs
 from .dblist import DbList, ObjectRef, name_problem
 from .errors import InputTooLargeError, InvalidSqlError, short_repr
-from .sql_kinds import QName, object_kind, skip_if_exists, classify, plural, read_name
+from .sql_kinds import QName, classify, object_kind, plural, read_name, skip_if_exists
 from .sql_kinds import tokens as kind_tokens
 from .sql_script import ScriptError, Statement, split_script
 
@@ -78,14 +78,12 @@ def detect_dialect(text: str) -> Dialect:
     hint = _DIALECT_HINT_RE.search(text[:4096])
     if hint:
         return "mysql" if hint.group(1).lower() == "mysql" else "postgres"
-    tool_marks = [
-        (match.start(), dialect)
-        for dialect, pattern in (("mysql", _MYSQL_TOOL_RE), ("postgres", _PG_TOOL_RE))
-        for match in [pattern.search(text)]
-        if match is not None
-    ]
-    if tool_marks:
-        return min(tool_marks)[1]
+    mysql_mark = _MYSQL_TOOL_RE.search(text)
+    pg_mark = _PG_TOOL_RE.search(text)
+    if mysql_mark and (pg_mark is None or mysql_mark.start() < pg_mark.start()):
+        return "mysql"
+    if pg_mark:
+        return "postgres"
     if _MYSQL_MARKERS_RE.search(text):
         return "mysql"
     if _PG_MARKERS_RE.search(text) or re.search(r'"[^"\n]+"\s*\.', text):

@@ -180,7 +180,8 @@ class JobNotRunningError(JobBusyError):
 
     code = "job-not-running"
     default_hint = (
-        "The change waits until the job is synchronizing again; it is dead-lettered after its maximum age."
+        "The change waits until the job is synchronizing again; it is dead-lettered after "
+        "its maximum age."
     )
 
 
@@ -256,7 +257,9 @@ class UnroutableChangeError(PermanentError):
     """No job could be determined for the change."""
 
     code = "unroutable-change"
-    default_hint = 'Name the job in the document ("job"), add a DTS_CHANGE_ROUTES rule, or set DTS_JOB_ID.'
+    default_hint = (
+        'Name the job in the document ("job"), add a DTS_CHANGE_ROUTES rule, or set DTS_JOB_ID.'
+    )
 
 
 class RemovalNotAllowedError(PermanentError):
@@ -452,7 +455,9 @@ class InvalidEventError(ChangeDocumentError):
     """The payload has a known trigger shape, but a field it needs is missing or malformed."""
 
     code = "invalid-event"
-    default_hint = "Check the trigger's configuration; compare the payload with the samples in events/."
+    default_hint = (
+        "Check the trigger's configuration; compare the payload with the samples in events/."
+    )
 
 
 class AsyncInvocationFailedError(PermanentError):

@@ -467,9 +467,7 @@ class Ledger:
         new_high = max([high, *(r.seq for r in out)])
         keys = {r.key for r in out}
         if new_high != high or not keys <= seen:
-            self.store.put(
-                name, _dumps({"high_water": new_high, "open_keys": sorted(keys)}, what="order cursor")
-            )
+            self.store.put(name, _dumps({"high_water": new_high, "open_keys": sorted(keys)}, what="order cursor"))
         return out
 
     def first_open_change(self, job_key: str) -> ChangeRecord | None:

@@ -190,7 +190,9 @@ def _rebuild(entry: _E, *, set_keys: dict[str, Any], drop_keys: tuple[str, ...])
 # ---------------------------------------------------------------------- one change
 
 
-def _add_fragment(work: dict[str, DatabaseEntry], fragment: DbList, on_conflict: OnConflict) -> None:
+def _add_fragment(
+    work: dict[str, DatabaseEntry], fragment: DbList, on_conflict: OnConflict
+) -> None:
     for db, new in fragment.databases.items():
         old = work.get(db)
         if new.all_ is False and not new.table_map():

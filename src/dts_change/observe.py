@@ -57,10 +57,7 @@ def redact(value: Any) -> Any:
         return {
             k: (
                 _MASK
-                if isinstance(k, str)
-                and _SECRET_KEY.search(k)
-                and v
-                and isinstance(v, str | bytes | int | float)
+                if isinstance(k, str) and _SECRET_KEY.search(k) and v and isinstance(v, str | bytes | int | float)
                 else redact(v)
             )
             for k, v in value.items()

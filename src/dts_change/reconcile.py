@@ -112,16 +112,11 @@ def is_modifiable(detail: JobDetail) -> Verdict:
     if status == "notconfigured":
         return Verdict("not_configured", "the job is NotConfigured")
     if status == "modifying" or sub_running:
-        return Verdict(
-            "modifying",
-            f"a modification is still running (status {detail.status}, sub-task {sub_status or '-'})",
-        )
+        return Verdict("modifying", f"a modification is still running (status {detail.status}, sub-task {sub_status or '-'})")
     if status == "synchronizing":
         return Verdict("ok", "synchronizing")
     if status == "failed":
-        incremental = (
-            (detail.data_synchronization_status.status or "") if detail.data_synchronization_status else ""
-        )
+        incremental = (detail.data_synchronization_status.status or "") if detail.data_synchronization_status else ""
         if incremental and incremental.lower() not in ("notstarted", ""):
             return Verdict("ok", "failed during incremental synchronization (modifiable)")
         return Verdict("not_running", "the job failed before incremental synchronization")
@@ -230,12 +225,7 @@ class _Pass:
             clock=self.ctx.monotonic,
             sleep=self.ctx.sleep,
             on_retry=lambda exc, attempt, delay: log_event(
-                "retrying",
-                logging.WARNING,
-                job=self.job_key,
-                code=exc.code,
-                attempt=attempt,
-                delay=round(delay, 3),
+                "retrying", logging.WARNING, job=self.job_key, code=exc.code, attempt=attempt, delay=round(delay, 3)
             ),
         )
 
@@ -251,9 +241,7 @@ class _Pass:
     def _set(self, record: ChangeRecord, outcome: str) -> None:
         self.report.outcomes[record.key] = outcome
 
-    def dead_letter(
-        self, record: ChangeRecord, error: DtsChangeError, detail: JobDetail | None = None
-    ) -> None:
+    def dead_letter(self, record: ChangeRecord, error: DtsChangeError, detail: JobDetail | None = None) -> None:
         if self.dry_run:
             self._set(record, "dead_lettered")
             return
@@ -264,10 +252,7 @@ class _Pass:
         if error.request_id:
             request_ids.append(error.request_id)
         updated = self.ctx.ledger.transition(
-            record,
-            ChangeState.DEAD_LETTERED,
-            last_error=err,
-            evidence=evidence if evidence is not None else record.evidence,
+            record, ChangeState.DEAD_LETTERED, last_error=err, evidence=evidence if evidence is not None else record.evidence
         )
         change = record.change
         dl = DeadLetterRecord(
@@ -384,13 +369,8 @@ class _Pass:
         self.ctx.ledger.transition(record, ChangeState.APPLIED, submissions=submissions)
         self.ctx.metrics.incr("changes_applied")
         self._set(record, "applied")
-        log_event(
-            "change applied",
-            change_id=record.change_id,
-            job=record.job_key,
-            phase=phase,
-            correlation_id=record.change.get("correlationId"),
-        )
+        log_event("change applied", change_id=record.change_id, job=record.job_key, phase=phase,
+                  correlation_id=record.change.get("correlationId"))
         return None
 
     def _not_confirmed(self, record: ChangeRecord, current: DbList, detail: JobDetail) -> ChangeRecord | None:
@@ -409,16 +389,11 @@ class _Pass:
         if self.dry_run:
             return record
         return self.ctx.ledger.transition(
-            record,
-            ChangeState.PENDING,
-            confirm_retries=record.confirm_retries + 1,
-            evidence={"unconfirmed": missing},
+            record, ChangeState.PENDING, confirm_retries=record.confirm_retries + 1, evidence={"unconfirmed": missing}
         )
 
     # -------------------------------------------------------------- steps 2-4
-    def run(
-        self, records: list[ChangeRecord], seen: tuple[ChangeRecord, JobDetail] | None = None
-    ) -> PassReport:
+    def run(self, records: list[ChangeRecord], seen: tuple[ChangeRecord, JobDetail] | None = None) -> PassReport:
         """`seen`: a record and the describe made for its target at first sight, reused when the
         records share that target (one describe per pass, as without the first look)."""
         try:
@@ -462,9 +437,7 @@ class _Pass:
                 if verdict.kind == "modifying"
                 else JobNotRunningError(f"Job not modifiable: {self.job_key}: {verdict.reason}")
             )
-            self.note_error(
-                [r for r in records if not r.last_error or r.last_error.get("code") != busy.code], busy
-            )
+            self.note_error([r for r in records if not r.last_error or r.last_error.get("code") != busy.code], busy)
             for r in records:
                 self._set(r, "pending")
             self.report.action = "job-busy"
@@ -513,9 +486,7 @@ class _Pass:
                 keep.append(r)
         return keep
 
-    def submit_reserved(
-        self, reserved_records: list[ChangeRecord], records: list[ChangeRecord]
-    ) -> PassReport:
+    def submit_reserved(self, reserved_records: list[ChangeRecord], records: list[ChangeRecord]) -> PassReport:
         merged: dict[str, Any] = {}
         for r in reserved_records:
             merged.update(r.change.get("reserved") or {})
@@ -616,10 +587,7 @@ class _Pass:
             if fitted > 0 or not specs:
                 break
             alone = fold_changes(current, specs[:1])
-            size = max(
-                (p.byte_size(keep_server_keys=self.ctx.keep_server_keys) for _, p in alone.plan.phases()),
-                default=0,
-            )
+            size = max((p.byte_size(keep_server_keys=self.ctx.keep_server_keys) for _, p in alone.plan.phases()), default=0)
             self.dead_letter(
                 by_id[specs[0].change_id],
                 DbListTooLargeError(
@@ -699,9 +667,7 @@ class _Pass:
         verdict = is_modifiable(fresh)
         if not verdict.ok or fresh.db_list() != current:
             reason = verdict.reason if not verdict.ok else "the job's DbList changed since it was read"
-            error = DbListChangedError(
-                f"DbList changed underneath: {self.job_key}: {reason}; nothing was written"
-            )
+            error = DbListChangedError(f"DbList changed underneath: {self.job_key}: {reason}; nothing was written")
             self.note_error(included, error)
             for r in included:
                 self._set(r, "pending")
@@ -709,9 +675,7 @@ class _Pass:
             self.report.error = error.to_dict()
             return self.report
         if not self.ctx.ledger.lease_is_current(self._lease):
-            error2 = LeaseHeldError(
-                f"Lease lost: {self.job_key}: another pass took over; nothing was written"
-            )
+            error2 = LeaseHeldError(f"Lease lost: {self.job_key}: another pass took over; nothing was written")
             for r in included:
                 self._set(r, "pending")
             self.report.action = "aborted"
@@ -759,9 +723,7 @@ class _Pass:
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
         for r in included:
             expect = _expectation(self.request(r), listed, phase)
-            self.ctx.ledger.transition(
-                r, state, submissions=[*r.submissions, {**submission, "expect": expect}]
-            )
+            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, {**submission, "expect": expect}])
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
@@ -789,10 +751,7 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
     nothing. With nothing open the lease is taken and given back, which is rare and cheap."""
     one = _Pass(job_key, ctx, dry_run=dry_run)
     busy_seen = ctx.busy_seen if ctx.peek_first else None
-    if (
-        busy_seen is not None
-        and ctx.monotonic() - busy_seen.get(job_key, -BUSY_RECHECK_SECONDS) < BUSY_RECHECK_SECONDS
-    ):
+    if busy_seen is not None and ctx.monotonic() - busy_seen.get(job_key, -BUSY_RECHECK_SECONDS) < BUSY_RECHECK_SECONDS:
         one.report.action = "waiting-for-modification"
         return one.report
     try:
@@ -852,13 +811,8 @@ def _last_submission(record: ChangeRecord) -> dict[str, Any] | None:
 
 def _awaiting_confirmation(record: ChangeRecord) -> bool:
     last = _last_submission(record)
-    return (
-        last is not None
-        and not last.get("confirmed")
-        and (
-            record.state in (ChangeState.SUBMITTED, ChangeState.REMOVAL_SUBMITTED)
-            or last.get("phase") == "reserved"
-        )
+    return last is not None and not last.get("confirmed") and (
+        record.state in (ChangeState.SUBMITTED, ChangeState.REMOVAL_SUBMITTED) or last.get("phase") == "reserved"
     )
 
 

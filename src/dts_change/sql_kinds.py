@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Literal
 
 from ._record import dataclass
@@ -282,7 +283,7 @@ def classify(text: str, dialect: KindDialect) -> Kind:
             return _alter_table(toks, dialect)
         if not kind:
             return Kind("unknown")
-        owner = any(a.upper == "OWNER" and b.upper == "TO" for a, b in zip(toks, toks[1:]))
+        owner = any(a.upper == "OWNER" and b.upper == "TO" for a, b in pairwise(toks))
         return Kind("skip", "owner change" if owner else f"{kind} change")
     if first == "RENAME":
         if len(toks) > 1 and toks[1].upper == "TABLE":

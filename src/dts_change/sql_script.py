@@ -169,10 +169,7 @@ class _Splitter:
                 self._quoted(ch)
             elif ch == "$":
                 self._dollar()
-            elif ch == "-" and text.startswith("--", self.pos):
-                end = text.find("\n", self.pos)
-                self._advance(end if end >= 0 else n, emit=False, blank=True)
-            elif ch == "#" and self.dialect == "mysql":
+            elif (ch == "-" and text.startswith("--", self.pos)) or (ch == "#" and self.dialect == "mysql"):
                 end = text.find("\n", self.pos)
                 self._advance(end if end >= 0 else n, emit=False, blank=True)
             elif ch == "/" and text.startswith("/*", self.pos):

@@ -110,9 +110,7 @@ class DirectoryStore:
         # scandir by hand rather than os.walk + pathlib: every invocation lists a job's open-change
         # folder, which holds a thousand entries during a burst. Same rules as os.walk: folders
         # that vanish or cannot be read list nothing, symlinked folders are not followed.
-        pending = [
-            (os.path.join(self.root, folder) if folder else str(self.root), folder + "/" if folder else "")
-        ]
+        pending = [(os.path.join(self.root, folder) if folder else str(self.root), folder + "/" if folder else "")]
         while pending:
             path, base = pending.pop()
             try:
