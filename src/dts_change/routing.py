@@ -4,7 +4,8 @@ A route is a JSON object matching one source — `bucket` (+ optional `prefix`),
 `queue` — and naming a target (`dtsJobId` and/or `dtsInstanceId`, `direction`, `region`) plus
 `allowRemovals` (and `sqlDialect` / `sqlDatabase`: how SQL files from it are read). The first
 matching rule wins. The rules are validated when the function starts against the same
-constraints as `docs/routes.schema.json` (a test keeps the two in step), so a typo fails the deployment's first invocation loudly instead of routing changes to nowhere.
+constraints as `docs/routes.schema.json` (a test keeps the two in step), so a typo fails the
+deployment's first invocation loudly instead of routing changes to nowhere.
 """
 
 from __future__ import annotations
