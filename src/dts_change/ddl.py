@@ -254,7 +254,10 @@ def _apply(state: _State, verb: str, kind: str, names: list[_Name], line: int, s
             else:
                 db = name.db or state.current_db
                 if db is None:
-                    state.problems.add(f"line {line}", f"DROP TABLE {name.name!r} {_NO_DATABASE}")
+                    state.warnings.append(
+                        f"line {line}: DROP TABLE {name.name!r} names no database: not a removal "
+                        "(write it as db.table, add USE db, or set sqlDatabase on the route)"
+                    )
                 elif _valid(state, db, line, "database") and _valid(state, name.name, line, "table"):
                     _drop(state, ObjectRef(db, name.name), line)
         else:
