@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import re
+from itertools import islice
 from typing import Any, Literal
 
 from ._record import dataclass, field
 from .change import ParsedChange, Problems, fragment_from_refs
 from .dblist import DbList, ObjectRef, name_problem
 from .errors import InputTooLargeError, InvalidSqlError, short_repr
-from .sql_kinds import QName, classify, object_kind, plural, read_name, skip_if_exists
+from .sql_kinds import LEADING_TOKENS, QName, classify, object_kind, plural, read_name, skip_if_exists
 from .sql_kinds import tokens as kind_tokens
 from .sql_script import ScriptError, Statement, split_script
 
@@ -336,9 +337,9 @@ def _broken_table_statement(stmt: Statement, dialect: Dialect) -> str | None:
         return "a closing parenthesis has no opening one"
     if "${" in stmt.text:
         return "it contains a migration-tool placeholder (${...}); upload the file with placeholders resolved"
-    toks = list(kind_tokens(stmt.text))
-    if toks and toks[-1].kind == "punct" and toks[-1].text in _TRUNCATED_ENDINGS:
+    if stmt.text.rstrip()[-1:] in _TRUNCATED_ENDINGS:
         return "the statement is cut short"
+    toks = list(islice(kind_tokens(stmt.text), LEADING_TOKENS))
     if toks and toks[0].upper == "CREATE":
         kind, _, after = object_kind(toks, 1)
         if kind == "table":
@@ -349,6 +350,32 @@ def _broken_table_statement(stmt: Statement, dialect: Dialect) -> str | None:
             if following not in _TABLE_BODY_STARTS:
                 return "CREATE TABLE has no column list (the statement is cut short)"
     return None
+
+
+def _simple_table_statement(stmt: Statement, dialect: Dialect) -> tuple[str, str, list[_Name]] | None:
+    """`DROP TABLE|DATABASE|SCHEMA [IF EXISTS] a[, b]` and `USE db`, read without sqlglot."""
+    toks = list(kind_tokens(stmt.text))
+    verb = toks[0].upper if toks else ""
+    if verb == "USE":
+        name, end = read_name(toks, 1, dialect)
+        return ("USE", "DATABASE", [_Name(None, name.name)]) if name and end == len(toks) else None
+    if verb != "DROP" or len(toks) < 3 or toks[1].upper not in ("TABLE", "DATABASE", "SCHEMA"):
+        return None
+    names: list[_Name] = []
+    i = skip_if_exists(toks, 2)
+    while i < len(toks):
+        name, i = read_name(toks, i, dialect)
+        if name is None:
+            return None
+        names.append(_Name(name.db, name.name) if toks[1].upper == "TABLE" else _Name(None, name.name))
+        if i < len(toks) and toks[i].text == ",":
+            i += 1
+            continue
+        break
+    rest = {tok.upper for tok in toks[i:]}
+    if not names or not rest <= {"CASCADE", "RESTRICT"}:
+        return None
+    return "DROP", toks[1].upper, names
 
 
 def _set_search_path(state: _State, stmt: Statement) -> None:
@@ -498,6 +525,10 @@ def parse_ddl(
                 state.problems.add(
                     f"line {stmt.line}", f"{broken}: {short_repr(snippet)}", kind="invalid_sql"
                 )
+                continue
+            simple = _simple_table_statement(stmt, chosen)
+            if simple is not None:
+                _apply(state, *simple, line=stmt.line, snippet=snippet)
                 continue
             parser = parser or _TableParser(chosen)
             parser.apply(stmt, snippet, state)

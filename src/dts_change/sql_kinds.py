@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from itertools import pairwise
-from typing import Literal
+from itertools import islice, pairwise
+from typing import Literal, NamedTuple
 
 from ._record import dataclass
 
@@ -31,8 +31,9 @@ _TOKEN_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Tok:
+class Tok(NamedTuple):
+    """One token; a NamedTuple because a dump makes hundreds of thousands of them."""
+
     kind: Literal["word", "quoted", "string", "num", "punct"]
     text: str
 
@@ -142,6 +143,9 @@ _OTHER_WORDS = frozenset(
 _QUERY_WORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE"})
 _CONSTRAINT_WORDS = frozenset({"CONSTRAINT", "PRIMARY", "FOREIGN", "UNIQUE", "CHECK", "EXCLUDE"})
 _NOT_TABLE_RENAMES = frozenset({"COLUMN", "INDEX", "KEY", "CONSTRAINT"})
+
+
+LEADING_TOKENS = 40
 
 
 @dataclass(frozen=True)
@@ -260,8 +264,10 @@ def _rename_table(toks: list[Tok], dialect: KindDialect) -> Kind:
 
 
 def classify(text: str, dialect: KindDialect) -> Kind:
-    """The kind of one statement (comments already blanked by the splitter)."""
-    toks = list(tokens(text))
+    """The kind of one statement (comments already blanked by the splitter).
+
+    The leading words decide; only a statement that may rename a table is read to its end."""
+    toks = list(tokens(text)) if "RENAME" in text.upper() else list(islice(tokens(text), LEADING_TOKENS))
     if not toks or toks[0].kind != "word":
         return Kind("unknown")
     first = toks[0].upper

@@ -49,7 +49,8 @@ class ScriptError(ValueError):
         self.message = message
 
 
-_SKIP_BORING = re.compile(r"[^'\"`$/*#\-()\n;\\a-zA-Z_]+")
+_SKIP_BORING = re.compile(r"[^'\"`$/*#\-()\n;\\]+")
+_SKIP_BORING_BUT_WORDS = re.compile(r"[^'\"`$/*#\-()\n;\\A-Za-z_]+")
 _NEXT_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$]*)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _MYSQL_SINGLE = re.compile(r"'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
@@ -64,15 +65,11 @@ _DELIMITER_LINE = re.compile(r"[ \t]*delimiter[ \t]+(\S+)[^\n]*", re.I)
 _META_LINE = re.compile(r"[ \t]*\\[A-Za-z!?][^\n]*")
 _COPY_FROM_STDIN = re.compile(r"^\s*COPY\b.*\bFROM\s+STDIN\b", re.I | re.S)
 _ROUTINE_HEAD = re.compile(
-    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+|CONSTRAINT\s+)?"
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+|CONSTRAINT\s+)?"
     r"(?:FUNCTION|PROCEDURE|TRIGGER|EVENT)\b",
     re.I | re.S,
 )
 _BLOCK_CLOSERS_NOT_BEGIN = frozenset({"IF", "LOOP", "WHILE", "REPEAT"})
-
-
-def _line_at(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
 
 
 class _Splitter:
@@ -90,8 +87,7 @@ class _Splitter:
         self.depth = 0
         self.versioned_open_line = 0
         self.block_depth = 0
-        self.routine: bool | None = None
-        self.words: list[str] = []
+        self.routine = False
 
     # ---------------------------------------------------------------- statement buffer
 
@@ -99,7 +95,9 @@ class _Splitter:
         if not self.parts and not chunk.strip():
             return
         if not self.parts:
-            self.start_line = self.line
+            self.start_line = self.line + chunk[: len(chunk) - len(chunk.lstrip())].count("\n")
+            # Only a routine written without DELIMITER needs its words read (BEGIN ... END).
+            self.routine = self.delimiter == ";" and bool(_ROUTINE_HEAD.match(self.text, self.pos))
         self.parts.append(chunk)
 
     def _flush(self, *, terminated: bool) -> None:
@@ -119,8 +117,7 @@ class _Splitter:
         self.parts = []
         self.depth = 0
         self.block_depth = 0
-        self.routine = None
-        self.words = []
+        self.routine = False
 
     def _skip_copy_data(self) -> None:
         """psql reads the lines after `COPY ... FROM stdin;` as data, up to a line `\\.`."""
@@ -183,12 +180,12 @@ class _Splitter:
             elif ch == ")":
                 self.depth -= 1
                 self._advance(self.pos + 1)
-            elif ch.isalpha() or ch == "_":
+            elif self.routine and (ch.isalpha() or ch == "_"):
                 self._word()
             elif self.delimiter != ";":
                 self._advance(self.pos + 1)  # a custom delimiter may start with any character
             else:
-                boring = _SKIP_BORING.match(text, self.pos + 1)
+                boring = (_SKIP_BORING_BUT_WORDS if self.routine else _SKIP_BORING).match(text, self.pos + 1)
                 self._advance(boring.end() if boring else self.pos + 1)
         if self.versioned_open_line:
             raise ScriptError(self.versioned_open_line, "a /*! versioned comment never closes")
@@ -223,18 +220,12 @@ class _Splitter:
         match = _WORD.match(self.text, self.pos)
         assert match is not None
         word = match.group(0).upper()
-        if len(self.words) < 12:
-            self.words.append(word)
-        if self.delimiter == ";" and word in ("BEGIN", "CASE", "END"):
+        if word in ("BEGIN", "CASE", "END"):
             self._track_block(word, match.end())
         self._advance(match.end())
 
     def _track_block(self, word: str, after: int) -> None:
         """Compound bodies written without DELIMITER: `BEGIN ... END` (MySQL), `BEGIN ATOMIC` (PG)."""
-        if self.routine is None:
-            self.routine = bool(_ROUTINE_HEAD.match("".join(self.parts)))
-        if not self.routine:
-            return
         following = _NEXT_WORD.match(self.text, after)
         next_word = following.group(1).upper() if following else ""
         if word == "BEGIN":
