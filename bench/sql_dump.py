@@ -93,7 +93,7 @@ def pg_dump(tables: int) -> str:
 
 
 def count_statements(text: str, dialect: str) -> int:
-    from dts_change.sql_script import split_script  # noqa: PLC0415
+    from dts_change.sql_script import split_script
 
     return sum(1 for s in split_script(text, dialect) if s.directive is None)  # type: ignore[arg-type]
 
@@ -103,7 +103,7 @@ def ours(text: str) -> Any:
 
 
 def floor(text: str, dialect: str) -> Any:
-    import sqlglot.dialects.dialect as sg_dialect  # noqa: PLC0415
+    import sqlglot.dialects.dialect as sg_dialect
 
     return sg_dialect.Dialect.get_or_raise(dialect).tokenize(text)
 
