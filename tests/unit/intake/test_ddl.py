@@ -177,3 +177,107 @@ def test_intake_import_does_not_import_sqlglot():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------- dumps and migrations (issue 16)
+
+
+def test_parse_ddl_mysqldump_header_names_the_database_of_unqualified_tables():
+    sql = "-- MySQL dump 10.13\n--\n-- Host: localhost    Database: shop\n-- ----\nCREATE TABLE `refunds` (id int);"
+    parsed = _ddl(sql)
+    assert parsed.add is not None and parsed.add.to_wire() == {"shop": {"all": False, "Table": {"refunds": {}}}}
+
+
+def test_parse_ddl_default_database_is_overridden_by_use():
+    parsed = _ddl("CREATE TABLE a (id int); USE other; CREATE TABLE b (id int);", default_database="app")
+    assert parsed.add is not None and parsed.add.to_wire() == {
+        "app": {"all": False, "Table": {"a": {}}},
+        "other": {"all": False, "Table": {"b": {}}},
+    }
+
+
+def test_parse_ddl_set_config_search_path_names_the_schema():
+    sql = "SELECT pg_catalog.set_config('search_path', 'Sales, public', false);\nCREATE TABLE Daily (id int);"
+    parsed = _ddl(sql, dialect="postgres")
+    assert parsed.add is not None and parsed.add.to_wire() == {"sales": {"all": False, "Table": {"daily": {}}}}
+
+
+def test_parse_ddl_pg_dump_empty_search_path_leaves_unqualified_tables_without_schema():
+    error = _sql_error("SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE t (id int);", dialect="postgres")
+    assert "line 2: table 't' has no database" in error.message
+
+
+def test_parse_ddl_old_mysqldump_view_stand_in_table_is_not_a_table_and_its_drop_not_a_removal():
+    # mysqldump 5.x wrote a placeholder table for each view, then dropped it and created the view.
+    sql = (
+        "USE shop;\n"
+        "DROP TABLE IF EXISTS `v_totals`;\n"
+        "/*!50001 CREATE TABLE `v_totals` (`id` tinyint NOT NULL) ENGINE=MyISAM */;\n"
+        "CREATE TABLE `real_one` (id int);\n"
+        "/*!50001 DROP TABLE IF EXISTS `v_totals`*/;\n"
+        "/*!50001 DROP VIEW IF EXISTS `v_totals`*/;\n"
+        "/*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50013 DEFINER=`a`@`%` SQL SECURITY DEFINER */\n"
+        "/*!50001 VIEW `v_totals` AS select 1 AS `id` */;\n"
+    )
+    parsed = _ddl(sql)
+    assert parsed.add is not None and parsed.add.to_wire() == {"shop": {"all": False, "Table": {"real_one": {}}}}
+    assert parsed.implicit_removals == ()
+
+
+def test_parse_ddl_rename_of_existing_table_is_reported_with_both_names_and_what_to_do():
+    parsed = _ddl("ALTER TABLE shop.orders RENAME TO orders_2023;")
+    assert parsed.add is None and parsed.implicit_removals == ()
+    assert parsed.warnings == (
+        "no table is created or dropped: the object list is not changed",
+        "line 1: table shop.orders is renamed to shop.orders_2023: the object list is not changed; "
+        "if the job synchronizes shop.orders, send a change that adds shop.orders_2023 and removes "
+        "shop.orders (DTS selects tables by name)",
+    )
+
+
+def test_parse_ddl_table_created_then_renamed_is_added_under_its_new_name():
+    parsed = _ddl('CREATE TABLE s.tmp (id int);\nALTER TABLE s.tmp RENAME TO "Final";', dialect="postgres")
+    assert parsed.add is not None and parsed.add.to_wire() == {"s": {"all": False, "Table": {"Final": {}}}}
+    assert parsed.warnings[0] == "line 2: table s.tmp (created at line 1) is renamed to s.Final: adding s.Final"
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("CREATE TABLE shop.t (id int", "line 1: a parenthesis never closes, so the rest of the file would be lost"),
+        ("CREATE TABLE shop.t (id int;\nSELECT 1;", "line 1: a parenthesis never closes (the statement is cut short)"),
+        ("CREATE TABLE shop.t (id int));", "line 1: a closing parenthesis has no opening one"),
+        ("CREATE TABLE shop.t (id int) ENGINE=;", "line 1: the statement is cut short"),
+        ("SELECT 1;\nCREATE TABLE shop.t;", "line 2: CREATE TABLE has no column list"),
+        ("CREATE TABLE ${schema}.t (id int);", "line 1: it contains a migration-tool placeholder"),
+        ("CREATE PROCEDURE p() BEGIN SELECT 1;\nCREATE TABLE a.b (id int);", "line 1: a BEGIN ... END body never ends"),
+    ],
+)
+def test_parse_ddl_broken_table_statement_is_refused_naming_line(sql, message):
+    error = _sql_error(sql)
+    assert error.message.startswith(f"Invalid SQL in x.sql: {message}"), error.message
+
+
+def test_parse_ddl_unrecognised_statements_among_understood_ones_are_counted_with_lines():
+    parsed = _ddl("CREATE TABLE a.b (id int);\nfrobnicate the tables;\nCREATE TABLE a.c (id int);\nGO;")
+    assert parsed.add is not None and set(parsed.add.to_wire()["a"]["Table"]) == {"b", "c"}
+    assert parsed.warnings == ("skipped: 2 unrecognised statements (line 2, 4)",)
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("--\n-- PostgreSQL database dump\n--\nCOMMENT ON TABLE a.b IS 'uses `backticks`';", "postgres"),
+        ("-- MySQL dump 10.13\nCREATE TABLE a.b (id serial);", "mysql"),
+        ("DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END $$", "mysql"),
+        ("\\connect app\nCREATE TABLE a.b (id int);", "postgres"),
+        ("CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;", "postgres"),
+    ],
+)
+def test_detect_dialect_from_dump_tool_marks(sql, dialect):
+    assert detect_dialect(sql) == dialect
+
+
+def test_parse_ddl_multi_table_drop_with_cascade_is_read_without_sqlglot():
+    parsed = _ddl("DROP TABLE IF EXISTS s.a, s.\"B\" CASCADE; CREATE TABLE s.n (id int);", dialect="postgres")
+    assert parsed.implicit_removals == (ObjectRef("s", "a"), ObjectRef("s", "B"))
