@@ -57,7 +57,8 @@ _EXTENSIONS: dict[str, Syntax] = {
     ".tables": "table-list",
 }
 _SQL_START_RE = LazyPattern(
-    r"^(?:(?:create|drop|use|set|alter|insert|begin|start|comment|lock|unlock)(?=\s|;|$)|/\*)",
+    r"^(?:(?:create|drop|use|set|alter|insert|begin|start|comment|lock|unlock)(?=\s|;|$)|/\*"
+    r"|rename\s+table\s|delimiter\s+\S|\\connect\s)",
     re.I,
 )
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")

@@ -237,3 +237,15 @@ def test_parse_body_base64_table_list_with_its_format_line_and_a_bare_database_i
     parsed = parse_body(encoded, what="doc", allow_base64=True)
     assert isinstance(parsed, ParsedChange) and parsed.add is not None
     assert list(parsed.add.to_wire()) == ["crm"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["RENAME TABLE shop.a TO shop.b;", "DELIMITER ;;\nCREATE TRIGGER t ...;;", "\\connect app\nCREATE TABLE a.b (id int);"],
+)
+def test_detect_syntax_reads_dump_and_migration_openers_as_sql(text):
+    assert detect_syntax(text, name=None) == "sql"
+
+
+def test_detect_syntax_bare_rename_word_in_a_declared_table_list_stays_a_table_list():
+    assert detect_syntax("# format: table-list\nrename\nshop.t\n", name=None) == "table-list"
