@@ -1,17 +1,21 @@
-"""Format 5: SQL DDL "new table schema" files (MySQL and PostgreSQL) -> tables to add.
+"""Format 5: SQL files (dumps, migrations, schema files; MySQL and PostgreSQL) -> tables to add.
 
-sqlglot is imported inside `parse_ddl` only, so no other path pays for it (a test checks that
-importing `dts_change.intake` does not import sqlglot). Statements are split on the tokenizer's
-semicolons and parsed one at a time: one statement sqlglot cannot parse (MySQL's
-`DROP TABLE a, b`, exotic partition clauses) falls back to reading its leading tokens, so a
-valid file is never refused for syntax the parser does not model.
+The file is split as the `mysql`/`psql` clients split it (`sql_script.py`: DELIMITER, versioned
+comments, dollar quotes, meta-commands), each statement's kind is read from its leading words
+(`sql_kinds.py`), and only table statements are acted on. The full rule table is in
+docs/formats.md §2.5; in short: `CREATE TABLE` adds (qualified, or under the current `USE` /
+`search_path`, a mysqldump header's database, or the route's `sqlDatabase`); `CREATE
+DATABASE|SCHEMA` with no table of it in the file adds the whole database; `DROP` becomes a
+removal only where the route allows removals (`ParsedChange.implicit_removals`), and never for a
+name the file creates again (as a table, or as a view: mysqldump's stand-ins); renames are
+reported with both names, and a table the file created follows its new name; everything else is
+counted per kind in one "skipped: ..." warning. A file is refused only when nothing in it is
+understood or a table statement is broken (cut short, unbalanced), naming the line.
 
-Rules (docs/formats.md): `CREATE TABLE [IF NOT EXISTS] [db.]table` adds the table; `CREATE
-DATABASE|SCHEMA` with no table of it in the file adds the whole database; `USE db` (MySQL) or
-`SET search_path` (PostgreSQL) names the database of unqualified tables; PostgreSQL's default is
-`public`. `DROP TABLE|DATABASE|SCHEMA` become removals only where the route allows removals
-(`ParsedChange.implicit_removals`); a DROP followed by a CREATE of the same object is a
-re-creation, not a removal. Other statements are ignored, most with a warning.
+sqlglot parses `CREATE TABLE|DATABASE|SCHEMA` statements only, imported on the first one (a test
+checks that importing `dts_change.intake` does not import it). A statement it cannot model
+(exotic partition clauses) is read from its leading tokens, once the structural checks above
+have passed, so a valid file is never refused for syntax the parser does not know.
 """
 
 from __future__ import annotations
