@@ -332,7 +332,10 @@ REGRESSIONS = [
         json.dumps([{"messageId": "m1", "messageBody": "\udcff"}]).encode(), "invalid-json", id="lone-surrogate-rawdata"
     ),
     pytest.param(
-        b"CREATE TABLE shop.t (a INT); SELECT " + b"(" * 3000 + b"1" + b")" * 3000, "invalid-sql", id="sql-nesting"
+        # A deeply nested SELECT is now skipped unparsed (issue 16); nesting in a table statement still refuses.
+        b"CREATE TABLE shop.t (a INT); CREATE TABLE " + b"(" * 3000 + b"1" + b")" * 3000,
+        "invalid-sql",
+        id="sql-nesting",
     ),
 ]
 
