@@ -498,12 +498,11 @@ def parse_ddl(
     views: dict[ObjectRef, int] = {}
     parser: _TableParser | None = None
     for stmt, kind in plan:
-        snippet = _snippet(stmt.text)
         if stmt.open_block or (not stmt.terminated and stmt.depth > 0):
             reason = "a BEGIN ... END body never ends" if stmt.open_block else "a parenthesis never closes"
             state.problems.add(
                 f"line {stmt.line}",
-                f"{reason}, so the rest of the file would be lost: {short_repr(snippet)}",
+                f"{reason}, so the rest of the file would be lost: {short_repr(_snippet(stmt.text))}",
                 kind="invalid_sql",
             )
             continue
@@ -518,12 +517,13 @@ def parse_ddl(
             if ref is not None:
                 views.setdefault(ref, stmt.line)
         elif kind.action == "rename":
-            _rename(state, kind.renames, stmt.line, snippet)
+            _rename(state, kind.renames, stmt.line, _snippet(stmt.text))
         elif kind.action == "unknown":
             skipped.unknown_lines.append(stmt.line)
         elif kind.temporary:
             skipped.add("temporary table" if stmt.text[:6].upper() == "CREATE" else "temporary table drop")
         else:
+            snippet = _snippet(stmt.text)
             broken = _broken_table_statement(stmt, chosen)
             if broken:
                 state.problems.add(
@@ -537,7 +537,7 @@ def parse_ddl(
             parser = parser or _TableParser(chosen)
             parser.apply(stmt, snippet, state)
     understood = len(plan) - len(skipped.unknown_lines)
-    if plan and understood == skipped.session == 0 and not state.problems.items:
+    if plan and understood == 0 and not state.problems.items:
         first = next(stmt for stmt, kind in plan if kind.action == "unknown")
         state.problems.add(
             f"line {first.line}",

@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from itertools import islice, pairwise
 from typing import Literal, NamedTuple
 
-from ._record import dataclass
-
 KindDialect = Literal["mysql", "postgres"]
 
 _TOKEN_RE = re.compile(
@@ -59,8 +57,7 @@ def tokens(text: str) -> Iterator[Tok]:
             yield Tok("punct", match.group("punct"))
 
 
-@dataclass(frozen=True)
-class QName:
+class QName(NamedTuple):
     """A possibly qualified name: `db` is None when the statement leaves it to USE/search_path."""
 
     db: str | None
@@ -146,10 +143,11 @@ _NOT_TABLE_RENAMES = frozenset({"COLUMN", "INDEX", "KEY", "CONSTRAINT"})
 
 
 LEADING_TOKENS = 40
+_FIRST_WORD_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)")
+_NEEDS_MORE_WORDS = frozenset({"CREATE", "DROP", "ALTER", "RENAME", "USE"})
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     """What a statement is. `action` says what ddl.py does with it."""
 
     action: Literal["table", "rename", "view", "session", "skip", "unknown"]
@@ -267,10 +265,13 @@ def classify(text: str, dialect: KindDialect) -> Kind:
     """The kind of one statement (comments already blanked by the splitter).
 
     The leading words decide; only a statement that may rename a table is read to its end."""
-    toks = list(tokens(text)) if "RENAME" in text.upper() else list(islice(tokens(text), LEADING_TOKENS))
-    if not toks or toks[0].kind != "word":
+    head = _FIRST_WORD_RE.match(text)
+    if head is None:
         return Kind("unknown")
-    first = toks[0].upper
+    first = head.group(1).upper()
+    if first not in _NEEDS_MORE_WORDS:
+        return _classify_by_first_word(first, text)
+    toks = list(tokens(text)) if "RENAME" in text.upper() else list(islice(tokens(text), LEADING_TOKENS))
     if first in ("CREATE", "DROP"):
         kind, temporary, after = object_kind(toks, 1)
         if kind in ("table", "database", "schema"):
@@ -295,6 +296,10 @@ def classify(text: str, dialect: KindDialect) -> Kind:
         if len(toks) > 1 and toks[1].upper == "TABLE":
             return _rename_table(toks, dialect)
         return Kind("skip", "rename of another object")
+    return Kind("unknown")
+
+
+def _classify_by_first_word(first: str, text: str) -> Kind:
     if first in _SESSION_WORDS:
         return Kind("session")
     if first in _QUERY_WORDS:

@@ -17,15 +17,12 @@ be swallowed, and a table in the swallowed part would be lost without a word.
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-from ._record import dataclass
+from typing import Literal, NamedTuple
 
 ScriptDialect = Literal["mysql", "postgres"]
 
 
-@dataclass(frozen=True)
-class Statement:
+class Statement(NamedTuple):
     """One statement: its code (comments blanked, versioned comments unwrapped) and where it starts."""
 
     text: str
@@ -49,8 +46,8 @@ class ScriptError(ValueError):
         self.message = message
 
 
-_SKIP_BORING = re.compile(r"[^'\"`$/*#\-()\n;\\]+")
-_SKIP_BORING_BUT_WORDS = re.compile(r"[^'\"`$/*#\-()\n;\\A-Za-z_]+")
+_SKIP_BORING = re.compile(r"[^'\"`$/*#\-\n;\\]+")
+_SKIP_BORING_BUT_WORDS = re.compile(r"[^'\"`$/*#\-\n;\\A-Za-z_]+")
 _NEXT_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$]*)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _MYSQL_SINGLE = re.compile(r"'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
@@ -96,8 +93,6 @@ class _Splitter:
             return
         if not self.parts:
             self.start_line = self.line + chunk[: len(chunk) - len(chunk.lstrip())].count("\n")
-            # Only a routine written without DELIMITER needs its words read (BEGIN ... END).
-            self.routine = self.delimiter == ";" and bool(_ROUTINE_HEAD.match(self.text, self.pos))
         self.parts.append(chunk)
 
     def _flush(self, *, terminated: bool) -> None:
@@ -174,23 +169,27 @@ class _Splitter:
             elif ch == "*" and self.versioned_open_line and text.startswith("*/", self.pos):
                 self.versioned_open_line = 0
                 self._advance(self.pos + 2, emit=False, blank=True)
-            elif ch == "(":
-                self.depth += 1
-                self._advance(self.pos + 1)
-            elif ch == ")":
-                self.depth -= 1
-                self._advance(self.pos + 1)
-            elif self.routine and (ch.isalpha() or ch == "_"):
+            elif (ch.isalpha() or ch == "_") and self._in_routine():
                 self._word()
-            elif self.delimiter != ";":
-                self._advance(self.pos + 1)  # a custom delimiter may start with any character
             else:
-                boring = (_SKIP_BORING_BUT_WORDS if self.routine else _SKIP_BORING).match(text, self.pos + 1)
-                self._advance(boring.end() if boring else self.pos + 1)
+                if self.delimiter != ";":
+                    end = self.pos + 1  # a custom delimiter may start with any character
+                else:
+                    boring = (_SKIP_BORING_BUT_WORDS if self.routine else _SKIP_BORING).match(text, self.pos + 1)
+                    end = boring.end() if boring else self.pos + 1
+                chunk = text[self.pos : end]
+                self.depth += chunk.count("(") - chunk.count(")")
+                self._advance(end)
         if self.versioned_open_line:
             raise ScriptError(self.versioned_open_line, "a /*! versioned comment never closes")
         self._flush(terminated=False)
         return self.out
+
+    def _in_routine(self) -> bool:
+        """Only a routine written without DELIMITER needs its words read (BEGIN ... END)."""
+        if not self.parts:
+            self.routine = self.delimiter == ";" and bool(_ROUTINE_HEAD.match(self.text, self.pos))
+        return self.routine
 
     def _directive(self) -> bool:
         """A client directive on a line of its own, before any code of a statement."""
