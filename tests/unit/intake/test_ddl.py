@@ -281,3 +281,38 @@ def test_detect_dialect_from_dump_tool_marks(sql, dialect):
 def test_parse_ddl_multi_table_drop_with_cascade_is_read_without_sqlglot():
     parsed = _ddl("DROP TABLE IF EXISTS s.a, s.\"B\" CASCADE; CREATE TABLE s.n (id int);", dialect="postgres")
     assert parsed.implicit_removals == (ObjectRef("s", "a"), ObjectRef("s", "B"))
+
+
+def test_parse_ddl_pg_dump_clean_drops_everything_first_and_recreates_it_so_nothing_is_removed():
+    sql = (
+        "DROP TRIGGER IF EXISTS trg ON reporting.sales;\n"
+        "DROP INDEX IF EXISTS reporting.sales_idx;\n"
+        "ALTER TABLE IF EXISTS ONLY reporting.sales DROP CONSTRAINT IF EXISTS sales_pkey;\n"
+        "DROP VIEW IF EXISTS reporting.v_sales;\n"
+        "DROP TABLE IF EXISTS reporting.sales;\n"
+        "DROP SCHEMA IF EXISTS reporting;\n"
+        "CREATE SCHEMA reporting;\n"
+        "CREATE TABLE reporting.sales (id bigint NOT NULL);\n"
+        "CREATE VIEW reporting.v_sales AS SELECT id FROM reporting.sales;\n"
+    )
+    parsed = _ddl(sql, dialect="postgres")
+    assert parsed.implicit_removals == ()
+    assert parsed.add is not None and parsed.add.to_wire() == {"reporting": {"all": False, "Table": {"sales": {}}}}
+
+
+def test_parse_ddl_mysqldump_add_drop_database_is_a_recreation():
+    sql = (
+        "/*!40000 DROP DATABASE IF EXISTS `shop`*/;\n"
+        "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `shop` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n"
+        "USE `shop`;\n"
+        "DROP TABLE IF EXISTS `refunds`;\n"
+        "CREATE TABLE `refunds` (`id` int NOT NULL);\n"
+    )
+    parsed = _ddl(sql)
+    assert parsed.implicit_removals == ()
+    assert parsed.add is not None and parsed.add.to_wire() == {"shop": {"all": False, "Table": {"refunds": {}}}}
+
+
+def test_parse_ddl_real_drop_stays_a_removal_candidate():
+    parsed = _ddl("DROP TABLE IF EXISTS shop.legacy; CREATE TABLE shop.fresh (id int);")
+    assert parsed.implicit_removals == (ObjectRef("shop", "legacy"),)
