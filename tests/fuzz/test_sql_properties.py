@@ -82,6 +82,7 @@ def skipped_statements(dialect: str) -> st.SearchStrategy[list[str]]:
                 "END;",
             ],
             [f"# {DECOY}"],
+            ["CREATE TEMPORARY TABLE shop.t_scratch (id int);"],
             [
                 "DROP TABLE IF EXISTS `shop`.`v_stand`;",
                 "/*!50001 CREATE VIEW `shop`.`v_stand` AS SELECT 1 AS `id`*/;",
@@ -99,6 +100,8 @@ def skipped_statements(dialect: str) -> st.SearchStrategy[list[str]]:
             ["CREATE SEQUENCE shop.s START WITH 1;", "ALTER SEQUENCE shop.s OWNED BY shop.t_x.id;"],
             ["CREATE MATERIALIZED VIEW shop.mv AS SELECT 1 WITH NO DATA;"],
             ["\\connect app"],
+            ["COPY shop.t_x (id, note) FROM stdin;", f"1\t{DECOY}", "2\t'unclosed", "\\."],
+            ["CREATE TEMP TABLE shop.t_scratch (id int);"],
         ]
     return st.sampled_from(common)
 
