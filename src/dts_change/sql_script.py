@@ -60,6 +60,9 @@ _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$
 _VERSIONED_OPEN = re.compile(r"/\*M?!\d{0,6}")
 _DELIMITER_LINE = re.compile(r"[ \t]*delimiter[ \t]+(\S+)[^\n]*", re.I)
 _META_LINE = re.compile(r"[ \t]*\\[A-Za-z!?][^\n]*")
+_LIQUIBASE_FILE = re.compile(r"\A\s*--\s*liquibase\s+formatted\s+sql\b", re.I)
+_LIQUIBASE_CHANGESET = re.compile(r"[ \t]*--\s*changeset\s[^\n]*", re.I)
+_LIQUIBASE_END_DELIMITER = re.compile(r"\bendDelimiter:(\S+)", re.I)
 _COPY_FROM_STDIN = re.compile(r"^\s*COPY\b.*\bFROM\s+STDIN\b", re.I | re.S)
 _ROUTINE_HEAD = re.compile(
     r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+|CONSTRAINT\s+)?"
@@ -85,6 +88,7 @@ class _Splitter:
         self.versioned_open_line = 0
         self.block_depth = 0
         self.routine = False
+        self.liquibase = bool(_LIQUIBASE_FILE.match(text))
 
     # ---------------------------------------------------------------- statement buffer
 
@@ -193,6 +197,13 @@ class _Splitter:
 
     def _directive(self) -> bool:
         """A client directive on a line of its own, before any code of a statement."""
+        changeset = _LIQUIBASE_CHANGESET.match(self.text, self.pos) if self.liquibase else None
+        if changeset:
+            # Liquibase: each changeset may end its statements with its own `endDelimiter:`.
+            end_delimiter = _LIQUIBASE_END_DELIMITER.search(changeset.group(0))
+            self.delimiter = end_delimiter.group(1) if end_delimiter else ";"
+            self._directive_statement("--changeset", changeset.end())
+            return True
         match = _DELIMITER_LINE.match(self.text, self.pos) if self.dialect == "mysql" else None
         if match:
             self.delimiter = match.group(1)

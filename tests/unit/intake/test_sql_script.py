@@ -114,3 +114,27 @@ def test_unterminated_quote_or_comment_is_an_error_naming_its_line(sql, dialect,
 def test_routine_begin_without_end_is_flagged():
     statements = split_script("CREATE PROCEDURE p() BEGIN SELECT 1;\nCREATE TABLE a.b (id int);", "mysql")
     assert len(statements) == 1 and statements[0].open_block
+
+
+def test_liquibase_changeset_end_delimiter_applies_to_its_changeset_only():
+    sql = (
+        "--liquibase formatted sql\n"
+        "--changeset li:1 endDelimiter:/\n"
+        "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END\n"
+        "/\n"
+        "--changeset li:2\n"
+        "CREATE TABLE a.b (id int);\n"
+        "CREATE TABLE a.c (id int);\n"
+    )
+    statements = split_script(sql, "mysql")
+    assert [(s.directive, s.text) for s in statements] == [
+        ("--changeset", "--changeset li:1 endDelimiter:/"),
+        (None, "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END"),
+        ("--changeset", "--changeset li:2"),
+        (None, "CREATE TABLE a.b (id int)"),
+        (None, "CREATE TABLE a.c (id int)"),
+    ]
+
+
+def test_changeset_comments_outside_liquibase_files_are_plain_comments():
+    assert texts("--changeset li:1 endDelimiter:/\nSELECT 1;\nSELECT 2;") == ["SELECT 1", "SELECT 2"]
