@@ -29,7 +29,7 @@ from ._record import dataclass, field
 from .change import ParsedChange, Problems, fragment_from_refs
 from .dblist import DbList, ObjectRef, name_problem
 from .errors import InputTooLargeError, InvalidSqlError, short_repr
-from .sql_kinds import LEADING_TOKENS, QName, classify, object_kind, plural, read_name, skip_if_exists
+from .sql_kinds import LEADING_TOKENS, Kind, QName, classify, object_kind, plural, read_name, skip_if_exists
 from .sql_kinds import tokens as kind_tokens
 from .sql_script import ScriptError, Statement, split_script
 
@@ -495,47 +495,9 @@ def parse_ddl(
     state = _State(dialect=chosen, current_db=default_database or _default_database(text, chosen))
     state.problems = Problems(f"SQL in {what}")
     skipped = _Skipped(directives=len(statements) - len(plan))
-    views: dict[ObjectRef, int] = {}
-    parser: _TableParser | None = None
+    reader = _Reader(state, skipped)
     for stmt, kind in plan:
-        if stmt.open_block or (not stmt.terminated and stmt.depth > 0):
-            reason = "a BEGIN ... END body never ends" if stmt.open_block else "a parenthesis never closes"
-            state.problems.add(
-                f"line {stmt.line}",
-                f"{reason}, so the rest of the file would be lost: {short_repr(_snippet(stmt.text))}",
-                kind="invalid_sql",
-            )
-            continue
-        if kind.action == "session":
-            skipped.session += 1
-            _set_search_path(state, stmt)
-        elif kind.action == "skip":
-            skipped.add(kind.label)
-        elif kind.action == "view":
-            skipped.add(kind.label)
-            ref = _resolve(state, kind.view) if kind.view else None
-            if ref is not None:
-                views.setdefault(ref, stmt.line)
-        elif kind.action == "rename":
-            _rename(state, kind.renames, stmt.line, _snippet(stmt.text))
-        elif kind.action == "unknown":
-            skipped.unknown_lines.append(stmt.line)
-        elif kind.temporary:
-            skipped.add("temporary table" if stmt.text[:6].upper() == "CREATE" else "temporary table drop")
-        else:
-            snippet = _snippet(stmt.text)
-            broken = _broken_table_statement(stmt, chosen)
-            if broken:
-                state.problems.add(
-                    f"line {stmt.line}", f"{broken}: {short_repr(snippet)}", kind="invalid_sql"
-                )
-                continue
-            simple = _simple_table_statement(stmt, chosen)
-            if simple is not None:
-                _apply(state, *simple, line=stmt.line, snippet=snippet)
-                continue
-            parser = parser or _TableParser(chosen)
-            parser.apply(stmt, snippet, state)
+        reader.read(stmt, kind)
     understood = len(plan) - len(skipped.unknown_lines)
     if plan and understood == 0 and not state.problems.items:
         first = next(stmt for stmt, kind in plan if kind.action == "unknown")
@@ -547,11 +509,60 @@ def parse_ddl(
     if not plan and not state.problems.items:
         state.problems.add("", "no SQL statement found", kind="invalid_sql")
     state.problems.raise_if_any(InvalidSqlError)
-    _views_are_not_tables(state, views)
+    _views_are_not_tables(state, reader.views)
     summary = skipped.summary()
     if summary:
         state.warnings.append(summary)
     return _result(state)
+
+
+class _Reader:
+    """Acts on one classified statement at a time: counts what it skips, applies table statements."""
+
+    def __init__(self, state: _State, skipped: _Skipped) -> None:
+        self.state = state
+        self.skipped = skipped
+        self.views: dict[ObjectRef, int] = {}
+        self.parser: _TableParser | None = None
+
+    def read(self, stmt: Statement, kind: Kind) -> None:
+        state, skipped = self.state, self.skipped
+        if stmt.open_block or (not stmt.terminated and stmt.depth > 0):
+            reason = "a BEGIN ... END body never ends" if stmt.open_block else "a parenthesis never closes"
+            state.problems.add(
+                f"line {stmt.line}",
+                f"{reason}, so the rest of the file would be lost: {short_repr(_snippet(stmt.text))}",
+                kind="invalid_sql",
+            )
+        elif kind.action == "session":
+            skipped.session += 1
+            _set_search_path(state, stmt)
+        elif kind.action in ("skip", "view"):
+            skipped.add(kind.label)
+            ref = _resolve(state, kind.view) if kind.view else None
+            if ref is not None:
+                self.views.setdefault(ref, stmt.line)
+        elif kind.action == "rename":
+            _rename(state, kind.renames, stmt.line, _snippet(stmt.text))
+        elif kind.action == "unknown":
+            skipped.unknown_lines.append(stmt.line)
+        elif kind.temporary:
+            skipped.add("temporary table" if stmt.text[:6].upper() == "CREATE" else "temporary table drop")
+        else:
+            self._table_statement(stmt)
+
+    def _table_statement(self, stmt: Statement) -> None:
+        snippet = _snippet(stmt.text)
+        broken = _broken_table_statement(stmt, self.state.dialect)
+        if broken:
+            self.state.problems.add(f"line {stmt.line}", f"{broken}: {short_repr(snippet)}", kind="invalid_sql")
+            return
+        simple = _simple_table_statement(stmt, self.state.dialect)
+        if simple is not None:
+            _apply(self.state, *simple, line=stmt.line, snippet=snippet)
+            return
+        self.parser = self.parser or _TableParser(self.state.dialect)
+        self.parser.apply(stmt, snippet, self.state)
 
 
 class _TableParser:
