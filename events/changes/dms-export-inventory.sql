@@ -1,6 +1,6 @@
--- Structure export of database inventory from Alibaba Cloud DMS (SQL Console > Export > Structure only).
--- DMS writes unqualified names and no USE: the route's sqlDatabase (or a `USE inventory;` added
--- at the top) names the database.
+-- Structure-only export of database inventory, laid out as GUI exporters such as DMS's database
+-- export write it: section banners, DROP before CREATE, unqualified names and no USE, so the
+-- route's sqlDatabase (or a `USE inventory;` added at the top) names the database.
 SET NAMES utf8mb4;
 SET FOREIGN_KEY_CHECKS = 0;
 
