@@ -65,7 +65,9 @@ _LIQUIBASE_CHANGESET = re.compile(r"[ \t]*--\s*changeset\s[^\n]*", re.I)
 _LIQUIBASE_END_DELIMITER = re.compile(r"\bendDelimiter:(\S+)", re.I)
 _COPY_FROM_STDIN = re.compile(r"^\s*COPY\b.*\bFROM\s+STDIN\b", re.I | re.S)
 _ROUTINE_HEAD = re.compile(
-    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+|CONSTRAINT\s+)?"
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?"
+    r"(?:DEFINER\s*=\s*(?:`[^`]*`|'[^']*'|\"[^\"]*\"|[^\s@]+)(?:@(?:`[^`]*`|'[^']*'|\"[^\"]*\"|\S+))?\s+)?"
+    r"(?:AGGREGATE\s+|CONSTRAINT\s+)?"
     r"(?:FUNCTION|PROCEDURE|TRIGGER|EVENT)\b",
     re.I | re.S,
 )

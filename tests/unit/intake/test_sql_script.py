@@ -138,3 +138,8 @@ def test_liquibase_changeset_end_delimiter_applies_to_its_changeset_only():
 
 def test_changeset_comments_outside_liquibase_files_are_plain_comments():
     assert texts("--changeset li:1 endDelimiter:/\nSELECT 1;\nSELECT 2;") == ["SELECT 1", "SELECT 2"]
+
+
+def test_routine_with_quoted_definer_containing_spaces_keeps_its_body():
+    sql = "CREATE DEFINER=`ops team`@`%` PROCEDURE p() BEGIN SELECT 1; END;\nCREATE TABLE a.b (id int);"
+    assert texts(sql) == ["CREATE DEFINER=`ops team`@`%` PROCEDURE p() BEGIN SELECT 1; END", "CREATE TABLE a.b (id int)"]
