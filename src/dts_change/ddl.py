@@ -5,7 +5,7 @@ comments, dollar quotes, meta-commands), each statement's kind is read from its 
 (`sql_kinds.py`), and only table statements are acted on. The full rule table is in
 docs/formats.md §2.5; in short: `CREATE TABLE` adds (qualified, or under the current `USE` /
 `search_path`, a mysqldump header's database, or the route's `sqlDatabase`); `CREATE
-DATABASE|SCHEMA` with no table of it in the file adds the whole database; `DROP` becomes a
+DATABASE|SCHEMA` adds the whole database only in a file that creates no table; `DROP` becomes a
 removal only where the route allows removals (`ParsedChange.implicit_removals`), and never for a
 name the file creates again (as a table, or as a view: mysqldump's stand-ins); renames are
 reported with both names, and a table the file created follows its new name; everything else is
@@ -618,11 +618,21 @@ def _snippet(code: str) -> str:
 def _result(state: _State) -> ParsedChange:
     """The change; with nothing to add or drop, `add` is None and the warnings say why (a no-op)."""
     table_dbs = {ref.db for ref in state.tables}
-    refs = [ObjectRef(db) for db in state.created_dbs if db not in table_dbs]
+    empty_dbs = [db for db in state.created_dbs if db not in table_dbs]
+    warnings = list(state.warnings)
+    refs: list[ObjectRef] = []
+    if state.tables:
+        # A dump's schema that holds only views or routines is not a request to sync it whole.
+        if empty_dbs:
+            warnings.append(
+                f"database(s) created without tables in this file are not added: {', '.join(empty_dbs)} "
+                "(the file's tables are; send the database as a table list to synchronize it whole)"
+            )
+    else:
+        refs = [ObjectRef(db) for db in empty_dbs]
     refs.extend(sorted(state.tables, key=lambda r: state.tables[r]))
     drops = tuple(sorted(state.drops, key=lambda r: state.drops[r]))
     add = None
-    warnings = list(state.warnings)
     if refs:
         fragment, more = fragment_from_refs(refs)
         warnings.extend(more)

@@ -316,3 +316,15 @@ def test_parse_ddl_mysqldump_add_drop_database_is_a_recreation():
 def test_parse_ddl_real_drop_stays_a_removal_candidate():
     parsed = _ddl("DROP TABLE IF EXISTS shop.legacy; CREATE TABLE shop.fresh (id int);")
     assert parsed.implicit_removals == (ObjectRef("shop", "legacy"),)
+
+
+def test_parse_ddl_schema_without_tables_in_a_dump_with_tables_is_not_added_whole():
+    sql = "CREATE SCHEMA audit;\nCREATE FUNCTION audit.f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\n" \
+        "CREATE SCHEMA reporting;\nCREATE TABLE reporting.sales (id int);"
+    parsed = _ddl(sql, dialect="postgres")
+    assert parsed.add is not None and parsed.add.to_wire() == {"reporting": {"all": False, "Table": {"sales": {}}}}
+    assert parsed.warnings == (
+        "skipped: 1 function",
+        "database(s) created without tables in this file are not added: audit (the file's tables are; "
+        "send the database as a table list to synchronize it whole)",
+    )
