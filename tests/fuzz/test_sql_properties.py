@@ -126,6 +126,17 @@ def sql_file(draw: st.DrawFn) -> tuple[str, str, set[ObjectRef]]:
             tables.add(ref)
         else:
             lines.extend(piece)
+    if draw(st.booleans()):
+        # A table the file creates and then renames is added under its new name only.
+        old = draw(st.sampled_from(sorted(tables)))
+        plain_old = old.table is not None and old.table.startswith("t_")
+        old_sql = f"{old.db}.{quote(old.table or '', dialect, plain_old)}"
+        new_name = f"r_{len(lines)}"
+        if dialect == "mysql":
+            lines.append(f"RENAME TABLE {old_sql} TO {old.db}.{new_name};")
+        else:
+            lines.append(f"ALTER TABLE {old_sql} RENAME TO {new_name};")
+        tables = (tables - {old}) | {ObjectRef(old.db, new_name)}
     return "\n".join(lines) + "\n", dialect, tables
 
 
