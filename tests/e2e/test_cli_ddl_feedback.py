@@ -12,7 +12,7 @@ from tests.e2e.test_demo_flow import run_cli
 def _invoke(tmp_path: Path, name: str, body: str) -> tuple[int, str, str]:
     path = tmp_path / name
     path.write_text(body, encoding="utf-8")
-    proc = run_cli("invoke", str(path), "--local")
+    proc = run_cli("invoke", str(path), "--local", "--state-dir", str(tmp_path / "state"))
     return proc.returncode, proc.stdout, proc.stderr
 
 
