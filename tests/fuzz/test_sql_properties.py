@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dts_change.dblist import ObjectRef
 from dts_change.ddl import parse_ddl
+from dts_change.errors import DtsChangeError
 
 EXAMPLES = int(os.environ.get("DTS_CHANGE_FUZZ_EXAMPLES", "150"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -171,3 +172,20 @@ def test_generated_mix_detects_its_own_dialect_when_marked(generated):
     marked = f"-- dialect: {dialect}\n" + text
     parsed = parse_ddl(marked, what="gen.sql", max_statements=1000)
     assert added_tables(parsed) == tables
+
+
+PIECES = st.sampled_from(
+    [*"abcT ;()'\"`$\\#-/*!\n.,=@",
+       "CREATE TABLE ", "DROP TABLE ", "CREATE VIEW ", "DELIMITER ;;\n", "$$", "/*!40101 ", "*/", "BEGIN ", "END ",
+       "CREATE PROCEDURE p() ", "RENAME TABLE ", " TO ", "USE x;", "\\connect a\n", "COPY t FROM stdin;\n", "\\.\n",
+       "--liquibase formatted sql\n", "--changeset a:1 endDelimiter:/\n", "ALTER TABLE a.b RENAME TO c;"]
+)  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(PIECES, max_size=40).map("".join), st.sampled_from(["mysql", "postgres", None]))
+def test_any_sql_like_text_is_read_or_refused_with_a_coded_error(text, dialect):
+    try:
+        parse_ddl(text, what="gen.sql", max_statements=1000, dialect=dialect)
+    except DtsChangeError as exc:
+        assert exc.code in ("invalid-sql", "invalid-name", "input-too-large")
