@@ -1,7 +1,8 @@
 """Generated SQL files: tables mixed among the statement kinds the handler skips (views,
 triggers, routines with their own delimiters or dollar quotes, indexes, data, grants, session
 settings), comments and quoting. Whatever the mix, the tables added are exactly the tables
-generated: never a view or a name from a string, comment or body, and never one missing."""
+generated: never a view or a name from a string, comment or body, and never one missing. And
+any SQL-like text is either read or refused with a coded error, never an exception."""
 
 from __future__ import annotations
 
