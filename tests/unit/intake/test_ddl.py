@@ -328,3 +328,15 @@ def test_parse_ddl_schema_without_tables_in_a_dump_with_tables_is_not_added_whol
         "database(s) created without tables in this file are not added: audit (the file's tables are; "
         "send the database as a table list to synchronize it whole)",
     )
+
+
+@pytest.mark.parametrize(
+    "sample",
+    ["mysqldump-shop.sql", "pg_dump-reporting.sql", "mysqlpump-crm.sql", "liquibase-changelog-payments.sql"],
+)
+def test_parse_ddl_windows_line_endings_read_the_same(sample):
+    text = (EVENTS_DIR / "changes" / sample).read_text()
+    lf, crlf = _ddl(text, max_statements=1000), _ddl(text.replace("\n", "\r\n"), max_statements=1000)
+    assert lf.add is not None and crlf.add is not None
+    assert crlf.add.to_wire() == lf.add.to_wire()
+    assert crlf.warnings == lf.warnings
