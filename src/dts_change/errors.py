@@ -333,6 +333,18 @@ class InvariantViolationError(InternalError):
         self.missing_objects = missing_objects or []
 
 
+class GuardViolationError(InternalError):
+    """The wire guard found a path of the job's DbObject (as DTS returned it) that the DbList about
+    to be sent drops or changes, and no removal or replace of the pass named it: nothing is sent and
+    the changes of that write are dead-lettered, naming the paths."""
+
+    code = "guard-violation"
+    default_hint = (
+        "Nothing was written. This is a bug in dts-change-handler (the merge lost data the wire guard "
+        "caught); report it with the dead-letter record, and replay the changes once it is fixed."
+    )
+
+
 # ---------------------------------------------------------------- permanent leaves: service
 
 

@@ -30,6 +30,7 @@ from .errors import (
     DbListChangedError,
     DbListTooLargeError,
     DtsChangeError,
+    GuardViolationError,
     InsecureEndpointError,
     JobModifyingError,
     JobNotConfiguredError,
@@ -42,6 +43,7 @@ from .errors import (
     PermissionDeniedError,
     SignatureMismatchError,
 )
+from .guard import allowance_for, check_dblist, check_reserved
 from .ledger import ChangeRecord, ChangeState, Ledger
 from .merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, fold_changes
 from .observe import Metrics, log_event
@@ -208,6 +210,8 @@ class _Pass:
         self.job_id: str | None = None
         self.instance_id: str | None = None
         self._requests: dict[str, tuple[dict[str, Any], ChangeRequest]] = {}
+        self.db_object_text: str | None = None
+        """`DbObject` exactly as the last DescribeDtsJobDetail of this pass returned it (the guard's input)."""
 
     def request(self, record: ChangeRecord) -> ChangeRequest:
         """The record's change, parsed once per pass (fold, submission and confirmation all need it);
@@ -236,6 +240,7 @@ class _Pass:
             lambda: self.ctx.dts.describe_dts_job_detail(self.job_id or "", self.instance_id, direction)
         )
         self.report.job_status = detail.status
+        self.db_object_text = detail.db_object
         return detail
 
     def _set(self, record: ChangeRecord, outcome: str) -> None:
@@ -505,6 +510,10 @@ class _Pass:
             self.report.diff = {"reserved": merged}
             return self.report
         assert self.instance_id is not None
+        try:
+            check_reserved(None, merged, [r.change.get("reserved") or {} for r in reserved_records])
+        except GuardViolationError as exc:
+            return self._guard_refused(reserved_records, exc)
         result: ModifyResult = self._retry(
             lambda: self.ctx.dts.modify_dts_job(
                 self.instance_id or "",
@@ -658,6 +667,9 @@ class _Pass:
         self.report.client_token = token
         self.report.dblist_sent = listed.to_wire(keep_server_keys=self.ctx.keep_server_keys)
         if self.dry_run:
+            refused = self._guard_dblist(phase, included, result, sent_json)
+            if refused is not None:
+                return refused
             for r in included:
                 self._set(r, "pending")
             self.report.action = "dry-run"
@@ -681,6 +693,10 @@ class _Pass:
             self.report.action = "aborted"
             self.report.error = error2.to_dict()
             return self.report
+        # The wire guard, on the text of the re-read just made: nothing below it may drop a path.
+        refused = self._guard_dblist(phase, included, result, sent_json)
+        if refused is not None:
+            return refused
         assert self.instance_id is not None
         flags = self.request(included[0]).modification_flags if included else {}
         try:
@@ -737,6 +753,34 @@ class _Pass:
             bytes=len(sent_json.encode("utf-8")),
             diff=result.diff.summary(),
         )
+        return self.report
+
+    def _guard_dblist(
+        self, phase: Phase, included: list[ChangeRecord], result: FoldResult, sent_json: str
+    ) -> PassReport | None:
+        """Run the wire guard on the DbObject text last read and the DbList text to send; a
+        violation dead-letters the changes of this write and returns the report (nothing sent)."""
+        replacements = []
+        if phase == "addition":
+            for r in included:
+                change = self.request(r)
+                if change.on_conflict == "replace" and change.add is not None:
+                    replacements.append(change.add.to_wire(keep_server_keys=True))
+        allowance = allowance_for(((ref.db, ref.table) for ref in result.removals), replacements)
+        try:
+            check_dblist(self.db_object_text, sent_json, allowance)
+        except GuardViolationError as exc:
+            return self._guard_refused(included, exc)
+        return None
+
+    def _guard_refused(self, included: list[ChangeRecord], error: GuardViolationError) -> PassReport:
+        self.ctx.metrics.incr("guard_violations")
+        log_event("wire guard refused a write", logging.ERROR, job=self.job_key, code=error.code,
+                  paths=(error.details or {}).get("paths", [])[:20] if isinstance(error.details, dict) else [])
+        for r in included:
+            self.dead_letter(r, error)
+        self.report.action = "guard-violation"
+        self.report.error = error.to_dict()
         return self.report
 
     _lease: Any = None
