@@ -80,6 +80,26 @@ def _is_dts_marker(path: Path, value: Any) -> bool:
     return len(path) == 2 or (len(path) == 4 and path[1] == "Table")
 
 
+def without_dts_markers(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a plain DbList without DTS's markers (the rule of `_is_dts_marker`), to compare
+    two lists whatever side added them."""
+    out: dict[str, Any] = {}
+    for db, entry in data.items():
+        if not isinstance(entry, Mapping):
+            out[db] = entry
+            continue
+        kept = {k: v for k, v in entry.items() if not _is_dts_marker((db, k), v)}
+        tables = kept.get("Table")
+        if isinstance(tables, Mapping):
+            kept["Table"] = {
+                t: ({k: v for k, v in t_entry.items() if not _is_dts_marker((db, "Table", t, k), v)}
+                    if isinstance(t_entry, Mapping) else t_entry)
+                for t, t_entry in tables.items()
+            }
+        out[db] = kept
+    return out
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON text: `1` is not `1.0` nor `true`, key order inside values does not matter."""
     return json.dumps(a, sort_keys=True, ensure_ascii=False) == json.dumps(b, sort_keys=True, ensure_ascii=False)

@@ -48,6 +48,7 @@ from .ledger import ChangeRecord, ChangeState, Ledger
 from .merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, fold_changes
 from .observe import Metrics, log_event
 from .retry import call_with_retry
+from .subtask import SubTaskMarks, canonical_dblist_sha256
 
 FAILED_SUB_JOB_STATUSES = frozenset({"precheckfailed", "failed", "initializefailed", "migrationfailed"})
 FINISHED_SUB_JOB_STATUSES = frozenset({"finished"})
@@ -320,7 +321,13 @@ class _Pass:
             raise JobModifyingError(f"Job busy: {self.job_key}: {verdict.reason}")
         sub = latest_sub_job(detail)
         sub_status = (sub.status or "").lower() if sub else ""
+        # Only the submission's own sub-task may fail it (issue 11 point 8): an older one, one with
+        # another list, or any for a reserved update leaves the change to its objects below.
+        blamed: list[ChangeRecord] = []
         if sub is not None and sub_status in FAILED_SUB_JOB_STATUSES:
+            marks = SubTaskMarks.of(sub)
+            blamed = [r for r in awaiting if marks.is_for(_last_submission(r))]
+        if sub is not None and blamed:
             evidence = {
                 "subSyncJobStatus": sub.status,
                 "errorMessage": sub.error_message,
@@ -331,9 +338,11 @@ class _Pass:
                 + (f": {sub.error_message}" if sub.error_message else ""),
                 evidence=evidence,
             )
-            for r in awaiting:
+            for r in blamed:
                 self.dead_letter(r, error, detail)
-            return [r for r in records if not _awaiting_confirmation(r)]
+            blamed_keys = {r.key for r in blamed}
+            records = [r for r in records if r.key not in blamed_keys]
+            awaiting = [r for r in awaiting if r.key not in blamed_keys]
         current = detail.db_list()
         remaining: list[ChangeRecord] = []
         # Membership by key: comparing records field by field made a 1,000-change pass quadratic.
@@ -735,6 +744,7 @@ class _Pass:
             "request_id": response.request_id,
             "at": now,
             "dblist_sha256": sha256_text(sent_json),
+            "dblist_canonical_sha256": canonical_dblist_sha256(sent_json),
         }
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
         for r in included:
