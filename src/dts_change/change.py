@@ -798,6 +798,8 @@ class ParsedModifyRequest:
     flags: Mapping[str, bool] = field(default_factory=dict)
     """The request's StructureInitialization / DataInitialization / DataSynchronization that
     were set: they apply to the FileOssUrl objects as much as to the inline DbList."""
+    region: str | None = None
+    """`RegionId`, kept even without a job id so that it is checked, never silently dropped."""
 
 
 def parse_modify_request(data: Mapping[str, Any], *, what: str, max_objects: int) -> ParsedModifyRequest:
@@ -893,6 +895,7 @@ def parse_modify_request(data: Mapping[str, Any], *, what: str, max_objects: int
         client_token,
         job,
         {k: v for k, v in flags.items() if v is not None},
+        region,
     )
 
 

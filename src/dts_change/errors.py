@@ -355,6 +355,17 @@ class JobNotConfiguredError(PermanentError):
     default_hint = "Configure the DTS job in the console first, then replay the dead letter."
 
 
+class JobRegionMismatchError(PermanentError):
+    """A change names a region (its document's job, a ModifyDtsJob request's RegionId, or its route)
+    other than the one the function serves (DTS_REGION): it is refused, never sent to another region."""
+
+    code = "job-region-mismatch"
+    default_hint = (
+        "Send the change to the function deployed in that region, or drop the region from the "
+        "change (it then goes to DTS_REGION)."
+    )
+
+
 class JobNotFoundError(PermanentError):
     """The job or instance does not exist in this region."""
 

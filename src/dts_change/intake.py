@@ -32,6 +32,7 @@ from .errors import (
     DtsChangeError,
     InputTooLargeError,
     InternalError,
+    JobRegionMismatchError,
     RemovalNotAllowedError,
     SourceObjectNotFoundError,
     UnknownFormatError,
@@ -350,7 +351,17 @@ def _route(
             f"Unroutable change from {what}: the document names no job, no DTS_CHANGE_ROUTES rule "
             "matches its source, and DTS_JOB_ID / DTS_INSTANCE_ID are not set"
         )
+    check_region_served(job.region, settings.dts_region, what)
     return job.with_defaults(region=settings.dts_region)
+
+
+def check_region_served(region: str | None, served: str | None, what: str) -> None:
+    """Issue 11 point 9: one function talks to one DTS region; a change for another is refused."""
+    if region and served and region != served:
+        raise JobRegionMismatchError(
+            f"Region mismatch: {what} is for region {region!r}, but this function serves DTS in "
+            f"{served!r} (DTS_REGION); nothing was sent"
+        )
 
 
 def _finish(
@@ -455,6 +466,7 @@ def _modify_request_changes(
     reader: ObjectReader | None,
 ) -> list[ChangeRequest]:
     changes = []
+    check_region_served(request.region, settings.dts_region, _what(source))
     if request.change is not None:
         changes.append(_finish(request.change, envelope, source, settings))
     if request.file_oss_url is not None:

@@ -36,6 +36,7 @@ from .errors import (
     JobNotConfiguredError,
     JobNotFoundError,
     JobNotRunningError,
+    JobRegionMismatchError,
     LeaseHeldError,
     MaxAgeExceededError,
     ModificationFailedError,
@@ -301,6 +302,13 @@ class _Pass:
     # -------------------------------------------------------------- step 0: target
     def resolve_target(self, records: Sequence[ChangeRecord]) -> None:
         self.target = JobTarget.from_dict(records[0].change.get("job") or {})
+        served = getattr(self.ctx.dts, "region", None)
+        if self.target.region and isinstance(served, str) and self.target.region != served:
+            # Recorded before intake refused other regions, or by another deployment's ledger.
+            raise JobRegionMismatchError(
+                f"Region mismatch: {self.job_key} is recorded for region {self.target.region!r}, but this "
+                f"function serves DTS in {served!r}; nothing was sent"
+            )
         self.job_id = self.target.dts_job_id
         self.instance_id = self.target.dts_instance_id
         if not self.job_id and self.instance_id:
@@ -412,7 +420,7 @@ class _Pass:
         records share that target (one describe per pass, as without the first look)."""
         try:
             self.resolve_target(records)
-        except JobNotFoundError as exc:
+        except (JobNotFoundError, JobRegionMismatchError) as exc:
             for r in records:
                 self.dead_letter(r, exc)
             self.report.action = "job-not-found"

@@ -143,7 +143,8 @@ def test_intake_event_topic_route_applies_when_document_names_no_job(event_bytes
             "region": "cn-shanghai",
         }
     ]
-    settings = make_settings(DTS_CHANGE_ROUTES=json.dumps(routes))
+    # (the function serves cn-shanghai: a route to another region is refused, test_region.py)
+    settings = make_settings(DTS_CHANGE_ROUTES=json.dumps(routes), DTS_REGION="cn-shanghai")
     change = _only(run_intake(event_bytes("mns-topic-json.json"), settings_=settings)).changes[0]
     assert change.job == JobTarget(None, "dtsinst9", "Reverse", "cn-shanghai")
 
