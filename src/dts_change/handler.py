@@ -107,9 +107,12 @@ class App:
         oss: OssClient | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        credentials_env: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.credentials = CredentialsProvider(env=settings.env)
+        # `credentials_env`: where AccessKeys are read on every request. FC's entry point passes the
+        # live os.environ (FC rotates the role's keys there), never the start-up copy in settings.
+        self.credentials = CredentialsProvider(env=settings.env if credentials_env is None else credentials_env)
         self.dts = dts or DtsClient(
             settings.dts_region, settings.dts_endpoint, self.credentials, signature=settings.dts_signature  # type: ignore[arg-type]
         )
@@ -145,7 +148,21 @@ class App:
     def handle(
         self, event: bytes | str, context: Any = None, *, envelopes: list[Envelope] | None = None
     ) -> dict[str, Any]:
-        """One invocation; `envelopes` (a dead letter's kept input) replaces splitting `event`."""
+        """One invocation; `envelopes` (a dead letter's kept input) replaces splitting `event`.
+
+        All of it runs under this invocation's credentials (issue 11 point 10): the DTS and OSS
+        clients, the ledger, the dead letters and the final read of the outcomes. A context
+        without credentials falls back to the environment, read again on each request."""
+        with self.credentials.invocation(context):
+            try:
+                current = self.credentials.get()
+            except DtsChangeError:
+                current = None
+            for secret in current.secrets() if current else ():
+                register_secret(secret)
+            return self._handle(event, context, envelopes)
+
+    def _handle(self, event: bytes | str, context: Any, envelopes: list[Envelope] | None) -> dict[str, Any]:
         started = time.monotonic()
         deadline = started + function_timeout(context) - DEADLINE_MARGIN_SECONDS
         request_id = getattr(context, "request_id", None) or uuid.uuid4().hex
@@ -381,7 +398,8 @@ def get_app(env: Mapping[str, str] | None = None) -> App:
     if _APP is None:
         settings = Settings.from_env(env)
         configure_logging(settings.log_level)
-        _APP = App(settings)
+        # Credentials from the live process environment: the copy in `settings` is start-up's.
+        _APP = App(settings, credentials_env=os.environ if env is None else None)
     return _APP
 
 
