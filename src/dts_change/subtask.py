@@ -84,9 +84,10 @@ class SubTaskMarks:
         """True only when the sub-task is provably `submission`'s (see the module docstring)."""
         if not submission or submission.get("phase") == "reserved":
             return False  # UPDATE_RESERVED starts no sub-task
-        at = submission.get("at")
-        timed = self.created is not None and isinstance(at, int | float)
-        if timed and self.created is not None and self.created < at - CLOCK_SKEW_SECONDS:
+        raw_at = submission.get("at")
+        at = float(raw_at) if isinstance(raw_at, int | float) and not isinstance(raw_at, bool) else None
+        timed = self.created is not None and at is not None
+        if self.created is not None and at is not None and self.created < at - CLOCK_SKEW_SECONDS:
             return False
         sent = submission.get("dblist_canonical_sha256")
         if sent and self.listed_sha256 and sent != self.listed_sha256:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from dts_change.intake import intake_event
-
 from tests.harness import INSTANCE, JOB, LocalDeployment, manual_change, seed_state
 
 
@@ -48,7 +47,7 @@ def test_a_modify_request_with_only_a_region_is_refused_not_routed_to_the_defaul
 
 
 def test_a_route_naming_another_region_is_refused(tmp_path):
-    routes = '[{"name": "far", "queue": "q-far", "dtsJobId": "%s", "region": "ap-southeast-1"}]' % JOB
+    routes = json.dumps([{"name": "far", "queue": "q-far", "dtsJobId": JOB, "region": "ap-southeast-1"}])
     deploy = LocalDeployment(tmp_path, seed_state(), DTS_CHANGE_ROUTES=routes, DTS_JOB_ID="", DTS_INSTANCE_ID="")
     try:
         event = [{"id": "ev-1", "source": "MNS-fn-q", "specversion": "1.0", "type": "mns:Queue:SendMessage",
