@@ -39,7 +39,8 @@ class Allowance:
     released: frozenset[Path] = frozenset()
 
     def covers(self, path: Path) -> bool:
-        return any(path[:n] in self.released for n in range(1, len(path) + 1))
+        released = self.released
+        return bool(released) and any(path[:n] in released for n in range(1, len(path) + 1))
 
 
 def allowance_for(
@@ -100,8 +101,13 @@ def without_dts_markers(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON text: `1` is not `1.0` nor `true`, key order inside values does not matter."""
+    if type(a) in _PLAIN or type(b) in _PLAIN:
+        return type(a) is type(b) and a == b  # the common case, without serialising
     return json.dumps(a, sort_keys=True, ensure_ascii=False) == json.dumps(b, sort_keys=True, ensure_ascii=False)
 
 
@@ -119,12 +125,14 @@ def find_losses(before_text: str, sent_text: str, allowance: Allowance) -> list[
     if not isinstance(before, dict) or not isinstance(sent, dict):
         return [("", "the DbObject read or the DbList to send is not a JSON object")]
     losses: list[tuple[str, str]] = []
+    released = allowance.released
     stack: list[tuple[Path, dict[str, Any], dict[str, Any]]] = [((), before, sent)]
     while stack:
         path, old, new = stack.pop()
         for key, value in old.items():
             here = (*path, key)
-            if allowance.covers(here) or _is_dts_marker(here, value):
+            # Only `here` itself: a node is walked only when no prefix of its path was released.
+            if here in released or (key == "state" and _is_dts_marker(here, value)):
                 continue
             if key not in new:
                 losses.append((pointer(here), "missing"))
