@@ -74,6 +74,15 @@ def pointer(path: Path) -> str:
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path)
 
 
+def databases_of(pointers: Iterable[str]) -> set[str]:
+    """The database names (first segments) of JSON Pointers, unescaped."""
+    out: set[str] = set()
+    for p in pointers:
+        if p.startswith("/"):
+            out.add(p[1:].split("/", 1)[0].replace("~1", "/").replace("~0", "~"))
+    return out
+
+
 def _is_dts_marker(path: Path, value: Any) -> bool:
     """DTS's `state` marker: a string, directly on a database or a table entry, nowhere else."""
     if not isinstance(value, str) or not path or path[-1] != "state":

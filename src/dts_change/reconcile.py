@@ -44,7 +44,7 @@ from .errors import (
     PermissionDeniedError,
     SignatureMismatchError,
 )
-from .guard import allowance_for, check_dblist, check_reserved
+from .guard import allowance_for, check_dblist, check_reserved, databases_of
 from .ledger import ChangeRecord, ChangeState, Ledger
 from .merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, fold_changes
 from .observe import Metrics, log_event
@@ -792,11 +792,20 @@ class _Pass:
         return None
 
     def _guard_refused(self, included: list[ChangeRecord], error: GuardViolationError) -> PassReport:
+        """Nothing is sent. The changes touching a database of a lost path are dead-lettered; the
+        others of the write stay pending for the next pass (guarded again). When no change touches
+        one, the loss is nobody's request and every change of the write is dead-lettered."""
         self.ctx.metrics.incr("guard_violations")
-        log_event("wire guard refused a write", logging.ERROR, job=self.job_key, code=error.code,
-                  paths=(error.details or {}).get("paths", [])[:20] if isinstance(error.details, dict) else [])
+        paths = list((error.details or {}).get("paths", [])) if isinstance(error.details, dict) else []
+        log_event("wire guard refused a write", logging.ERROR, job=self.job_key, code=error.code, paths=paths[:20])
+        lost_dbs = databases_of(paths)
+        culprits = [r for r in included if _databases_touched(self.request(r)) & lost_dbs] or included
+        culprit_keys = {r.key for r in culprits}
         for r in included:
-            self.dead_letter(r, error)
+            if r.key in culprit_keys:
+                self.dead_letter(r, error)
+            else:
+                self._set(r, "pending")
         self.report.action = "guard-violation"
         self.report.error = error.to_dict()
         return self.report
@@ -947,6 +956,13 @@ def _unconfirmed_objects(record: ChangeRecord, current: DbList, detail: JobDetai
                 if any(effective.get(k) != v for k, v in settings.items()):
                     missing.append(str(ref))
     return missing
+
+
+def _databases_touched(change: ChangeRequest) -> set[str]:
+    touched = {ref.db for ref in change.remove}
+    if change.add is not None:
+        touched.update(change.add.databases)
+    return touched
 
 
 def _listed(db_list: DbList, ref: ObjectRef) -> bool:

@@ -152,3 +152,24 @@ def test_a_reserved_change_passes_the_guard_and_reaches_dts(deploy):
     calls = deploy.modify_calls()
     assert len(calls) == 1 and calls[0].get("dbList") is None
     assert guard_letters(deploy) == []
+
+
+def test_a_change_folded_with_the_one_that_lost_data_is_not_dead_lettered_with_it(tmp_path):
+    # GIVEN two removals folded into one write while the job was busy: one removes staging's last
+    # tables (dropping staging's own settings, issue 11 point 2), the other a table of shop
+    deploy = LocalDeployment(tmp_path, seed_state(modifyAfterDescribes=2))
+    try:
+        deploy.invoke(manual_change("warm", add=["shop.warm"]))
+        deploy.invoke(manual_change("rm-last", remove=["staging.tmp_import", "staging.tmp_export"]))
+        deploy.invoke(manual_change("rm-shop", remove=["shop.orders"]))
+        deploy.settle(passes=20)
+        # THEN staging's settings never left DTS, the culprit is dead-lettered, the other applied
+        for call in deploy.modify_calls():
+            if call.get("dbList") is not None:
+                assert call["dbList"]["staging"]["name"] == "staging", call["dbList"]
+        states = deploy.states()
+        assert states["rm-last"] == "dead_lettered"
+        assert states["rm-shop"] == "applied" and states["warm"] == "applied"
+        assert "orders" not in deploy.db_list()["shop"]["Table"]
+    finally:
+        deploy.stop()

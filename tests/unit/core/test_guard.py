@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from dts_change.errors import GuardViolationError
-from dts_change.guard import Allowance, allowance_for, check_dblist, check_reserved, find_losses, pointer
+from dts_change.guard import (
+    Allowance,
+    allowance_for,
+    check_dblist,
+    check_reserved,
+    databases_of,
+    find_losses,
+    pointer,
+)
 from tests.conftest import REPO_ROOT
 
 NOTHING = Allowance()
@@ -208,3 +216,7 @@ def test_every_modify_dts_job_call_in_the_package_is_preceded_by_the_guard():
             calls.append((path.name, func.name))
             assert guards and min(guards) < min(modify), f"{path.name}:{func.name} calls ModifyDtsJob unguarded"
     assert len(calls) == 2, calls
+
+
+def test_databases_of_pointers_unescapes_the_first_segment():
+    assert databases_of(["/a~1b/Table/t", "/c~0d", "/e", ""]) == {"a/b", "c~d", "e"}
