@@ -11,14 +11,13 @@ change is confirmed, or not, by what the job lists.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
-import re
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
-from ._record import dataclass
+from ._record import LazyPattern, dataclass
 from .clients.dts_models import SubSyncJob
 from .guard import without_dts_markers
 
@@ -26,7 +25,7 @@ CLOCK_SKEW_SECONDS = 5.0
 """How far DTS's clock may run behind the function's: a sub-task created up to this long before the
 submission's time still counts as after it (the list check tells them apart)."""
 
-_TIME = re.compile(
+_TIME = LazyPattern(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
 
@@ -41,7 +40,7 @@ def parse_dts_time(value: Any) -> float | None:
         return None
     year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
     try:
-        at = float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
+        at = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc).timestamp()
     except (ValueError, OverflowError):
         return None
     zone = match.group(7)
