@@ -220,3 +220,14 @@ def test_every_modify_dts_job_call_in_the_package_is_preceded_by_the_guard():
 
 def test_databases_of_pointers_unescapes_the_first_segment():
     assert databases_of(["/a~1b/Table/t", "/c~0d", "/e", ""]) == {"a/b", "c~d", "e"}
+
+
+def test_the_dbobject_text_reaches_the_guard_exactly_as_dts_wrote_it():
+    from dts_change.clients.dts_models import JobDetail
+
+    raw = '{ "shop" : {"name":"shop","state":"normal","Table":{"state":{"all":true}}, "x": 1.0} }'
+    detail = JobDetail.from_response(json.loads(json.dumps({"DbObject": raw, "Status": "synchronizing"})))
+    assert detail.db_object == raw
+    # 1.0 stays a float in the text the guard reads: sending 1 is a change, not the same value
+    assert [p for p, _ in find_losses(detail.db_object, '{"shop":{"name":"shop","Table":{"state":{"all":true}},"x":1}}',
+                                      NOTHING)] == ["/shop/x"]
