@@ -423,7 +423,7 @@ class _Pass:
         except (JobNotFoundError, JobRegionMismatchError) as exc:
             for r in records:
                 self.dead_letter(r, exc)
-            self.report.action = "job-not-found"
+            self.report.action = "job-not-found" if isinstance(exc, JobNotFoundError) else "region-mismatch"
             return self.report
         try:
             if seen is not None and seen[0].change.get("job") == records[0].change.get("job"):

@@ -72,7 +72,8 @@ def test_a_change_recorded_for_another_region_is_dead_lettered_by_the_pass_not_s
     change["job"] = {**change["job"], "region": "cn-shanghai"}
     deploy.app.ledger.record(idempotency_key="k-old-region", change_id="old-rec", job_key=f"{JOB}/Forward", change=change)
     # WHEN the timer pass runs
-    deploy.tick()
+    report = deploy.tick()["reconcile"][0]
+    assert report["action"] == "region-mismatch"
     # THEN nothing reached DTS and the change is dead-lettered with the code
     assert deploy.server.calls("ModifyDtsJob") == []
     assert deploy.states() == {"old-rec": "dead_lettered"}
