@@ -777,14 +777,22 @@ class _Pass:
         self, phase: Phase, included: list[ChangeRecord], result: FoldResult, sent_json: str
     ) -> PassReport | None:
         """Run the wire guard on the DbObject text last read and the DbList text to send; a
-        violation dead-letters the changes of this write and returns the report (nothing sent)."""
-        replacements = []
-        if phase == "addition":
-            for r in included:
-                change = self.request(r)
-                if change.on_conflict == "replace" and change.add is not None:
-                    replacements.append(change.add.to_wire(keep_server_keys=True))
-        allowance = allowance_for(((ref.db, ref.table) for ref in result.removals), replacements)
+        violation dead-letters the changes of this write and returns the report (nothing sent).
+
+        What it may release comes from the changes as the ledger keeps them (plain JSON), and a
+        removal only if the plan carries it out too: neither the merge alone nor a request alone
+        can release a path."""
+        requested: set[tuple[str, str | None]] = set()
+        replacements: list[dict[str, Any]] = []
+        for r in included:
+            for pair in r.change.get("remove") or []:
+                if isinstance(pair, list) and len(pair) == 2:
+                    requested.add((str(pair[0]), None if pair[1] is None else str(pair[1])))
+            add = r.change.get("add")
+            if phase == "addition" and r.change.get("onConflict") == "replace" and isinstance(add, dict):
+                replacements.append(add)
+        planned = {(ref.db, ref.table) for ref in result.removals}
+        allowance = allowance_for(sorted(planned & requested, key=str), replacements)
         try:
             check_dblist(self.db_object_text, sent_json, allowance)
         except GuardViolationError as exc:

@@ -173,3 +173,30 @@ def test_a_change_folded_with_the_one_that_lost_data_is_not_dead_lettered_with_i
         assert "orders" not in deploy.db_list()["shop"]["Table"]
     finally:
         deploy.stop()
+
+
+def test_a_removal_the_merge_invents_is_not_released_by_the_guard(deploy, monkeypatch):
+    # GIVEN a merge bug: the plan drops database hr and claims it as a removal nobody asked for
+    from dts_change import reconcile
+    from dts_change.dblist import ObjectRef
+    from dts_change.merge import FoldPlan
+
+    real = reconcile.fold_changes
+
+    def inventive(current, specs):
+        result = real(current, specs)
+        phase = result.plan.addition_phase
+        if phase is None or "hr" not in phase.databases:
+            return result
+        dropped = DbList({db: e for db, e in phase.databases.items() if db != "hr"})
+        result.plan = FoldPlan(removal_phase=None, addition_phase=dropped)
+        result.removals = frozenset({*result.removals, ObjectRef("hr")})
+        return result
+
+    monkeypatch.setattr(reconcile, "fold_changes", inventive)
+    # WHEN an addition is handled (the model's own no-loss check accepts the claimed removal)
+    deploy.invoke(manual_change("inv-1", add=["shop.refunds"]))
+    # THEN nothing reached DTS: only a removal the change itself asked for releases a path
+    assert deploy.server.calls("ModifyDtsJob") == []
+    assert [e["details"]["paths"] for e in guard_letters(deploy)] == [["/hr"]]
+    assert "hr" in deploy.db_list()
