@@ -20,7 +20,12 @@ from typing import Any
 
 from ._record import dataclass, field
 from .change import ChangeRequest
-from .clients.credentials import CredentialsProvider
+from .clients.credentials import (
+    ENV_ACCESS_KEY_ID,
+    ENV_ACCESS_KEY_SECRET,
+    ENV_SECURITY_TOKEN,
+    CredentialsProvider,
+)
 from .clients.dts import DtsClient
 from .clients.oss import OssClient
 from .config import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, Settings
@@ -390,16 +395,23 @@ class App:
 # ---------------------------------------------------------------------- FC entry points
 
 _APP: App | None = None
+CREDENTIAL_ENV_NAMES = frozenset({ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_SECURITY_TOKEN})
 
 
 def get_app(env: Mapping[str, str] | None = None) -> App:
     """The instance's App, built on first use (the initializer builds it ahead of the first event)."""
     global _APP
     if _APP is None:
-        settings = Settings.from_env(env)
-        configure_logging(settings.log_level)
-        # Credentials from the live process environment: the copy in `settings` is start-up's.
-        _APP = App(settings, credentials_env=os.environ if env is None else None)
+        if env is None:
+            # FC: keys are read from the live os.environ on each request (FC rotates them); the
+            # settings' start-up copy of the environment keeps none.
+            settings = Settings.from_env({k: v for k, v in os.environ.items() if k not in CREDENTIAL_ENV_NAMES})
+            configure_logging(settings.log_level)
+            _APP = App(settings, credentials_env=os.environ)
+        else:
+            settings = Settings.from_env(env)
+            configure_logging(settings.log_level)
+            _APP = App(settings)
     return _APP
 
 

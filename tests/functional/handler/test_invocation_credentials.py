@@ -106,6 +106,8 @@ def test_environment_credentials_are_read_again_on_every_invocation(tmp_path, mo
             monkeypatch.setenv(key, value)
         handler_module.reset_app()
         app = handler_module.get_app()
+        # (the instance keeps no start-up copy of the keys)
+        assert not {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"} & set(app.settings.env)
         first = app.handle(json.dumps(manual_change("env-1", add=["shop.refunds"])), context())
         assert first["changes"][0]["outcome"] == "submitted"
         deploy.settle(app=app)
