@@ -334,9 +334,10 @@ class InvariantViolationError(InternalError):
 
 
 class GuardViolationError(InternalError):
-    """The wire guard found a path of the job's DbObject (as DTS returned it) that the DbList about
-    to be sent drops or changes, and no removal or replace of the pass named it: nothing is sent and
-    the changes of that write are dead-lettered, naming the paths."""
+    """The DbList about to be sent drops or changes a path of the job's DbObject that no removal or replace named.
+
+    Found by the wire guard (guard.py), which compares the DbObject text as DTS returned it with the
+    DbList text to send; the paths are JSON Pointers in `details.paths`."""
 
     code = "guard-violation"
     default_hint = (
@@ -356,8 +357,9 @@ class JobNotConfiguredError(PermanentError):
 
 
 class JobRegionMismatchError(PermanentError):
-    """A change names a region (its document's job, a ModifyDtsJob request's RegionId, or its route)
-    other than the one the function serves (DTS_REGION): it is refused, never sent to another region."""
+    """A change names another region than the one the function serves (DTS_REGION).
+
+    The region may come from the document's job, a ModifyDtsJob request's RegionId, or the route."""
 
     code = "job-region-mismatch"
     default_hint = (
