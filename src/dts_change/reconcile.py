@@ -258,9 +258,6 @@ class _Pass:
         request_ids = [s.get("request_id") for s in record.submissions if s.get("request_id")]
         if error.request_id:
             request_ids.append(error.request_id)
-        updated = self.ctx.ledger.transition(
-            record, ChangeState.DEAD_LETTERED, last_error=err, evidence=evidence if evidence is not None else record.evidence
-        )
         change = record.change
         dl = DeadLetterRecord(
             key=record.key,
@@ -270,14 +267,20 @@ class _Pass:
             original_event=change.get("eventRef") or change.get("source"),
             change=change,
             error=err,
-            attempts=updated.attempts,
+            attempts=record.attempts,
             first_seen=record.created_at,
             dead_lettered_at=now,
             request_ids=[str(r) for r in request_ids],
             job_status=detail.status if detail else None,
             evidence=evidence,
         )
+        # The record first, the ledger second: a crash between leaves the change open (the next
+        # pass dead-letters it again, a second record at worst), never closed with no record.
         self.ctx.dead_letters.write(dl)
+        self.ctx.crash_point("between-dead-letter-writes")
+        self.ctx.ledger.transition(
+            record, ChangeState.DEAD_LETTERED, last_error=err, evidence=evidence if evidence is not None else record.evidence
+        )
         self.ctx.metrics.incr("dead_lettered")
         self._set(record, "dead_lettered")
         log_event(

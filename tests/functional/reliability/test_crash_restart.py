@@ -178,3 +178,22 @@ def test_sigkill_at_random_times_then_restart_converges_to_uninterrupted_state(
     assert kills >= 1
     assert_converged(crash_deploy, initial, reference, crashes=kills)
     print(f"seed {seed}: {kills} kills, {len(carried_out(crash_deploy.server.calls()))} ModifyDtsJob carried out")
+
+
+def test_crash_between_the_two_writes_of_a_dead_letter_leaves_no_change_without_its_record(
+    crash_deploy: LocalDeployment, tmp_path: Path
+) -> None:
+    # GIVEN changes of which some are dead-lettered (k12-01 conflicts with the job's settings)
+    events = change_events(12)
+    driver = Driver(crash_deploy, events, tmp_path)
+    try:
+        # WHEN the process dies between the dead letter's two writes, and is restarted
+        assert driver.run(crash_at="between-dead-letter-writes") == CRASH_EXIT
+        assert driver.run() == 0
+    finally:
+        driver.close()
+    # THEN every dead-lettered change has its dead-letter record (none is closed and invisible)
+    records = crash_deploy.app.ledger.all_records()
+    letters = {d.key: (d.error or {}).get("code") for d in crash_deploy.dead_letters()}
+    assert any(r.state.value == "dead_lettered" for r in records)
+    assert unsettled_changes(records, letters) == []
