@@ -7,6 +7,7 @@ the event again; whatever the input, it is otherwise recorded (docs/deploying.md
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -56,14 +57,16 @@ class _FailureApp:
     """What a failure-function instance keeps: the credentials provider and the recorder."""
 
     def __init__(self, env: Mapping[str, str] | None) -> None:
-        from .clients.credentials import CredentialsProvider  # noqa: PLC0415 - built once per instance
+        from .clients.credentials import CredentialsProvider, without_credentials  # noqa: PLC0415 - once per instance
         from .clients.oss import OssClient  # noqa: PLC0415
         from .config import Settings  # noqa: PLC0415
         from .observe import configure_logging, register_secret  # noqa: PLC0415
 
-        settings = Settings.from_env(env)
+        # In FC (env None) keys are read from the live os.environ on each request (FC rotates them),
+        # and the settings' start-up copy keeps none (issue 11 point 10).
+        settings = Settings.from_env(without_credentials(os.environ) if env is None else env)
         configure_logging(settings.log_level)
-        self.credentials = CredentialsProvider(env=settings.env)
+        self.credentials = CredentialsProvider(env=os.environ if env is None else settings.env)
         oss = OssClient(settings.oss_region, settings.oss_endpoint, self.credentials,
                         signature=settings.oss_signature)  # type: ignore[arg-type]
         self.recorder = FailureRecorder(DeadLetterSink(open_store(settings.dead_letter_url, oss_client=oss)))

@@ -20,12 +20,7 @@ from typing import Any
 
 from ._record import dataclass, field
 from .change import ChangeRequest
-from .clients.credentials import (
-    ENV_ACCESS_KEY_ID,
-    ENV_ACCESS_KEY_SECRET,
-    ENV_SECURITY_TOKEN,
-    CredentialsProvider,
-)
+from .clients.credentials import CredentialsProvider, without_credentials
 from .clients.dts import DtsClient
 from .clients.oss import OssClient
 from .config import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, Settings
@@ -395,7 +390,6 @@ class App:
 # ---------------------------------------------------------------------- FC entry points
 
 _APP: App | None = None
-CREDENTIAL_ENV_NAMES = frozenset({ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_SECURITY_TOKEN})
 
 
 def get_app(env: Mapping[str, str] | None = None) -> App:
@@ -405,7 +399,7 @@ def get_app(env: Mapping[str, str] | None = None) -> App:
         if env is None:
             # FC: keys are read from the live os.environ on each request (FC rotates them); the
             # settings' start-up copy of the environment keeps none.
-            settings = Settings.from_env({k: v for k, v in os.environ.items() if k not in CREDENTIAL_ENV_NAMES})
+            settings = Settings.from_env(without_credentials(os.environ))
             configure_logging(settings.log_level)
             _APP = App(settings, credentials_env=os.environ)
         else:

@@ -22,6 +22,15 @@ ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
 ENV_SECURITY_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105 - a variable name
 
+CREDENTIAL_ENV_NAMES = frozenset({ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_SECURITY_TOKEN})
+
+
+def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `environ` without the AccessKey variables: the copy an instance keeps for its
+    settings must not hold keys FC rotates (they are read from the live environment instead)."""
+    return {k: v for k, v in environ.items() if k not in CREDENTIAL_ENV_NAMES}
+
+
 _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "access_key_id": ("access_key_id", "accessKeyId", "AccessKeyId"),
     "access_key_secret": ("access_key_secret", "accessKeySecret", "AccessKeySecret"),

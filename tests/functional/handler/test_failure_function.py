@@ -277,3 +277,26 @@ def test_on_failure_not_imported_by_the_handler_cold_start() -> None:
     code = "import sys; sys.path.insert(0, 'src'); import index; print('dts_change.failure_function' in sys.modules or 'dts_change.failures' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_on_failure_reads_rotated_environment_keys_on_each_invocation(
+    deployment: LocalDeployment, index_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 point 10: FC rotates the role's keys in the environment; the instance must not keep
+    the start-up copy."""
+    raw = (EVENTS_DIR / "fc-failure-record.json").read_bytes()
+    index_module.on_failure(raw, context())
+    # GIVEN the keys were rotated: the old ones no longer exist
+    state = deployment.server.get_state()
+    state["credentials"] = {"STS.rotated": {"secret": "rotated-secret", "securityToken": "rotated-token"}}
+    deployment.server.put_state(state)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.rotated")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "rotated-secret")
+    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "rotated-token")
+    # WHEN the same instance records the next failure THEN it signs with the new keys
+    seen = len(deployment.server.calls())
+    result = json.loads(index_module.on_failure(raw, context()))
+    # (the same record again: found already recorded, which needs the store read with the new keys)
+    assert [d.get("duplicate") for d in result["deadLetters"]] == [True]
+    after = deployment.server.calls()[seen:]
+    assert after and all(c["outcome"] == "ok" for c in after), after
