@@ -56,8 +56,7 @@ def allowance_for(
     for fragment in replacements:
         for db, entry in fragment.items():
             if not isinstance(entry, Mapping):
-                released.add((db,))
-                continue
+                continue  # not a fragment entry: it releases nothing
             released.update((db, key) for key in entry if key not in ("Table", "all"))
             tables = entry.get("Table")
             if entry.get("all") is True or (entry.get("all") is None and not tables):
