@@ -42,8 +42,9 @@ pr: lint test
 compat: setup
 	bash scripts/compat.sh
 
+# `make bench RECORD=1` also rewrites the published results (docs/burst.svg, docs/performance.md).
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(if $(RECORD),--record)
 
 fuzz: setup
 	DTS_CHANGE_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/fuzz

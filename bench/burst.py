@@ -19,10 +19,11 @@ list plus every addition) and changes dead-lettered. Targets for ours: 0 lost, a
 
     .venv/bin/python bench/burst.py [--events 1000] [--modify-seconds 0.2] [--interval 1]
                                     [--workers 4] [--baseline-events 200] [--workdir DIR]
-                                    [--no-disk] [--no-write]
+                                    [--no-disk] [--record]
 
-Writes docs/burst.svg (changes applied over time, both handlers) and the section
-"Burst: 1,000 changes" of docs/performance.md when run with the default N and B.
+With --record (what `make bench RECORD=1` passes), writes docs/burst.svg (changes applied over
+time, both handlers) and the section "Burst: 1,000 changes" of docs/performance.md; a plain run
+only reports, so a benchmark never leaves tracked files modified by surprise.
 BURST_PROFILE=DIR writes a cProfile of every worker and timer pass to DIR.
 """
 
@@ -656,8 +657,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BurstConfig, argparse.Namesp
     parser.add_argument("--workdir", type=Path, default=None, help="keep the ledgers here (default: temporary)")
     parser.add_argument("--svg", type=Path, default=ROOT / "docs" / "burst.svg")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
-    parser.add_argument("--no-write", action="store_true", help="write neither the chart nor the doc section")
-    parser.add_argument("--write", action="store_true", help="write them even with non-default N or B")
+    parser.add_argument("--record", action="store_true", help="write the chart and the doc section (tracked files)")
     parser.add_argument("--no-disk", action="store_true", help="skip the information run with the ledger on disk")
     args = parser.parse_args(argv)
     cfg = BurstConfig(
@@ -679,8 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_burst(cfg, disk_too=not args.no_disk)
     runtime = time.monotonic() - began
     print(render_report(cfg, result, runtime), flush=True)
-    default_size = cfg.events == BurstConfig.events and cfg.baseline_events == BurstConfig.baseline_events
-    if not args.no_write and (default_size or args.write):
+    if args.record:
         given = list(sys.argv[1:] if argv is None else argv)
         command = " ".join(["python bench/burst.py", *given])
         write_docs(cfg, result, runtime, svg_path=args.svg, doc_path=args.doc, command=command)

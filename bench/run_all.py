@@ -1,4 +1,8 @@
-"""`make bench`: run every benchmark in its own process and report each verdict."""
+"""`make bench`: run every benchmark in its own process and report each verdict.
+
+`--record` (`make bench RECORD=1`) lets the benchmarks that publish results rewrite their tracked
+files (docs/burst.svg, docs/performance.md); without it nothing in the repository changes.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,11 @@ HERE = Path(__file__).resolve().parent
 BENCHES = ["dblist_merge.py", "cold_import.py", "packaged_cold_start.py", "burst.py", "sql_dump.py"]
 
 
-def main() -> int:
+RECORDING = {"burst.py"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    record = "--record" in (sys.argv[1:] if argv is None else argv)
     failed = []
     for name in BENCHES:
         path = HERE / name
@@ -18,7 +26,8 @@ def main() -> int:
             print(f"-- {name}: not present, skipped")
             continue
         print(f"\n-- running bench/{name}", flush=True)
-        rc = subprocess.run([sys.executable, str(path)], check=False).returncode
+        extra = ["--record"] if record and name in RECORDING else []
+        rc = subprocess.run([sys.executable, str(path), *extra], check=False).returncode
         if rc != 0:
             failed.append(name)
     print(f"\nbenchmarks over target: {', '.join(failed) if failed else 'none'}")
