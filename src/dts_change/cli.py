@@ -1,13 +1,19 @@
-"""The `dts-change` command: invoke the real handler locally, plan, reconcile, dead letters, emulator.
+"""The `dts-change` command: invoke the real handler, plan, reconcile, status, history, dead letters.
 
 Examples:
     dts-change invoke events/oss-object-created.json --local   # the demo (make run)
-    dts-change plan events/changes/add-tables.json --local      # dry-run diff, writes nothing
-    dts-change dlq list                                         # dead letters of the configured sink
+    dts-change plan events/changes/add-tables.json --local      # what would change; writes nothing
+    dts-change status --local                                   # settled? (exit 1 when not)
+    dts-change history dtsjob1demo --local --object shop.orders # audit trail, newest first
+    dts-change dlq list --local                                 # dead letters waiting
+    dts-change local reset                                      # start the local deployment over
     dts-change emulator --port 0                                # local DTS + OSS on 127.0.0.1
 
-Exit status: 0 when everything was applied, submitted or pending; 1 when anything was
-dead-lettered or failed; 2 for usage or configuration errors.
+`--local` runs against a persistent local deployment (`.dts-change/local/`, or `--state-dir`):
+the emulated job, the ledger and the dead letters are kept between commands.
+
+Exit status: 0 when everything was applied, submitted or pending (status: settled); 1 when
+anything was dead-lettered or failed (status: something waits); 2 for usage or configuration errors.
 """
 
 from __future__ import annotations
@@ -21,17 +27,16 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from .errors import DtsChangeError
+from .errors import ConfigurationError, DtsChangeError
 
-DEFAULT_LOCAL_STATE = Path("events/local/state.json")
 TIMER_EVENT = json.dumps(
     {"triggerTime": "1970-01-01T00:00:00Z", "triggerName": "dts-change-cli", "payload": '{"action":"reconcile"}'}
 )
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def fc_context(timeout: float = 60.0, request_id: str | None = None) -> Any:
@@ -42,66 +47,6 @@ def fc_context(timeout: float = 60.0, request_id: str | None = None) -> Any:
         region=None,
         account_id=None,
     )
-
-
-# ---------------------------------------------------------------------- local environment
-
-
-@dataclass
-class LocalRun:
-    env: dict[str, str]
-    server: Any
-    job_id: str
-    state_dir: Path
-
-    def job_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = self.server.get_state()
-        job: dict[str, Any] = state["jobs"][self.job_id]
-        return job
-
-
-@contextlib.contextmanager
-def local_environment(state_file: Path, state_dir: Path | None = None) -> Iterator[LocalRun]:
-    """Start the emulator in-process, seeded from `state_file`, with a local ledger and dead letters."""
-    from .emulator import EmulatorServer  # noqa: PLC0415 - only the local mode needs the emulator
-
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    server = EmulatorServer(host="127.0.0.1", port=0, state=state)
-    server.start()
-    tmp: tempfile.TemporaryDirectory[str] | None = None
-    if state_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="dts-change-")
-        state_dir = Path(tmp.name)
-    try:
-        key_id, cred = next(iter(state["credentials"].items()))
-        job_id, job = next(iter(state["jobs"].items()))
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("ALIBABA_CLOUD_", "DTS_", "OSS_", "FC_"))
-        }
-        env.update(
-            {
-                "DTS_REGION": state.get("region", "cn-hangzhou"),
-                "DTS_ENDPOINT": server.endpoint,
-                "OSS_ENDPOINT": server.endpoint,
-                "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cred["secret"],
-                "DTS_JOB_ID": job_id,
-                "DTS_INSTANCE_ID": job.get("instanceId", ""),
-                "DTS_CHANGE_LEDGER": (state_dir / "ledger").resolve().as_uri(),
-                "DTS_CHANGE_DEAD_LETTER": (state_dir / "dead-letter").resolve().as_uri(),
-                "DTS_CHANGE_ALLOWED_BUCKETS": ",".join(state.get("buckets", {})),
-                "DTS_CHANGE_LOG_LEVEL": os.environ.get("DTS_CHANGE_LOG_LEVEL", "WARNING"),
-            }
-        )
-        if cred.get("securityToken"):
-            env["ALIBABA_CLOUD_SECURITY_TOKEN"] = cred["securityToken"]
-        yield LocalRun(env=env, server=server, job_id=job_id, state_dir=state_dir)
-    finally:
-        server.stop()
-        if tmp is not None:
-            tmp.cleanup()
 
 
 def build_app(env: Mapping[str, str] | None, *, dry_run: bool = False, log_stream: TextIO | None = None) -> Any:
@@ -117,34 +62,107 @@ def build_app(env: Mapping[str, str] | None, *, dry_run: bool = False, log_strea
     return App(settings)
 
 
+@contextlib.contextmanager
+def deployment(args: argparse.Namespace, *, dry_run: bool = False, scratch: bool = False) -> Iterator[Any]:
+    """The App for this command: the local deployment (`--local`) or the environment's settings.
+
+    Yields (app, run): `run` is the `LocalRun` with `--local`, else None."""
+    if not getattr(args, "local", False):
+        if not scratch:
+            yield build_app(None, dry_run=dry_run), None
+            return
+        # A plan reads the job, never the ledger: point the stores at a folder deleted afterwards,
+        # so not even an empty ledger folder is created.
+        with tempfile.TemporaryDirectory(prefix="dts-change-plan-") as folder:
+            env = dict(os.environ)
+            env["DTS_CHANGE_LEDGER"] = (Path(folder) / "ledger").as_uri()
+            env["DTS_CHANGE_DEAD_LETTER"] = (Path(folder) / "dead-letter").as_uri()
+            yield build_app(env, dry_run=dry_run), None
+        return
+    from .local_deploy import LocalDeployment  # noqa: PLC0415
+
+    seed = Path(args.state) if getattr(args, "state", None) else None
+    with LocalDeployment(args.state_dir).open(seed=seed, persist=not scratch) as run:
+        yield build_app(run.env, dry_run=dry_run), run
+
+
 # ---------------------------------------------------------------------- human output
 
 
 def _dblist_lines(db_list: Mapping[str, Any], indent: str = "  ") -> list[str]:
+    from .dblist import ObjectRef  # noqa: PLC0415
+
     lines = []
     for db, entry in db_list.items():
         name = entry.get("name", db)
-        rename = f" -> {name}" if name != db else ""
+        shown_db = str(ObjectRef(db))
+        rename = f" -> {ObjectRef(name)}" if name != db else ""
         if entry.get("all", True) is not False:
-            lines.append(f"{indent}{db}{rename} (whole database)")
+            lines.append(f"{indent}{shown_db}{rename} (whole database)")
             continue
         tables = entry.get("Table") or {}
         shown = ", ".join(
-            t + (f"->{e.get('name')}" if isinstance(e, dict) and e.get("name") not in (None, t) else "")
+            str(ObjectRef(t))
+            + (f" -> {ObjectRef(e.get('name'))}" if isinstance(e, dict) and e.get("name") not in (None, t) else "")
             for t, e in tables.items()
         )
-        lines.append(f"{indent}{db}{rename}: {shown}")
+        lines.append(f"{indent}{shown_db}{rename}: {shown}")
     return lines or [f"{indent}(empty)"]
 
 
-def _diff_lines(diff: Mapping[str, Any] | None) -> list[str]:
+def _diff_lines(diff: Mapping[str, Any] | None, indent: str = "  ") -> list[str]:
     if not diff:
         return []
-    out = [f"  + {ref}" for ref in diff.get("added", [])]
-    out += [f"  - {ref}" for ref in diff.get("removed", [])]
-    out += [f"  ~ {ref}" for ref in diff.get("changed", [])]
-    out += [f"  ! {w}" for w in diff.get("warnings", [])]
+    out = [f"{indent}+ {ref}" for ref in diff.get("added", [])]
+    out += [f"{indent}- {ref}" for ref in diff.get("removed", [])]
+    out += [f"{indent}~ {ref}" for ref in diff.get("changed", [])]
+    out += [f"{indent}! {w}" for w in diff.get("warnings", [])]
     return out
+
+
+def _counts(diff: Mapping[str, Any] | None) -> str:
+    if not diff:
+        return ""
+    return f" [+{diff.get('added', 0)} -{diff.get('removed', 0)} ~{diff.get('changed', 0)}]"
+
+
+def _error_lines(change: Mapping[str, Any]) -> list[str]:
+    if not change.get("code"):
+        return []
+    lines = [f"  {change['code']}: {change.get('message', '')}"]
+    if change.get("hint"):
+        lines.append(f"  hint: {change['hint']}")
+    return lines
+
+
+def print_plan(result: Mapping[str, Any], out: TextIO) -> None:
+    """A plan's words say what *would* happen; nothing was written."""
+    for change in result.get("changes", []):
+        plan = change.get("plan") or {}
+        if change.get("rejected"):
+            verdict = "would be dead-lettered (the input is invalid)"
+        elif plan.get("status") == "rejected":
+            verdict = "would be dead-lettered"
+        elif change.get("code") and not plan:
+            verdict = f"could not be planned ({change['code']})"
+        elif plan.get("status") == "no_op":
+            verdict = "would change nothing (already as asked)"
+        else:
+            phases = " then ".join(plan.get("phases") or []) or "no"
+            verdict = f"would be submitted ({phases} phase{'s' if len(plan.get('phases') or []) > 1 else ''})"
+        line = f"change {change['id']}: {verdict}"
+        if change.get("job"):
+            line += f" (job {change['job']})"
+        print(line + _counts(change.get("diff")), file=out)
+        for warning in change.get("warnings", []):
+            print(f"  warning: {warning}", file=out)
+        for line2 in _diff_lines(plan.get("diff")):
+            print(line2.replace("  + ", "  would add ").replace("  - ", "  would remove ")
+                  .replace("  ~ ", "  would change ").replace("  ! ", "  warning: "), file=out)
+        for line2 in _error_lines(change):
+            print(line2, file=out)
+    for item in result.get("ignored", []):
+        print(f"would ignore {item['correlationId']}: {item['reason']}", file=out)
 
 
 def print_result(result: Mapping[str, Any], out: TextIO) -> None:
@@ -152,23 +170,18 @@ def print_result(result: Mapping[str, Any], out: TextIO) -> None:
         line = f"change {change['id']}: {change['outcome']}"
         if change.get("job"):
             line += f" (job {change['job']})"
-        if change.get("diff"):
-            d = change["diff"]
-            line += f" [+{d.get('added', 0)} -{d.get('removed', 0)} ~{d.get('changed', 0)}]"
-        print(line, file=out)
+        print(line + _counts(change.get("diff")), file=out)
         for warning in change.get("warnings", []):
             print(f"  warning: {warning}", file=out)
-        if change.get("code"):
-            print(f"  {change['code']}: {change.get('message', '')}", file=out)
-            if change.get("hint"):
-                print(f"  hint: {change['hint']}", file=out)
-        plan = change.get("plan")
-        if plan:
-            print(f"  plan: {plan.get('status')}, phases {plan.get('phases')}", file=out)
-            for line2 in _diff_lines(plan.get("diff")):
-                print(line2, file=out)
+        for line2 in _diff_lines(change.get("objects"), indent="    "):
+            print(line2, file=out)
+        for line2 in _error_lines(change):
+            print(line2, file=out)
+        if change.get("dead_letter_id"):
+            print(f"  dead letter: {change['dead_letter_id']}", file=out)
     for item in result.get("ignored", []):
         print(f"ignored {item['correlationId']}: {item['reason']}", file=out)
+    listed = {c.get("key") for c in result.get("changes", [])}
     for report in result.get("reconcile", []):
         line = f"pass {report['job']}: {report['action']}"
         if report.get("phase"):
@@ -176,10 +189,6 @@ def print_result(result: Mapping[str, Any], out: TextIO) -> None:
         if report.get("jobStatus"):
             line += f", job status {report['jobStatus']}"
         print(line, file=out)
-        if report.get("action") in ("submitted", "dry-run"):
-            for line2 in _diff_lines(report.get("diff")):
-                print(line2, file=out)
-        listed = {c.get("key") for c in result.get("changes", [])}
         for key, outcome in report.get("outcomes", {}).items():
             if key not in listed:
                 print(f"  change {key[:12]}: {outcome}", file=out)
@@ -188,68 +197,92 @@ def print_result(result: Mapping[str, Any], out: TextIO) -> None:
 
 
 def _failed(result: Mapping[str, Any]) -> bool:
-    return any(c.get("outcome") == "dead_lettered" for c in result.get("changes", []))
+    return any(c.get("outcome") == "dead_lettered" or c.get("rejected") for c in result.get("changes", []))
 
 
-# ---------------------------------------------------------------------- commands
+def _dump(data: Any, out: TextIO) -> None:
+    json.dump(data, out, ensure_ascii=False, indent=2, default=str)
+    out.write("\n")
+
+
+# ---------------------------------------------------------------------- invoke, plan, reconcile
+
+
+def _read_event(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(f"No event file {path} (looked in {Path.cwd()})",
+                                 hint="Pass the path of an event or change file") from None
+    except OSError as exc:
+        raise ConfigurationError(f"Cannot read the event file {path}: {exc.strerror}") from None
+
+
+def settle(app: Any, run: Any, passes: list[dict[str, Any]], args: argparse.Namespace, out: TextIO | None) -> None:
+    """Locally, run timer passes until nothing is open (what the minute timer does in a deployment)."""
+    deadline = time.monotonic() + args.settle_seconds
+    wait = max(0.05, float(run.job_state().get("modifyDurationSeconds", 0.5)))
+    while app.ledger.jobs_with_open_changes() and time.monotonic() < deadline:
+        time.sleep(wait)
+        tick = app.handle(TIMER_EVENT, fc_context(args.timeout))
+        passes.append(tick)
+        if out is not None:
+            print("\ntimer pass:", file=out)
+            print_result(tick, out)
+
+
+def _attach_dead_letter_ids(app: Any, result: Mapping[str, Any]) -> None:
+    """Name the dead letter of every change dead-lettered here, so the next command is one copy away."""
+    letters = None
+    for change in result.get("changes", []):
+        if change.get("outcome") != "dead_lettered":
+            continue
+        letters = letters if letters is not None else app.dead_letters.list()
+        match = [d for d in letters if (change.get("key") and d.key == change["key"])
+                 or (not change.get("key") and d.correlation_id == change.get("correlationId"))]
+        if match:
+            change["dead_letter_id"] = match[-1].dl_id
 
 
 def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
-    event = Path(args.event_file).read_bytes()
-    if not args.local:
-        app = build_app(None, dry_run=args.dry_run)
-        result = app.handle(event, fc_context(args.timeout))
-        _emit(result, args, out)
-        return 1 if _failed(result) else 0
-    with local_environment(Path(args.state), Path(args.state_dir) if args.state_dir else None) as run:
-        app = build_app(run.env, dry_run=args.dry_run)
-        before = run.job_state()
-        human = not args.json
-        if human:
+    event = _read_event(args.event_file)
+    human = not args.json
+    with deployment(args, dry_run=args.dry_run, scratch=args.dry_run) as (app, run):
+        before = run.job_state() if run else None
+        if human and before is not None:
             print(f"DTS job {run.job_id} ({before.get('status')}) object list before:", file=out)
             for line in _dblist_lines(before["dbList"]):
                 print(line, file=out)
             print(f"\ninvoking index.handler with {args.event_file}", file=out)
         result = app.handle(event, fc_context(args.timeout))
+        _attach_dead_letter_ids(app, result)
         passes = [result]
         if human:
-            print_result(result, out)
-        deadline = time.monotonic() + args.settle_seconds
-        wait = max(0.05, float(before.get("modifyDurationSeconds", 0.5)))
-        while not args.dry_run and app.ledger.jobs_with_open_changes() and time.monotonic() < deadline:
-            time.sleep(wait)
-            tick = app.handle(TIMER_EVENT, fc_context(args.timeout))
-            passes.append(tick)
-            if human:
-                print("\ntimer pass:", file=out)
-                print_result(tick, out)
+            (print_plan if args.dry_run else print_result)(result, out)
+        if run is not None and not args.dry_run:
+            settle(app, run, passes, args, out if human else None)
+        failed = any(_failed(p) for p in passes)
+        if run is None:
+            if not human:
+                _dump(result, out)
+            return EXIT_FAILED if failed else EXIT_OK
         after = run.job_state()
-        final = {
-            key: record.state.value
-            for key, record in ((r.key, r) for r in app.ledger.all_records())
-        }
-        if args.json:
-            json.dump({"passes": passes, "before": before["dbList"], "after": after["dbList"], "ledger": final},
-                      out, ensure_ascii=False, indent=2)
-            out.write("\n")
+        final = {r.key: r.state.value for r in app.ledger.all_records()} if not args.dry_run else {}
+        if not human:
+            _dump({"passes": passes, "before": before["dbList"] if before else None, "after": after["dbList"],
+                   "ledger": final}, out)
+        elif args.dry_run:
+            print("\nnothing was written (plan)", file=out)
         else:
             print(f"\nobject list after ({after.get('status')}):", file=out)
             for line in _dblist_lines(after["dbList"]):
                 print(line, file=out)
-            modifies = [c for c in run.server.get_state().get("calls", []) if c.get("action") == "ModifyDtsJob"]
-            accepted = sum(1 for c in modifies if c.get("outcome") == "ok")
-            print(f"\nModifyDtsJob calls: {accepted} accepted of {len(modifies)}; "
-                  f"changes: {', '.join(f'{k[:12]}={v}' for k, v in final.items()) or 'none'}", file=out)
-        failed = any(_failed(p) for p in passes) or any(v == "dead_lettered" for v in final.values())
-        return 1 if failed else 0
-
-
-def _emit(result: Mapping[str, Any], args: argparse.Namespace, out: TextIO) -> None:
-    if args.json:
-        json.dump(result, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    else:
-        print_result(result, out)
+            mine = run.server.calls("ModifyDtsJob")
+            accepted = sum(1 for c in mine if c.get("outcome") == "ok")
+            print(f"\nModifyDtsJob calls: {accepted} accepted of {len(mine)} (this deployment); "
+                  f"changes open: {sum(1 for v in final.values() if v in ('pending', 'removal_submitted', 'submitted'))}"
+                  f", dead-lettered: {sum(1 for v in final.values() if v == 'dead_lettered')}", file=out)
+        return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -260,71 +293,181 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
-    def run_app(app: Any) -> int:
-        from .handler import App  # noqa: PLC0415
+    from .observe import Metrics  # noqa: PLC0415
 
-        assert isinstance(app, App)
+    with deployment(args, dry_run=args.dry_run) as (app, _run):
         jobs = [args.job] if args.job else app.ledger.jobs_with_open_changes()
-        from .observe import Metrics  # noqa: PLC0415
-
         metrics = Metrics()
         deadline = time.monotonic() + args.timeout
         reports = [app._reconcile(job, metrics, deadline).to_dict() for job in jobs]
-        result = {"reconcile": reports, "summary": metrics.snapshot()}
-        _emit(result, args, out)
-        if not reports and not args.json:
+        result = {"changes": [], "reconcile": reports, "summary": metrics.snapshot()}
+        if args.json:
+            _dump(result, out)
+        elif reports:
+            print_result(result, out)
+        else:
             print("no job has open changes", file=out)
-        return 0
+        dead = any(o == "dead_lettered" for r in reports for o in r.get("outcomes", {}).values())
+        return EXIT_FAILED if dead else EXIT_OK
 
-    if args.local:
-        with local_environment(Path(args.state)) as run:
-            return run_app(build_app(run.env, dry_run=args.dry_run))
-    return run_app(build_app(None, dry_run=args.dry_run))
+
+# ---------------------------------------------------------------------- status, history
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from .change import JobTarget  # noqa: PLC0415
+    from .cli_text import parse_duration  # noqa: PLC0415
+    from .status import collect_status, render_status  # noqa: PLC0415
+
+    max_age = parse_duration(args.max_pending_age, option="--max-pending-age")
+    with deployment(args) as (app, _run):
+        settings = app.settings
+
+        def describe(target: JobTarget) -> str:
+            job_id = target.dts_job_id or app.dts.resolve_job_id(target.dts_instance_id or "")
+            detail = app.dts.describe_dts_job_detail(job_id, target.dts_instance_id, target.direction)
+            return str(detail.status)
+
+        default = None
+        if settings.default_job_id or settings.default_instance_id:
+            default = JobTarget(settings.default_job_id, settings.default_instance_id, "Forward", settings.dts_region)
+        now = time.time()
+        view = collect_status(app.ledger.all_records(), app.dead_letters.list(), describe, now=now,
+                              max_pending_age=max_age, default_job=default, only=args.job)
+    if args.json:
+        _dump(view, out)
+    else:
+        for line in render_status(view, now=now):
+            print(line, file=out)
+    return EXIT_OK if view["settled"] else EXIT_FAILED
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    from .cli_text import parse_object, parse_when  # noqa: PLC0415
+    from .history import collect_history, render_history  # noqa: PLC0415
+
+    since = parse_when(args.since, option="--since") if args.since else None
+    until = parse_when(args.until, option="--until") if args.until else None
+    touching = parse_object(args.object) if args.object else None
+    with deployment(args) as (app, _run):
+        entries = collect_history(app.ledger.all_records(), args.job, since=since, until=until, touching=touching)
+    if args.json:
+        _dump(entries, out)
+    else:
+        for line in render_history(entries):
+            print(line, file=out)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- dead letters
+
+
+def find_dead_letter(sink: Any, wanted: str) -> Any:
+    """A dead letter by its id, its change key, its change id or its correlation id (the active one
+    first, else the latest replayed); None when nothing matches."""
+    try:
+        record = sink.get(wanted)
+    except DtsChangeError:
+        record = None  # not shaped like an id: try the other names
+    if record is not None:
+        return record
+    everything = sink.list(include_replayed=True)
+    matches = [r for r in everything if wanted in (r.change_id, r.correlation_id, r.idempotency_key)]
+    active = [r for r in matches if r.replayed_at is None]
+    pool = active or matches
+    return pool[-1] if pool else None
+
+
+def _letter_json(record: Any) -> dict[str, Any]:
+    from .cli_text import stamp  # noqa: PLC0415
+
+    data: dict[str, Any] = record.to_dict()
+    data["dead_letter_id"] = data.pop("dl_id", None)
+    for name in ("first_seen", "dead_lettered_at", "replayed_at"):
+        data[name] = stamp(data.get(name))
+    return data
 
 
 def cmd_dlq(args: argparse.Namespace, out: TextIO) -> int:
-    app = build_app(None)
-    sink = app.dead_letters
-    if args.dlq_command == "list":
-        records = sink.list()
-        if args.json:
-            json.dump([r.to_dict() if hasattr(r, "to_dict") else r.__dict__ for r in records], out, indent=2, default=str)
-            out.write("\n")
-        else:
-            for r in records:
-                print(f"{r.key}  {r.job_key}  {r.error.get('code')}: {r.error.get('message')}", file=out)
-            if not records:
-                print("no dead letters", file=out)
-        return 0
-    record = sink.get(args.id)
-    if record is None:
-        print(f"no dead letter {args.id!r}", file=sys.stderr)
-        return 2
-    if args.dlq_command == "show":
-        json.dump(record.to_dict() if hasattr(record, "to_dict") else record.__dict__, out, indent=2, default=str)
-        out.write("\n")
-        return 0
-    # replay: an explicit dead_lettered -> pending transition, then a normal pass.
-    from .failures import replay_payload  # noqa: PLC0415
+    from .cli_text import age  # noqa: PLC0415
 
-    failed_event = replay_payload(record) if record.change is None else None
-    if failed_event is not None:  # recorded by index.on_failure: the handler gets the event again
-        result = app.handle(failed_event, fc_context(args.timeout))
-        sink.mark_replayed(args.id)
-        _emit({"replayed": record.key, **result}, args, out)
-        return 1 if _failed(result) else 0
-    if record.change is None:
-        return _replay_input(app, record, args, out)
-    ledger_record = app.ledger.replay(record.key)
-    sink.mark_replayed(args.id)
+    with deployment(args) as (app, run):
+        sink = app.dead_letters
+        if args.dlq_command == "list":
+            records = sink.list()
+            if args.json:
+                _dump([_letter_json(r) for r in records], out)
+            else:
+                now = time.time()
+                for r in records:
+                    print(f"{r.dl_id}  {r.change_id}  {r.error.get('code')}: {r.error.get('message')} "
+                          f"({age(now - r.dead_lettered_at)} ago)", file=out)
+                if not records:
+                    print("no dead letters", file=out)
+            return EXIT_OK
+        record = find_dead_letter(sink, args.id)
+        if record is None:
+            raise ConfigurationError(f"No dead letter {args.id} (by id, change key, change id or correlation id)",
+                                     hint="List them with `dts-change dlq list`")
+        if args.dlq_command == "show":
+            _dump(_letter_json(record), out)
+            return EXIT_OK
+        return _replay(app, run, record, args, out)
+
+
+def _replay(app: Any, run: Any, record: Any, args: argparse.Namespace, out: TextIO) -> int:
+    """An explicit dead_lettered -> pending transition, then a normal pass (and, locally, the timer)."""
     from .observe import Metrics  # noqa: PLC0415
 
-    report = app._reconcile(ledger_record.job_key, Metrics(), time.monotonic() + 60)
-    _emit({"replayed": record.key, "reconcile": [report.to_dict()]}, args, out)
-    return 0
+    if record.replayed_at is not None:
+        print(f"dead letter {record.dl_id} was replayed already", file=out)
+        return EXIT_OK
+    if record.change is None:
+        return _replay_input(app, run, record, args, out)
+    ledger_record = app.ledger.replay(record.key)
+    app.dead_letters.mark_replayed(record.dl_id)
+    report = app._reconcile(ledger_record.job_key, Metrics(), time.monotonic() + args.timeout).to_dict()
+    passes: list[dict[str, Any]] = [{"changes": [], "reconcile": [report]}]
+    human = not args.json
+    if human:
+        print(f"replayed {record.dl_id} (change {record.change_id}): back to pending", file=out)
+        print_result(passes[0], out)
+    if run is not None:
+        settle(app, run, passes, args, out if human else None)
+    final = app.ledger.get(record.key)
+    state = final.state.value if final is not None else "unknown"
+    if args.json:
+        _dump({"replayed": record.dl_id, "change_key": record.key, "state": state, "passes": passes}, out)
+    else:
+        print(f"change {record.change_id}: {state}", file=out)
+    return EXIT_FAILED if state == "dead_lettered" else EXIT_OK
 
 
-def _replay_input(app: Any, record: Any, args: argparse.Namespace, out: TextIO) -> int:
+# ---------------------------------------------------------------------- local, emulator
+
+
+def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
+    from .local_deploy import LocalDeployment  # noqa: PLC0415
+
+    faults = [_fail_next(spec) for spec in args.fail_next or []]
+    local = LocalDeployment(args.state_dir)
+    state = local.reset(Path(args.state) if args.state else None, faults=faults)
+    jobs = ", ".join(state["jobs"])
+    print(f"local deployment {local.state_dir} reset: job {jobs}, empty ledger, no dead letters", file=out)
+    for fault in faults:
+        print(f"  the next {fault['action']} call will fail with {fault['code']}", file=out)
+    return EXIT_OK
+
+
+def _fail_next(spec: str) -> dict[str, Any]:
+    """`ModifyDtsJob:InvalidParameter` -> an emulator fault answering that error once (a rehearsal)."""
+    action, _, code = spec.partition(":")
+    if not action.strip() or not code.strip():
+        raise ConfigurationError(f"Invalid --fail-next {spec}: expected ACTION:CODE, e.g. ModifyDtsJob:InvalidParameter")
+    return {"action": action.strip(), "service": "dts", "code": code.strip(), "httpStatus": 400, "count": 1}
+
+
+def _replay_input(app: Any, run: Any, record: Any, args: argparse.Namespace, out: TextIO) -> int:
     """Bad input (no parsed change): its kept bytes (or its OSS object) go through the handler
     again; the dead letter is moved aside once that ran (a new failure is a new dead letter)."""
     from .input_replay import replay_envelopes  # noqa: PLC0415
@@ -337,8 +480,16 @@ def _replay_input(app: Any, record: Any, args: argparse.Namespace, out: TextIO) 
     else:
         result = app.handle(b"", context, envelopes=again)
     app.dead_letters.mark_replayed(dl_id)
-    _emit({"replayed": record.key, **result}, args, out)
-    return 1 if any(c.get("outcome") == "dead_lettered" for c in result.get("changes", [])) else 0
+    passes = [result]
+    human = not args.json
+    if human:
+        print(f"replayed {dl_id} (input, sent through the handler again)", file=out)
+        print_result(result, out, change_names(app, result))
+    if run is not None:
+        settle(app, run, passes, args, out if human else None)
+    if not human:
+        _dump({"replayed": dl_id, "passes": passes}, out)
+    return EXIT_FAILED if any(_failed(p) for p in passes) else EXIT_OK
 
 
 def cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
@@ -350,44 +501,74 @@ def cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
     return int(emulator_main(argv) or 0)
 
 
+# ---------------------------------------------------------------------- parser, main
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dts-change", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dts-change", description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser, *, local: bool = True) -> None:
+    def common(p: argparse.ArgumentParser, *, dry_run: bool = False, settle_time: bool = False) -> None:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--timeout", type=float, default=60.0, help="function timeout to emulate (s)")
-        if local:
-            p.add_argument("--local", action="store_true", help="run against the in-process emulator")
-            p.add_argument("--state", default=str(DEFAULT_LOCAL_STATE), help="emulator seed for --local")
+        p.add_argument("--local", action="store_true", help="use the persistent local deployment")
+        p.add_argument("--state-dir", default=None,
+                       help="folder of the local deployment (default .dts-change/local under the current directory)")
+        p.add_argument("--state", default=None, help="seed for a new local deployment (default: the sample job)")
+        if dry_run:
             p.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
+        if settle_time:
+            p.add_argument("--settle-seconds", type=float, default=30.0,
+                           help="max time for timer passes after the event (--local)")
 
     p_invoke = sub.add_parser("invoke", help="run the handler on an event file")
     p_invoke.add_argument("event_file")
-    p_invoke.add_argument("--state-dir", help="keep the local ledger and dead letters here (--local)")
-    p_invoke.add_argument("--settle-seconds", type=float, default=30.0, help="max time for timer passes (--local)")
-    common(p_invoke)
+    common(p_invoke, dry_run=True, settle_time=True)
     p_invoke.set_defaults(func=cmd_invoke)
 
-    p_plan = sub.add_parser("plan", help="dry-run diff of a change file against its job")
+    p_plan = sub.add_parser("plan", help="what a change file would do to its job; writes nothing")
     p_plan.add_argument("change_file")
     common(p_plan)
-    p_plan.set_defaults(func=cmd_plan, state_dir=None)
+    p_plan.set_defaults(func=cmd_plan)
 
     p_rec = sub.add_parser("reconcile", help="run a reconcile pass for one job or every job with open work")
     p_rec.add_argument("--job", help="job key <jobId>/<direction>")
-    common(p_rec)
+    common(p_rec, dry_run=True)
     p_rec.set_defaults(func=cmd_reconcile)
+
+    p_status = sub.add_parser("status", help="per job: DTS status, open changes, last modification, dead letters")
+    p_status.add_argument("job", nargs="?", help="a job id or <jobId>/<direction> (default: every job)")
+    p_status.add_argument("--max-pending-age", default="15m",
+                          help="a change open longer than this makes the exit status 1 (default 15m)")
+    common(p_status)
+    p_status.set_defaults(func=cmd_status)
+
+    p_hist = sub.add_parser("history", help="audit trail of a job's changes from the ledger, newest first")
+    p_hist.add_argument("job", help="a job id or <jobId>/<direction>")
+    p_hist.add_argument("--since", help="ISO 8601 time or a duration ago (2h)")
+    p_hist.add_argument("--until", help="ISO 8601 time or a duration ago")
+    p_hist.add_argument("--object", help="only changes that touched this object (shop.orders)")
+    common(p_hist)
+    p_hist.set_defaults(func=cmd_history)
 
     p_dlq = sub.add_parser("dlq", help="dead letters: list, show, replay")
     dlq_sub = p_dlq.add_subparsers(dest="dlq_command", required=True)
-    dlq_list = dlq_sub.add_parser("list")
-    common(dlq_list, local=False)
-    for name in ("show", "replay"):
-        p = dlq_sub.add_parser(name)
-        p.add_argument("id")
-        common(p, local=False)
+    dlq_list = dlq_sub.add_parser("list", help="dead letters waiting, oldest first")
+    common(dlq_list)
+    for name, text in (("show", "one dead letter"), ("replay", "move a dead letter's change back to pending")):
+        p = dlq_sub.add_parser(name, help=text)
+        p.add_argument("id", help="dead-letter id, change key, change id or correlation id")
+        common(p, settle_time=name == "replay")
     p_dlq.set_defaults(func=cmd_dlq)
+
+    p_local = sub.add_parser("local", help="the persistent local deployment used by --local")
+    local_sub = p_local.add_subparsers(dest="local_command", required=True)
+    p_reset = local_sub.add_parser("reset", help="start over from the sample job (or --state FILE)")
+    p_reset.add_argument("--state-dir", default=None, help="folder of the local deployment")
+    p_reset.add_argument("--state", default=None, help="seed state file (default: the sample job)")
+    p_reset.add_argument("--fail-next", action="append", metavar="ACTION:CODE",
+                         help="rehearse a failure: the next such DTS call answers this error (repeatable)")
+    p_local.set_defaults(func=cmd_local)
 
     p_emu = sub.add_parser("emulator", help="serve the local DTS + OSS emulator until interrupted")
     p_emu.add_argument("--host", default="127.0.0.1")
@@ -397,15 +578,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class PipeSafe:
+    """stdout that survives `| head`: once the reader is gone, output is dropped and the command
+    still finishes (a replay is not cut in half) and returns its own exit status."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self.closed_pipe = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.closed_pipe = True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out = PipeSafe(sys.stdout)
     try:
-        return int(args.func(args, sys.stdout))
+        code = int(args.func(args, cast(TextIO, out)))
+    except ConfigurationError as exc:
+        code = _report(exc, EXIT_USAGE)
     except DtsChangeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return 2
+        code = _report(exc, EXIT_FAILED)
+    except KeyboardInterrupt:
+        code = 130
+    out.flush()
+    if out.closed_pipe:
+        # Python flushes stdout again at exit; point it at /dev/null so that raises nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return code
+
+
+def _report(exc: DtsChangeError, code: int) -> int:
+    print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

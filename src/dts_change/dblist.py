@@ -96,7 +96,16 @@ class ObjectRef:
         )
 
     def __str__(self) -> str:
-        return self.db if self.table is None else f"{self.db}.{self.table}"
+        """`db.table`; a name holding a dot, a space or a backtick is quoted (`shop`.`gift.cards`),
+        so what is printed can be read back as one object."""
+        db = _quoted(self.db)
+        return db if self.table is None else f"{db}.{_quoted(self.table)}"
+
+
+def _quoted(name: str) -> str:
+    if "." in name or "`" in name or any(c.isspace() for c in name):
+        return "`" + name.replace("`", "``") + "`"
+    return name
 
 
 class _Entry(BaseModel):

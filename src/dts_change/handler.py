@@ -303,6 +303,8 @@ class App:
         """Compute and report the diff against the job's current list; write nothing."""
         result = ChangeResult(id=change.change_id, key=None, job=change.job.key, outcome="dry_run",
                               correlation_id=change.correlation_id)
+        if change.warnings:  # the same warnings `invoke` reports, so a plan hides nothing
+            result.details["warnings"] = list(change.warnings)
         try:
             job_id = change.job.dts_job_id or self.dts.resolve_job_id(change.job.dts_instance_id or "")
             detail = self.dts.describe_dts_job_detail(job_id, change.job.dts_instance_id, change.job.direction)
@@ -343,10 +345,14 @@ class App:
             job_status=None,
             evidence=None,
         )
-        self.dead_letters.write(record)
+        if self.settings.dry_run:  # a plan writes nothing: it says the input would be dead-lettered
+            return ChangeResult(id=envelope.correlation_id, key=None, job=None, outcome="dry_run",
+                                correlation_id=envelope.correlation_id, code=error.code,
+                                message=error.message, hint=error.hint, details={"rejected": True})
+        dl_id = self.dead_letters.write(record)
         metrics.incr("dead_lettered")
         log_event("input dead-lettered", logging.WARNING, correlation_id=envelope.correlation_id,
-                  code=error.code, message=error.message)
+                  code=error.code, message=error.message, dead_letter_id=dl_id)
         return ChangeResult(
             id=envelope.correlation_id,
             key=None,
@@ -369,8 +375,11 @@ class App:
             if result.key in by_key and result.outcome != "duplicate":
                 outcome, report = by_key[result.key]
                 result.outcome = outcome
-                if report.diff is not None and outcome in ("submitted", "applied", "no_op"):
-                    result.diff = {k: len(report.diff.get(k, [])) for k in ("added", "removed", "changed")}
+                own = report.change_diffs.get(result.key)
+                if own is not None and outcome in ("submitted", "applied", "no_op"):
+                    # This change's own diff: the pass's covers every change folded with it.
+                    result.diff = {k: len(own.get(k, [])) for k in ("added", "removed", "changed")}
+                    result.details["objects"] = {k: own[k] for k in ("added", "removed", "changed") if own.get(k)}
             record = self.ledger.get(result.key)
             if record is None:
                 continue

@@ -18,7 +18,11 @@ from typing import Any
 from ._record import LazyPattern
 
 LOGGER_NAME = "dts_change"
-_SECRET_KEY = LazyPattern(r"(?i)(secret|token|signature|password|authorization|accesskeysecret)")
+# A ClientToken is an idempotency key sent to DTS, not a credential: operators need it to match a
+# modification with DTS's own records, so it is shown.
+_SECRET_KEY = LazyPattern(
+    r"(?i)(secret|(?<!client)(?<!client_)token|signature|password|authorization|accesskeysecret)"
+)
 _MASK = "***"
 # Credentials that arrive inside input text: a presigned URL's query (OSS V1/V4, RPC) and the
 # common parameters a pasted console request carries ("SecurityToken": "..."). Input bodies are

@@ -145,6 +145,8 @@ class PassReport:
     dblist_before: dict[str, Any] | None = None
     dblist_sent: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    change_diffs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Change key -> that change's own diff (`diff` is the whole submission's)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -276,7 +278,7 @@ class _Pass:
         )
         # The record first, the ledger second: a crash between leaves the change open (the next
         # pass dead-letters it again, a second record at worst), never closed with no record.
-        self.ctx.dead_letters.write(dl)
+        dl_id = self.ctx.dead_letters.write(dl)
         self.ctx.crash_point("between-dead-letter-writes")
         self.ctx.ledger.transition(
             record, ChangeState.DEAD_LETTERED, last_error=err, evidence=evidence if evidence is not None else record.evidence
@@ -291,6 +293,7 @@ class _Pass:
             code=error.code,
             message=error.message,
             correlation_id=change.get("correlationId"),
+            dead_letter_id=dl_id,
         )
 
     def note_error(self, records: Iterable[ChangeRecord], error: DtsChangeError) -> None:
@@ -635,6 +638,9 @@ class _Pass:
         no_ops = [o for o in result.outcomes if o.status == "no_op"]
         applied = [o for o in result.outcomes if o.status == "applied"]
         self.report.diff = result.diff.to_dict()
+        self.report.change_diffs.update(
+            {by_id[o.change_id].key: o.diff.to_dict() for o in result.outcomes if o.change_id in by_id}
+        )
         self.report.dblist_before = current.to_wire()
         phases = result.plan.phases()
         if not phases:
@@ -760,7 +766,8 @@ class _Pass:
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
         for r in included:
             expect = _expectation(self.request(r), listed, phase)
-            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, {**submission, "expect": expect}])
+            own = {**submission, "expect": expect, "diff": self.report.change_diffs.get(r.key)}
+            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, own])
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
