@@ -1,6 +1,6 @@
 """A local deployment for tests: the real handler (`App`) against the emulator over loopback.
 
-Same wiring as `dts-change invoke --local`: the emulator seeded from events/local/state.json
+Same wiring as `dts-change invoke --local`: the emulator seeded from the sample job (src/dts_change/samples/local-state.json)
 (optionally changed per test), a ledger and dead letters under tmp_path, env-var configuration.
 """
 
@@ -17,7 +17,7 @@ from dts_change.config import Settings
 from dts_change.emulator import EmulatorServer
 from dts_change.handler import App
 from dts_change.ledger import ChangeState
-from tests.conftest import EVENTS_DIR
+from dts_change.local_deploy import sample_state
 
 JOB = "dtsjob1demo"
 INSTANCE = "dtsinst1demo"
@@ -28,7 +28,7 @@ TIMER = json.dumps({"triggerTime": "2024-05-01T00:01:00Z", "triggerName": "recon
 
 def seed_state(**job_overrides: Any) -> dict[str, Any]:
     """The demo seed; modifications finish at once unless the test asks otherwise."""
-    state = json.loads((EVENTS_DIR / "local" / "state.json").read_text(encoding="utf-8"))
+    state = sample_state()
     state["jobs"][JOB].update({"modifyDurationSeconds": 0.0, **job_overrides})
     return state
 

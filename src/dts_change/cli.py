@@ -103,7 +103,7 @@ def _dblist_lines(db_list: Mapping[str, Any], indent: str = "  ") -> list[str]:
         tables = entry.get("Table") or {}
         shown = ", ".join(
             str(ObjectRef(t))
-            + (f" -> {ObjectRef(e.get('name'))}" if isinstance(e, dict) and e.get("name") not in (None, t) else "")
+            + (f" -> {ObjectRef(str(e['name']))}" if isinstance(e, dict) and e.get("name") not in (None, t) else "")
             for t, e in tables.items()
         )
         lines.append(f"{indent}{shown_db}{rename}: {shown}")
@@ -412,6 +412,11 @@ def cmd_dlq(args: argparse.Namespace, out: TextIO) -> int:
         if args.dlq_command == "show":
             _dump(_letter_json(record), out)
             return EXIT_OK
+        if args.dlq_command == "dismiss":
+            # For bad input corrected at its source: nothing to replay, the letter is set aside.
+            sink.mark_replayed(record.dl_id)
+            print(f"dismissed {record.dl_id} (kept under _replayed/)", file=out)
+            return EXIT_OK
         return _replay(app, run, record, args, out)
 
 
@@ -555,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_sub = p_dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dlq_sub.add_parser("list", help="dead letters waiting, oldest first")
     common(dlq_list)
-    for name, text in (("show", "one dead letter"), ("replay", "move a dead letter's change back to pending")):
+    for name, text in (("show", "one dead letter"), ("replay", "move a dead letter's change back to pending"),
+                       ("dismiss", "set a dead letter aside without replaying it (bad input corrected at its source)")):
         p = dlq_sub.add_parser(name, help=text)
         p.add_argument("id", help="dead-letter id, change key, change id or correlation id")
         common(p, settle_time=name == "replay")

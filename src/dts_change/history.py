@@ -30,13 +30,15 @@ def _touches(refs: list[ObjectRef], wanted: ObjectRef) -> bool:
 
 def history_entry(record: ChangeRecord) -> dict[str, Any]:
     change = record.change
-    source = change.get("source") if isinstance(change.get("source"), dict) else {}
+    raw_source = change.get("source")
+    source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
     asked_add = [str(r) for r in refs_of_dblist(change.get("add"))]
     asked_remove = [str(r) for r in refs_of_pairs(change.get("remove"))]
     added: list[str] = []
     removed: list[str] = []
     for submission in record.submissions:
-        diff = submission.get("diff") if isinstance(submission.get("diff"), dict) else {}
+        raw_diff = submission.get("diff")
+        diff: dict[str, Any] = raw_diff if isinstance(raw_diff, dict) else {}
         added += [a for a in diff.get("added", []) if a not in added]
         removed += [r for r in diff.get("removed", []) if r not in removed]
     closed_at = record.updated_at if record.state in (ChangeState.APPLIED, ChangeState.DEAD_LETTERED) else None

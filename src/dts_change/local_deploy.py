@@ -42,7 +42,7 @@ _OWNED = ("DTS_CHANGE_LEDGER", "DTS_CHANGE_DEAD_LETTER")
 
 def sample_state() -> dict[str, Any]:
     """The sample job (package data, so it is there however the package was installed)."""
-    text = resources.files("dts_change").joinpath("samples", SAMPLE_STATE).read_text(encoding="utf-8")
+    text = resources.files("dts_change").joinpath("samples").joinpath(SAMPLE_STATE).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -20,8 +20,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 90) 
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=REPO_ROOT, env=full_env, timeout=timeout, check=False)
 
 
-def test_demo_shows_before_diff_outcome_and_after():
-    proc = run_cli("invoke", "events/oss-object-created.json", "--local")
+def test_demo_shows_before_diff_outcome_and_after(tmp_path: Path):
+    proc = run_cli("invoke", "events/oss-object-created.json", "--local", "--state-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "object list before" in out and "object list after" in out
@@ -32,8 +32,8 @@ def test_demo_shows_before_diff_outcome_and_after():
     assert "ModifyDtsJob calls: 1 accepted of 1" in out
 
 
-def test_invoke_json_reports_every_pass_and_the_final_ledger():
-    proc = run_cli("invoke", "events/manual-change.json", "--local", "--json")
+def test_invoke_json_reports_every_pass_and_the_final_ledger(tmp_path: Path):
+    proc = run_cli("invoke", "events/manual-change.json", "--local", "--json", "--state-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert list(data["ledger"].values()) == ["applied"]
@@ -43,14 +43,15 @@ def test_invoke_json_reports_every_pass_and_the_final_ledger():
     assert phases == ["removal", "addition"]
 
 
-def test_plan_writes_nothing_and_shows_the_diff():
-    proc = run_cli("plan", "events/changes/add-tables.json", "--local", "--json")
+def test_plan_writes_nothing_and_shows_the_diff(tmp_path: Path):
+    proc = run_cli("plan", "events/changes/add-tables.json", "--local", "--json", "--state-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     change = data["passes"][0]["changes"][0]
     assert change["outcome"] == "dry_run"
     assert change["plan"]["diff"]["added"] == ["shop.order_items"]
     assert data["before"] == data["after"]
+    assert list(tmp_path.iterdir()) == []  # not even the deployment's folder was created
 
 
 def test_bad_input_exits_one_and_is_dead_lettered(tmp_path: Path):
@@ -67,7 +68,7 @@ def test_bad_input_exits_one_and_is_dead_lettered(tmp_path: Path):
 
 def test_dlq_list_show_and_replay_against_a_running_emulator(tmp_path: Path):
     # GIVEN an emulator process whose job is not configured yet
-    state = json.loads((REPO_ROOT / "events/local/state.json").read_text(encoding="utf-8"))
+    state = json.loads((REPO_ROOT / "src/dts_change/samples/local-state.json").read_text(encoding="utf-8"))
     state["jobs"]["dtsjob1demo"]["status"] = "NotConfigured"
     state["jobs"]["dtsjob1demo"]["modifyDurationSeconds"] = 0
     state_file = tmp_path / "state.json"
@@ -118,6 +119,6 @@ def test_dlq_list_show_and_replay_against_a_running_emulator(tmp_path: Path):
 
 
 @pytest.mark.parametrize("event", ["timer.json", "oss-object-deleted.json"])
-def test_invoke_other_trigger_shapes_locally_exit_zero(event):
-    proc = run_cli("invoke", f"events/{event}", "--local")
+def test_invoke_other_trigger_shapes_locally_exit_zero(event, tmp_path: Path):
+    proc = run_cli("invoke", f"events/{event}", "--local", "--state-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr + proc.stdout

@@ -6,6 +6,7 @@ import subprocess
 
 from bench import run_all
 from bench.burst import parse_args
+
 from tests.conftest import REPO_ROOT
 
 

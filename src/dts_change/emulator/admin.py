@@ -120,6 +120,20 @@ class CallLog:
         return [copy.deepcopy(e) for e in self._entries if action is None or e.get("action") == action]
 
 
+def _highest_id(state: Mapping[str, Any]) -> int:
+    """The highest generated id in a saved state (`<job>-sub-000042`), so a state saved by one
+    emulator and loaded by the next (the CLI's local deployment) never gets a sub-task id twice."""
+    highest = 0
+    jobs = state.get("jobs")
+    for job in jobs.values() if isinstance(jobs, Mapping) else []:
+        subs = job.get("subSyncJobs") if isinstance(job, Mapping) else None
+        for sub in subs if isinstance(subs, list) else []:
+            tail = str(sub.get("subJobId", "") if isinstance(sub, Mapping) else "").rpartition("-")[2]
+            if tail.isdigit():
+                highest = max(highest, int(tail))
+    return highest
+
+
 class EmulatorCore:
     """State, lock and admin verbs; `server.EmulatorApp` runs requests against it."""
 
@@ -163,6 +177,7 @@ class EmulatorCore:
         calls_raw = root.get("calls", [])
         if not isinstance(calls_raw, list) or not all(isinstance(c, dict) for c in calls_raw):
             raise state_error("calls", calls_raw, "a JSON array of objects")
+        self._id_counter = max(self._id_counter, _highest_id(root))
         self.extra = {k: copy.deepcopy(v) for k, v in root.items() if k not in _KNOWN_TOP_LEVEL}
         self.settings = settings
         self.credentials = credentials
