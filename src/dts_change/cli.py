@@ -165,7 +165,18 @@ def print_plan(result: Mapping[str, Any], out: TextIO) -> None:
         print(f"would ignore {item['correlationId']}: {item['reason']}", file=out)
 
 
-def print_result(result: Mapping[str, Any], out: TextIO) -> None:
+def change_names(app: Any, result: Mapping[str, Any]) -> dict[str, str]:
+    """Change key -> change id for the outcomes a pass reports by key (read from the ledger)."""
+    names: dict[str, str] = {}
+    for report in result.get("reconcile", []):
+        for key in report.get("outcomes", {}):
+            record = app.ledger.get(key)
+            if record is not None:
+                names[key] = record.change_id
+    return names
+
+
+def print_result(result: Mapping[str, Any], out: TextIO, names: Mapping[str, str] | None = None) -> None:
     for change in result.get("changes", []):
         line = f"change {change['id']}: {change['outcome']}"
         if change.get("job"):
@@ -191,7 +202,7 @@ def print_result(result: Mapping[str, Any], out: TextIO) -> None:
         print(line, file=out)
         for key, outcome in report.get("outcomes", {}).items():
             if key not in listed:
-                print(f"  change {key[:12]}: {outcome}", file=out)
+                print(f"  change {(names or {}).get(key) or key[:12]}: {outcome}", file=out)
         if report.get("error") and report["action"] not in ("submitted",):
             print(f"  {report['error'].get('code')}: {report['error'].get('message')}", file=out)
 
@@ -228,7 +239,7 @@ def settle(app: Any, run: Any, passes: list[dict[str, Any]], args: argparse.Name
         passes.append(tick)
         if out is not None:
             print("\ntimer pass:", file=out)
-            print_result(tick, out)
+            print_result(tick, out, change_names(app, tick))
 
 
 def _attach_dead_letter_ids(app: Any, result: Mapping[str, Any]) -> None:
@@ -304,7 +315,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         if args.json:
             _dump(result, out)
         elif reports:
-            print_result(result, out)
+            print_result(result, out, change_names(app, result))
         else:
             print("no job has open changes", file=out)
         dead = any(o == "dead_lettered" for r in reports for o in r.get("outcomes", {}).values())
@@ -436,7 +447,7 @@ def _replay(app: Any, run: Any, record: Any, args: argparse.Namespace, out: Text
     human = not args.json
     if human:
         print(f"replayed {record.dl_id} (change {record.change_id}): back to pending", file=out)
-        print_result(passes[0], out)
+        print_result(passes[0], out, change_names(app, passes[0]))
     if run is not None:
         settle(app, run, passes, args, out if human else None)
     final = app.ledger.get(record.key)

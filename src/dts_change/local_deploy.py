@@ -137,6 +137,9 @@ class LocalDeployment:
         else:
             scratch = tempfile.TemporaryDirectory(prefix="dts-change-plan-")
         with lock:
+            if seed is not None and self.exists():
+                print(f"note: --state seeds a new local deployment only; {self.state_dir} exists -> "
+                      f"`dts-change local reset --state {seed}` starts over from it", file=notes or sys.stderr)
             state = self.load(seed)
             server = EmulatorServer(host="127.0.0.1", port=0, state=state)
             server.start()

@@ -214,7 +214,7 @@ def _merge_database(
     conflicts = _differences(wanted, old.own_settings(db))
     if conflicts and on_conflict == "reject":
         raise ConflictError(
-            f"Conflict: database {db} exists with different settings {sorted(conflicts)}: "
+            f"Conflict: database {db} exists with different settings ({', '.join(sorted(conflicts))}): "
             f"existing {_short(old.own_settings(db))}, change wants {_short(wanted)}",
             existing=old.wire(),
         )
@@ -243,7 +243,7 @@ def _merge_database(
             if plain:
                 raise SettingsUnderWholeDatabaseError(
                     f"Table settings under a whole database: {db}.{table} carries "
-                    f"{sorted(plain)} but {db} is synchronized whole (all: true)",
+                    f"{', '.join(sorted(plain))} but {db} is synchronized whole (all: true)",
                     evidence=old.wire(),
                 )
         return result
@@ -259,7 +259,7 @@ def _merge_database(
             continue
         if on_conflict == "reject":
             raise ConflictError(
-                f"Conflict: table {db}.{table} exists with different settings {sorted(diff_t)}: "
+                f"Conflict: table {db}.{table} exists with different settings ({', '.join(sorted(diff_t))}): "
                 f"existing {_short(_effective_table(current, table))}, change wants {_short(wanted_t)}",
                 existing=current.wire(),
             )
