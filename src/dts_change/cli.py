@@ -471,16 +471,21 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
     jobs = ", ".join(state["jobs"])
     print(f"local deployment {local.state_dir} reset: job {jobs}, empty ledger, no dead letters", file=out)
     for fault in faults:
-        print(f"  the next {fault['action']} call will fail with {fault['code']}", file=out)
+        print(f"  the next {fault['count']} {fault['action']} call(s) will fail with {fault['code']}", file=out)
     return EXIT_OK
 
 
 def _fail_next(spec: str) -> dict[str, Any]:
-    """`ModifyDtsJob:InvalidParameter` -> an emulator fault answering that error once (a rehearsal)."""
-    action, _, code = spec.partition(":")
-    if not action.strip() or not code.strip():
-        raise ConfigurationError(f"Invalid --fail-next {spec}: expected ACTION:CODE, e.g. ModifyDtsJob:InvalidParameter")
-    return {"action": action.strip(), "service": "dts", "code": code.strip(), "httpStatus": 400, "count": 1}
+    """`ModifyDtsJob:InvalidParameter[:COUNT]` -> an emulator fault answering that error to the
+    next COUNT such calls (default 1): a rehearsal of a failure."""
+    action, _, rest = spec.partition(":")
+    code, _, count = rest.partition(":")
+    if not action.strip() or not code.strip() or (count and not count.isdigit()):
+        raise ConfigurationError(
+            f"Invalid --fail-next {spec}: expected ACTION:CODE or ACTION:CODE:COUNT, e.g. ModifyDtsJob:InvalidParameter"
+        )
+    return {"action": action.strip(), "service": "dts", "code": code.strip(), "httpStatus": 400,
+            "count": int(count or 1)}
 
 
 def _replay_input(app: Any, run: Any, record: Any, args: argparse.Namespace, out: TextIO) -> int:
@@ -583,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_reset = local_sub.add_parser("reset", help="start over from the sample job (or --state FILE)")
     p_reset.add_argument("--state-dir", default=None, help="folder of the local deployment")
     p_reset.add_argument("--state", default=None, help="seed state file (default: the sample job)")
-    p_reset.add_argument("--fail-next", action="append", metavar="ACTION:CODE",
+    p_reset.add_argument("--fail-next", action="append", metavar="ACTION:CODE[:COUNT]",
                          help="rehearse a failure: the next such DTS call answers this error (repeatable)")
     p_local.set_defaults(func=cmd_local)
 

@@ -20,7 +20,7 @@ def parse_duration(text: str, *, option: str) -> float:
     match = _DURATION.match(text)
     if not match:
         raise ConfigurationError(
-            f"Invalid {option} "{text}": expected a duration such as 90s, 15m, 2h or 1d",
+            f"Invalid {option} {text}: expected a duration such as 90s, 15m, 2h or 1d",
         )
     return float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
 
@@ -33,7 +33,7 @@ def parse_when(text: str, *, option: str, now: float | None = None) -> float:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ConfigurationError(
-            f"Invalid {option} "{text}": expected an ISO 8601 time (2026-12-06T03:00:00Z) or a "
+            f"Invalid {option} {text}: expected an ISO 8601 time (2026-12-06T03:00:00Z) or a "
             "duration ago (2h)"
         ) from None
     if moment.tzinfo is None:
@@ -79,7 +79,7 @@ def parse_object(text: str) -> ObjectRef:
                 name += rest[end]
                 end += 1
             else:
-                raise ConfigurationError(f"Invalid object name "{text}": unclosed backtick")
+                raise ConfigurationError(f"Invalid object name {text}: unclosed backtick")
             parts.append(name)
             rest = rest[end + 1 :]
         else:
@@ -91,10 +91,10 @@ def parse_object(text: str) -> ObjectRef:
             if not rest:
                 parts.append("")
         elif rest:
-            raise ConfigurationError(f"Invalid object name "{text}": expected db or db.table")
+            raise ConfigurationError(f"Invalid object name {text}: expected db or db.table")
     if len(parts) not in (1, 2) or not all(parts):
         raise ConfigurationError(
-            f"Invalid object name "{text}": expected db or db.table (quote names holding a dot "
+            f"Invalid object name {text}: expected db or db.table (quote names holding a dot "
             "with backticks: `shop`.`gift.cards`)"
         )
     return ObjectRef(parts[0], parts[1] if len(parts) == 2 else None)
