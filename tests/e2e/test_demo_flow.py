@@ -109,7 +109,7 @@ def test_dlq_list_show_and_replay_against_a_running_emulator(tmp_path: Path):
         urllib.request.urlopen(req, timeout=10).close()
         replayed = run_cli("dlq", "replay", key, "--json", env=env)
         assert replayed.returncode == 0, replayed.stderr
-        assert json.loads(replayed.stdout)["reconcile"][0]["action"] == "submitted"
+        assert json.loads(replayed.stdout)["passes"][0]["reconcile"][0]["action"] == "submitted"
         settle = run_cli("reconcile", env=env)
         assert settle.returncode == 0
         assert run_cli("dlq", "list", env=env).stdout.strip() == "no dead letters"
