@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -211,8 +212,32 @@ def _failed(result: Mapping[str, Any]) -> bool:
     return any(c.get("outcome") == "dead_lettered" or c.get("rejected") for c in result.get("changes", []))
 
 
+_DATA_KEYS = frozenset({
+    "before", "after", "diff", "objects", "dbList", "outcomes", "ledger", "change", "original_event",
+    "evidence", "add", "remove", "reserved",
+})
+"""Subtrees whose keys are data (database, table and setting names, change keys), never renamed."""
+
+
+def snake_keys(value: Any) -> Any:
+    """One key style for every `--json` output: the logs' and the dead letters' snake_case (the
+    function's own result uses camelCase keys; names inside DbLists are left exactly as they are)."""
+    if isinstance(value, list):
+        return [snake_keys(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = _CAMEL.sub(lambda m: "_" + m.group(0).lower(), key) if isinstance(key, str) else key
+        out[name] = item if key in _DATA_KEYS else snake_keys(item)
+    return out
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])[A-Z]")
+
+
 def _dump(data: Any, out: TextIO) -> None:
-    json.dump(data, out, ensure_ascii=False, indent=2, default=str)
+    json.dump(snake_keys(data), out, ensure_ascii=False, indent=2, default=str)
     out.write("\n")
 
 
