@@ -23,9 +23,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -72,11 +74,17 @@ def deployment(args: argparse.Namespace, *, dry_run: bool = False, scratch: bool
         if not scratch:
             yield build_app(None, dry_run=dry_run), None
             return
-        # A plan reads the job, never the ledger: point the stores at a folder deleted afterwards,
-        # so not even an empty ledger folder is created.
+        # A plan writes nothing: dead letters go to a folder deleted afterwards, and a local ledger
+        # is read from a copy there (an OSS ledger is only read), so not even a folder is created.
         with tempfile.TemporaryDirectory(prefix="dts-change-plan-") as folder:
             env = dict(os.environ)
-            env["DTS_CHANGE_LEDGER"] = (Path(folder) / "ledger").as_uri()
+            ledger = env.get("DTS_CHANGE_LEDGER") or (Path.cwd() / ".dts-change" / "ledger").as_uri()
+            if not ledger.startswith("oss://"):
+                copy = Path(folder) / "ledger"
+                source = Path(urllib.parse.unquote(urllib.parse.urlparse(ledger).path))
+                if source.is_dir():
+                    shutil.copytree(source, copy)
+                env["DTS_CHANGE_LEDGER"] = copy.as_uri()
             env["DTS_CHANGE_DEAD_LETTER"] = (Path(folder) / "dead-letter").as_uri()
             yield build_app(env, dry_run=dry_run), None
         return
@@ -322,10 +330,21 @@ def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    if _is_timer_event(_read_event(args.change_file)):
+        raise ConfigurationError(f"{args.change_file} is a timer event: plan takes a change",
+                                 hint="`dts-change reconcile --dry-run` shows what a pass would submit")
     args.dry_run = True
     args.event_file = args.change_file
     args.settle_seconds = 0
     return cmd_invoke(args, out)
+
+
+def _is_timer_event(raw: bytes) -> bool:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "triggerTime" in data and "triggerName" in data
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:

@@ -28,7 +28,7 @@ from .deadletter import DeadLetterRecord, DeadLetterSink
 from .errors import DtsChangeError
 from .input_replay import kept_input
 from .intake import IntakeSettings, intake_envelope, intake_settings_from_env
-from .ledger import ChangeState, Ledger
+from .ledger import ChangeState, Ledger, record_key
 from .merge import fold_changes
 from .observe import Metrics, configure_logging, log_event, register_secret
 from .reconcile import PassReport, ReconcileContext, reconcile_job
@@ -303,8 +303,9 @@ class App:
         """Compute and report the diff against the job's current list; write nothing."""
         result = ChangeResult(id=change.change_id, key=None, job=change.job.key, outcome="dry_run",
                               correlation_id=change.correlation_id)
-        if change.warnings:  # the same warnings `invoke` reports, so a plan hides nothing
-            result.details["warnings"] = list(change.warnings)
+        warnings = list(change.warnings) + self._ledger_warnings(change)
+        if warnings:  # the same warnings `invoke` reports, so a plan hides nothing
+            result.details["warnings"] = warnings
         try:
             job_id = change.job.dts_job_id or self.dts.resolve_job_id(change.job.dts_instance_id or "")
             detail = self.dts.describe_dts_job_detail(job_id, change.job.dts_instance_id, change.job.direction)
@@ -322,6 +323,21 @@ class App:
         if outcome.error is not None:
             result.code, result.message, result.hint = outcome.error.code, outcome.error.message, outcome.error.hint
         return result
+
+    def _ledger_warnings(self, change: ChangeRequest) -> list[str]:
+        """What `_accept` would say about this change's id from the ledger, read without writing."""
+        try:
+            known = self.ledger.get(record_key(change.idempotency_key))
+            earlier = [] if known is not None else self.ledger.identity_markers(change.identity)
+        except DtsChangeError:
+            return []
+        if known is not None:
+            return [f"already recorded as change {known.key[:12]} ({known.state.value}): invoke would "
+                    "report it as a duplicate and change nothing"]
+        if earlier:
+            return [f"{change.identity} was used before for different content (change "
+                    f"{', '.join(k[:12] for k in earlier)}): invoke would record it as a new change"]
+        return []
 
     def _dead_letter_input(
         self, envelope: Envelope, error: DtsChangeError, metrics: Metrics, object_body: bytes | None = None

@@ -145,6 +145,9 @@ class LocalDeployment:
             server.start()
             try:
                 root = Path(scratch.name) if scratch is not None else self.state_dir
+                if scratch is not None and self.ledger_dir.is_dir():
+                    # A plan reads the ledger (is this id known already?) from a copy it may discard.
+                    shutil.copytree(self.ledger_dir, root / "ledger")
                 env = local_env(state, server.endpoint, root, dict(os.environ if user_env is None else user_env),
                                 notes=notes or sys.stderr)
                 job_id = next(iter(state["jobs"]))

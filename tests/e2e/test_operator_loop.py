@@ -92,6 +92,13 @@ def test_the_whole_loop_in_a_fresh_directory(workdir: Path):
     assert plan.returncode == 0, plan.stderr
     assert "would add shop.later" in plan.stdout and "would remove staging.tmp_export" in plan.stdout
     assert "applied" not in plan.stdout
+    # ... with every warning invoke gives: from the input, and from the ledger (a known id)
+    (workdir / "ddl.sql").write_text("CREATE TABLE shop.events (id INT PRIMARY KEY);\n"
+                                     "CREATE INDEX idx_id ON shop.events (id);\n", encoding="utf-8")
+    ddl = dts_change(workdir, "plan", "ddl.sql", "--local")
+    assert "would add shop.events" in ddl.stdout and "warning: 1 CREATE INDEX statement(s) ignored" in ddl.stdout
+    known = dts_change(workdir, "plan", "archive.json", "--local")
+    assert "already recorded as change" in known.stdout and "dead_lettered" in known.stdout
     assert tree(workdir / ".dts-change/local") == before
 
     # WHEN reconcile runs THEN nothing is open (the dead letter waits for a person)
