@@ -122,3 +122,20 @@ def test_dlq_list_show_and_replay_against_a_running_emulator(tmp_path: Path):
 def test_invoke_other_trigger_shapes_locally_exit_zero(event, tmp_path: Path):
     proc = run_cli("invoke", f"events/{event}", "--local", "--state-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_each_change_tells_its_own_diff_not_the_pass_totals(tmp_path: Path):
+    # GIVEN a batch of two uploads folded into one modification
+    proc = run_cli("invoke", "events/eventbridge-oss-batch.json", "--local", "--json", "--state-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    first, second = data["passes"][0]["changes"]
+    # THEN each change lists only its own objects (the table list vs the DbList fragment)
+    assert set(first["objects"]["added"]) == {"crm", "shop.addresses", "shop.`gift.cards`"}
+    assert "inventory.warehouses" in second["objects"]["added"]
+    assert not set(first["objects"]["added"]) & set(second["objects"]["added"])
+    assert first["diff"]["added"] == 3 and second["diff"]["added"] == len(second["objects"]["added"])
+    # AND the one modification DTS received carries both
+    sent = json.loads((tmp_path / "emulator.json").read_text(encoding="utf-8"))
+    (modify,) = [c for c in sent["calls"] if c.get("action") == "ModifyDtsJob"]
+    assert "gift.cards" in modify["dbList"]["shop"]["Table"] and "inventory" in modify["dbList"]
