@@ -197,8 +197,8 @@ def print_result(result: Mapping[str, Any], out: TextIO, names: Mapping[str, str
             print(line2, file=out)
         for line2 in _error_lines(change):
             print(line2, file=out)
-        if change.get("dead_letter_id"):
-            print(f"  dead letter: {change['dead_letter_id']}", file=out)
+        if change.get("deadLetterId"):
+            print(f"  dead letter: {change['deadLetterId']}", file=out)
     for item in result.get("ignored", []):
         print(f"ignored {item['correlationId']}: {item['reason']}", file=out)
     listed = {c.get("key") for c in result.get("changes", [])}
@@ -275,19 +275,6 @@ def settle(app: Any, run: Any, passes: list[dict[str, Any]], args: argparse.Name
             print_result(tick, out, change_names(app, tick))
 
 
-def _attach_dead_letter_ids(app: Any, result: Mapping[str, Any]) -> None:
-    """Name the dead letter of every change dead-lettered here, so the next command is one copy away."""
-    letters = None
-    for change in result.get("changes", []):
-        if change.get("outcome") != "dead_lettered":
-            continue
-        letters = letters if letters is not None else app.dead_letters.list()
-        match = [d for d in letters if (change.get("key") and d.key == change["key"])
-                 or (not change.get("key") and d.correlation_id == change.get("correlationId"))]
-        if match:
-            change["dead_letter_id"] = match[-1].dl_id
-
-
 def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
     event = _read_event(args.event_file)
     human = not args.json
@@ -299,7 +286,6 @@ def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
                 print(line, file=out)
             print(f"\ninvoking index.handler with {args.event_file}", file=out)
         result = app.handle(event, fc_context(args.timeout))
-        _attach_dead_letter_ids(app, result)
         passes = [result]
         if human:
             (print_plan if args.dry_run else print_result)(result, out)

@@ -218,6 +218,7 @@ class App:
                 outcome=result.outcome,
                 diff=result.diff,
                 code=result.code,
+                dead_letter_id=result.details.get("deadLetterId"),
             )
         summary = metrics.snapshot()
         elapsed_ms = round((time.monotonic() - started) * 1000, 1)
@@ -378,6 +379,7 @@ class App:
             code=error.code,
             message=error.message,
             hint=error.hint,
+            details={"deadLetterId": dl_id},
         )
 
     def _finish_outcomes(self, results: list[ChangeResult], reports: list[PassReport], metrics: Metrics) -> None:
@@ -404,6 +406,9 @@ class App:
                 # The ledger has the last word on closed changes; the pass on open ones (a
                 # reserved update is `submitted` while the record itself is still pending).
                 result.outcome = _STATE_OUTCOMES.get(record.state, result.outcome)
+            for report in reports:
+                if result.key in report.dead_letter_ids:
+                    result.details["deadLetterId"] = report.dead_letter_ids[result.key]
             if record.state == ChangeState.DEAD_LETTERED and record.last_error:
                 result.code = record.last_error.get("code")
                 result.message = record.last_error.get("message")

@@ -192,6 +192,9 @@ def local_env(
     key_id, cred = next(iter(state["credentials"].items()))
     job_id, job = next(iter(state["jobs"].items()))
     env = {k: v for k, v in user_env.items() if not k.startswith(_PROVIDED)}
+    replaced = sorted(k for k in user_env if k.startswith(_PROVIDED) and not k.startswith(("DTS_CHANGE_", "FC_")))
+    if replaced:
+        print(f"note: --local uses its own endpoints, keys and job; {', '.join(replaced)} not used", file=notes)
     for name, value in user_env.items():
         if not name.startswith("DTS_CHANGE_"):
             continue

@@ -147,6 +147,8 @@ class PassReport:
     error: dict[str, Any] | None = None
     change_diffs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Change key -> that change's own diff (`diff` is the whole submission's)."""
+    dead_letter_ids: dict[str, str] = field(default_factory=dict)
+    """Change key -> the id of the dead letter written for it in this pass."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -279,6 +281,7 @@ class _Pass:
         # The record first, the ledger second: a crash between leaves the change open (the next
         # pass dead-letters it again, a second record at worst), never closed with no record.
         dl_id = self.ctx.dead_letters.write(dl)
+        self.report.dead_letter_ids[record.key] = dl_id
         self.ctx.crash_point("between-dead-letter-writes")
         self.ctx.ledger.transition(
             record, ChangeState.DEAD_LETTERED, last_error=err, evidence=evidence if evidence is not None else record.evidence
