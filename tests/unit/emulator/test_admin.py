@@ -158,3 +158,17 @@ def test_core_rejects_non_object_state() -> None:
 def test_put_state_unknown_top_level_keys_survive_round_trip(harness: Harness) -> None:
     _, after = admin(harness, "PUT", "/state", {**base_state(), "region": "cn-hangzhou"})
     assert after["region"] == "cn-hangzhou"
+
+
+def test_a_saved_state_loaded_again_never_reuses_a_sub_task_id():
+    """The CLI's local deployment saves the state after each command and loads it in the next."""
+    from dts_change.emulator.admin import EmulatorCore
+    from dts_change.local_deploy import sample_state
+
+    state = sample_state()
+    state["jobs"]["dtsjob1demo"]["subSyncJobs"] = [
+        {"subJobId": "dtsjob1demo-sub-000007", "status": "Finished", "createdAt": 1.0, "finishedAt": 2.0,
+         "dbList": {}, "errorMessage": "", "precheckFailedReason": ""}
+    ]
+    core = EmulatorCore(state)
+    assert int(core.new_id()) > 7
