@@ -391,7 +391,8 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     until = parse_when(args.until, option="--until") if args.until else None
     touching = parse_object(args.object) if args.object else None
     with deployment(args) as (app, _run):
-        entries = collect_history(app.ledger.all_records(), args.job, since=since, until=until, touching=touching)
+        entries = collect_history(app.ledger.all_records(), args.job, since=since, until=until, touching=touching,
+                                  letters=app.dead_letters.list(include_replayed=True))
     if args.json:
         _dump(entries, out)
     else:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .cli_text import human_list, refs_of_dblist, refs_of_pairs, stamp
 from .dblist import ObjectRef
+from .deadletter import DeadLetterRecord
 from .ledger import ChangeRecord, ChangeState
 
 _SOURCE_FIELDS = ("bucket", "key", "message_id", "topic", "queue", "event_id", "file_oss_url")
@@ -67,14 +68,25 @@ def history_entry(record: ChangeRecord) -> dict[str, Any]:
 
 def collect_history(
     records: list[ChangeRecord], job: str, *, since: float | None = None, until: float | None = None,
-    touching: ObjectRef | None = None,
+    touching: ObjectRef | None = None, letters: list[DeadLetterRecord] | None = None,
 ) -> list[dict[str, Any]]:
-    """Entries of `job` (a job key or a bare job id), newest first, filtered by time and object."""
+    """Entries of `job` (a job key or a bare job id), newest first, filtered by time and object.
+
+    `letters` (active and replayed dead letters) add each change's earlier dead-letterings: the
+    ledger's latest version of a replayed change no longer says it was dead-lettered."""
+    by_key: dict[str, list[DeadLetterRecord]] = {}
+    for letter in letters or []:
+        by_key.setdefault(letter.key, []).append(letter)
     out = []
     for record in records:
         if record.job_key != job and record.job_key.split("/", 1)[0] != job:
             continue
         entry = history_entry(record)
+        entry["dead_letters"] = [
+            {"dead_letter_id": d.dl_id, "at": stamp(d.dead_lettered_at), "code": d.error.get("code"),
+             "request_ids": list(d.request_ids), "replayed_at": stamp(d.replayed_at)}
+            for d in sorted(by_key.get(record.key, []), key=lambda d: d.dead_lettered_at)
+        ]
         first, last = entry.pop("_times")
         refs = entry.pop("_refs")
         if since is not None and last < since:
@@ -104,7 +116,10 @@ def render_history(entries: list[dict[str, Any]]) -> list[str]:
             lines.append(f"  submitted: {human_list(e['submitted_at'])}")
         if e["applied_at"]:
             lines.append(f"  applied: {e['applied_at']}")
-        if e["dead_lettered_at"]:
+        for d in e.get("dead_letters", []):
+            replayed = f", replayed {d['replayed_at']}" if d["replayed_at"] else ""
+            lines.append(f"  dead-lettered: {d['at']} ({d['code']}{replayed}) {d['dead_letter_id']}")
+        if e["dead_lettered_at"] and not e.get("dead_letters"):
             lines.append(f"  dead-lettered: {e['dead_lettered_at']} ({e['error']})")
         if e["objects_added"] or e["objects_removed"]:
             lines.append(f"  added: {human_list(e['objects_added'])}; removed: {human_list(e['objects_removed'])}")

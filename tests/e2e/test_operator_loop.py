@@ -143,6 +143,9 @@ def test_the_whole_loop_in_a_fresh_directory(workdir: Path):
     assert entry["objects_added"] == ["shop.orders_archive"] and entry["replays"] == 1
     assert entry["client_tokens"] == [modifies[-1]["clientToken"]]
     assert entry["request_ids"] and entry["applied_at"] and entry["recorded_at"]
+    (earlier,) = entry["dead_letters"]  # the refusal before the replay is part of the story
+    assert earlier["code"] == "invalid-parameter" and earlier["replayed_at"] and earlier["request_ids"]
+    assert earlier["dead_letter_id"] == letter["dead_letter_id"]
     touched = dts_change(workdir, "history", "dtsjob1demo", "--local", "--json", "--object", "shop.orders_archive")
     assert [e["change_id"] for e in json.loads(touched.stdout)] == ["orders-archive"]
     untouched = dts_change(workdir, "history", "dtsjob1demo", "--local", "--json", "--object", "staging.tmp_import")
