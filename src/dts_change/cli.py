@@ -217,7 +217,10 @@ def print_result(result: Mapping[str, Any], out: TextIO, names: Mapping[str, str
 
 
 def _failed(result: Mapping[str, Any]) -> bool:
-    return any(c.get("outcome") == "dead_lettered" or c.get("rejected") for c in result.get("changes", []))
+    """A change of this result, or one a pass of it handled, was dead-lettered (or would be)."""
+    return any(c.get("outcome") == "dead_lettered" or c.get("rejected") for c in result.get("changes", [])) or any(
+        outcome == "dead_lettered" for report in result.get("reconcile", []) for outcome in report.get("outcomes", {}).values()
+    )
 
 
 _DATA_KEYS = frozenset({

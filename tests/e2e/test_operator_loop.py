@@ -202,3 +202,14 @@ def test_a_closed_pipe_is_not_an_error(workdir: Path):
     assert proc.returncode == 0
     assert proc.stdout.count("\n") == 1
     assert TRACEBACK not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_a_change_dead_lettered_by_a_later_timer_pass_still_exits_one(workdir: Path):
+    # GIVEN the first pass cannot read the job, and DTS refuses the modification of the next
+    dts_change(workdir, "local", "reset", "--fail-next", "DescribeDtsJobDetail:Forbidden.RAM:2",
+               "--fail-next", "ModifyDtsJob:InvalidParameter")
+    proc = dts_change(workdir, "invoke", "archive.json", "--local")
+    # THEN the invocation's own change was pending, the timer pass dead-lettered it: exit 1
+    assert "change orders-archive: pending" in proc.stdout
+    assert "change orders-archive: dead_lettered" in proc.stdout
+    assert proc.returncode == 1
