@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO_ROOT
+
 CLI = [sys.executable, "-m", "dts_change.cli"]
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -180,6 +182,12 @@ def test_local_honours_the_users_settings_and_rejects_invalid_ones(workdir: Path
     assert invalid.returncode == 2 and "DTS_CHANGE_MAX_OBJECTS" in invalid.stderr
     typo = dts_change(workdir, "plan", "three.json", "--local", env=clean_env(DTS_CHANGE_MAX_OBJETCS="2"))
     assert "DTS_CHANGE_MAX_OBJETCS is not a setting" in typo.stderr
+    # routes: the sample bucket routed to another job is planned against that job
+    event = str(REPO_ROOT / "events" / "oss-object-created.json")
+    routes = '[{"bucket": "dts-change-config", "dtsJobId": "elsewhere"}]'
+    routed = dts_change(workdir, "plan", event, "--local", env=clean_env(DTS_CHANGE_ROUTES=routes))
+    assert "(job elsewhere/Forward)" in routed.stdout
+    assert "(job dtsjob1demo/Forward)" in dts_change(workdir, "plan", event, "--local").stdout
 
 
 def test_usage_problems_exit_two_without_a_traceback(workdir: Path):
