@@ -132,10 +132,13 @@ def test_the_whole_loop_in_a_fresh_directory(workdir: Path):
         for table in (entry.get("Table") or {}):
             assert table in sent[db]["Table"]
 
-    # WHEN bad input is replayed THEN it is refused (exit 1), clearly; dismissing it sets it aside
-    refused_replay = dts_change(workdir, "dlq", "replay", bad_letter, "--local")
-    assert refused_replay.returncode == 1 and "holds no parsed change" in refused_replay.stderr
-    assert dts_change(workdir, "dlq", "dismiss", bad_letter, "--local").returncode == 0
+    # WHEN bad input is replayed THEN the kept input runs again and, still invalid, is dead-lettered
+    # again (exit 1) under a new letter; once corrected at its source, that letter is dismissed
+    again = dts_change(workdir, "dlq", "replay", bad_letter, "--local")
+    assert again.returncode == 1 and "invalid-change" in again.stdout
+    new_letter = again.stdout.split("dead letter: ", 1)[1].split()[0]
+    assert new_letter != bad_letter and new_letter.startswith("_unrouted/")
+    assert dts_change(workdir, "dlq", "dismiss", new_letter, "--local").returncode == 0
 
     # THEN the audit trail tells the change's story, newest first, with DTS's identifiers
     history = dts_change(workdir, "history", "dtsjob1demo", "--local", "--json")
