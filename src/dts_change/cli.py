@@ -34,7 +34,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO, cast
 
-from .errors import ConfigurationError, DtsChangeError
+from .errors import ConfigurationError, DtsChangeError, ReplayRefusedError
 
 TIMER_EVENT = json.dumps(
     {"triggerTime": "1970-01-01T00:00:00Z", "triggerName": "dts-change-cli", "payload": '{"action":"reconcile"}'}
@@ -543,7 +543,7 @@ def _replay_input(app: Any, run: Any, record: Any, args: argparse.Namespace, out
     if run is not None:
         settle(app, run, passes, args, out if human else None)
     if not human:
-        _dump({"replayed": dl_id, "passes": passes}, out)
+        _dump({"replayed": dl_id, **result, "timer_passes": passes[1:]}, out)
     return EXIT_FAILED if any(_failed(p) for p in passes) else EXIT_OK
 
 
@@ -663,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     out = PipeSafe(sys.stdout)
     try:
         code = int(args.func(args, cast(TextIO, out)))
-    except ConfigurationError as exc:
+    except (ConfigurationError, ReplayRefusedError) as exc:  # asked for what cannot be done: usage
         code = _report(exc, EXIT_USAGE)
     except DtsChangeError as exc:
         code = _report(exc, EXIT_FAILED)
