@@ -473,6 +473,13 @@ def _replay(app: Any, run: Any, record: Any, args: argparse.Namespace, out: Text
         print(f"dead letter {record.dl_id} was replayed already", file=out)
         return EXIT_OK
     if record.change is None:
+        from .failures import replay_payload  # noqa: PLC0415
+
+        failed_event = replay_payload(record)
+        if failed_event is not None:  # recorded by index.on_failure: the handler gets the event again
+            result = app.handle(failed_event, fc_context(args.timeout))
+            app.dead_letters.mark_replayed(record.dl_id)
+            return _report_rerun(app, run, record.dl_id, result, args, out)
         return _replay_input(app, run, record, args, out)
     ledger_record = app.ledger.replay(record.key)
     app.dead_letters.mark_replayed(record.dl_id)
@@ -535,10 +542,16 @@ def _replay_input(app: Any, run: Any, record: Any, args: argparse.Namespace, out
     else:
         result = app.handle(b"", context, envelopes=again)
     app.dead_letters.mark_replayed(dl_id)
+    return _report_rerun(app, run, dl_id, result, args, out)
+
+
+def _report_rerun(app: Any, run: Any, dl_id: str, result: dict[str, Any], args: argparse.Namespace,
+                  out: TextIO) -> int:
+    """Print what running a dead letter's input again did (and, locally, the timer passes after)."""
     passes = [result]
     human = not args.json
     if human:
-        print(f"replayed {dl_id} (input, sent through the handler again)", file=out)
+        print(f"replayed {dl_id} (its input, sent through the handler again)", file=out)
         print_result(result, out, change_names(app, result))
     if run is not None:
         settle(app, run, passes, args, out if human else None)
