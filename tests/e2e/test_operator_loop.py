@@ -98,7 +98,8 @@ def test_the_whole_loop_in_a_fresh_directory(workdir: Path):
     (workdir / "ddl.sql").write_text("CREATE TABLE shop.events (id INT PRIMARY KEY);\n"
                                      "CREATE INDEX idx_id ON shop.events (id);\n", encoding="utf-8")
     ddl = dts_change(workdir, "plan", "ddl.sql", "--local")
-    assert "would add shop.events" in ddl.stdout and "warning: 1 CREATE INDEX statement(s) ignored" in ddl.stdout
+    assert "would add shop.events" in ddl.stdout
+    assert [line for line in ddl.stdout.splitlines() if line.startswith("  warning:") and "index" in line]
     known = dts_change(workdir, "plan", "archive.json", "--local")
     assert "already recorded as change" in known.stdout and "dead_lettered" in known.stdout
     assert tree(workdir / ".dts-change/local") == before
