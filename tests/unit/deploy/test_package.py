@@ -309,13 +309,14 @@ def test_find_interpreter_explicit_python_is_checked_too(package: ModuleType, tm
 def test_main_without_interpreter_fails_before_downloading(
     package: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shim = fake_interpreter(tmp_path / "shims", "3.10", PYENV_SHIM)
+    # a target version other than the running interpreter's, so only the broken shim is a candidate
+    shim = fake_interpreter(tmp_path / "shims", OTHER_VERSION, PYENV_SHIM)
     monkeypatch.setenv("PATH", str(shim.parent))
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "none"))
     monkeypatch.setattr(package, "download_wheels", lambda *a: pytest.fail("downloaded before the probe"))
-    assert package.main(["--output", str(tmp_path / "out"), "--python-version", "3.10"]) == 1
+    assert package.main(["--output", str(tmp_path / "out"), "--python-version", OTHER_VERSION]) == 1
     err = capsys.readouterr().err
-    assert "No working Python 3.10" in err and "--no-precompile" in err
+    assert f"No working Python {OTHER_VERSION}" in err and "--no-precompile" in err
     assert not (tmp_path / "out").exists()
 
 
