@@ -35,7 +35,9 @@ MAX_IDENTIFIER_LENGTH = 128
 SQL Server and Oracle allow 128; MySQL 64 and PostgreSQL 63 are stricter, and DTS checks those)."""
 
 SERVER_MANAGED_KEYS = frozenset({"state"})
-"""Keys DTS adds on read: ignored when comparing, not written back unless configured."""
+"""Keys DTS adds on read (`"state": "normal"` on each database and table entry): ignored when
+comparing, not written back unless configured. Only a string value directly on an entry is the
+marker; the same word anywhere below (a table, column or filter field called `state`) is a name."""
 
 DATABASE_KEYS = ("name", "all", "Table", "dml_op", "ddl_op")
 TABLE_KEYS = ("name", "all", "filter", "column", "dml_op", "ddl_op")
@@ -121,8 +123,12 @@ class _Entry(BaseModel):
     def wire(self, *, keep_server_keys: bool = False) -> dict[str, Any]:
         data = self.model_dump(by_alias=True, exclude_unset=True)
         if not keep_server_keys:
-            _strip_server_keys(data)
+            self._strip_markers(data)
         return data
+
+    @staticmethod
+    def _strip_markers(data: dict[str, Any]) -> None:
+        _strip_entry_marker(data)
 
 
 class TableEntry(_Entry):
@@ -161,10 +167,19 @@ class DatabaseEntry(_Entry):
     def table_map(self) -> dict[str, TableEntry]:
         return self.tables or {}
 
+    @staticmethod
+    def _strip_markers(data: dict[str, Any]) -> None:
+        _strip_entry_marker(data)
+        tables = data.get("Table")
+        if isinstance(tables, dict):
+            for table in tables.values():
+                if isinstance(table, dict):
+                    _strip_entry_marker(table)
+
     def own_settings(self, key: str) -> dict[str, Any]:
         """Database-level settings without `all` and `Table` (those describe coverage, not settings)."""
         data = self.model_dump(by_alias=True, exclude_unset=True, exclude={"tables", "all_"})
-        _strip_server_keys(data)
+        _strip_entry_marker(data)
         data.setdefault("name", key)
         return data
 
@@ -181,12 +196,13 @@ def _dblist_adapter() -> TypeAdapter[dict[str, DatabaseEntry]]:
     return _ADAPTERS[0]
 
 
-def _strip_server_keys(data: dict[str, Any]) -> None:
+def _strip_entry_marker(entry: dict[str, Any]) -> None:
+    """Drop DTS's read-only marker from ONE database or table entry: a string value under a
+    server-managed key. Never recurses: below an entry, keys are names (tables, columns, filter
+    fields) and a name `state` is data."""
     for key in SERVER_MANAGED_KEYS:
-        data.pop(key, None)
-    for value in data.values():
-        if isinstance(value, dict):
-            _strip_server_keys(value)
+        if isinstance(entry.get(key), str):
+            del entry[key]
 
 
 class DbList:

@@ -1,0 +1,238 @@
+"""Issue 11, points 1-6: the merge never drops, narrows or misroutes an object without saying so.
+
+Expected lists are written out as plain JSON here (not derived from the engine's model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dts_change.dblist import DbList, ObjectRef
+from dts_change.merge import fold_changes
+from tests.builders import build_change, build_dts_dblist
+
+# ---------------------------------------------------------------------- 1. the `state` marker
+
+NAMED_STATE = {
+    "app": {"name": "app", "all": False, "state": "normal", "Table": {
+        "state": {"name": "state", "all": True, "state": "normal"},
+        "users": {"name": "users", "all": True, "state": "normal",
+                  "column": {"state": {"name": "state"}, "id": "id"},
+                  "filter": {"state": "active"}},
+    }},
+    "state": {"name": "state", "all": True, "state": "normal"},
+}
+
+
+def test_state_marker_is_stripped_only_where_dts_puts_it():
+    wire = build_dts_dblist(NAMED_STATE).to_wire()
+    assert wire == {
+        "app": {"name": "app", "all": False, "Table": {
+            "state": {"name": "state", "all": True},
+            "users": {"name": "users", "all": True,
+                      "column": {"state": {"name": "state"}, "id": "id"},
+                      "filter": {"state": "active"}},
+        }},
+        "state": {"name": "state", "all": True},
+    }
+
+
+def test_column_named_state_mapping_to_a_string_is_kept():
+    listed = build_dts_dblist({"d": {"name": "d", "all": False, "Table": {
+        "t": {"name": "t", "all": True, "column": {"state": "state", "id": "id"}, "state": "normal"}}}})
+    assert json.loads(listed.to_json())["d"]["Table"]["t"]["column"] == {"state": "state", "id": "id"}
+
+
+def test_non_string_state_key_on_an_entry_is_data_and_kept():
+    listed = build_dts_dblist({"d": {"name": "d", "all": True, "state": {"custom": 1}}})
+    assert listed.to_wire() == {"d": {"name": "d", "all": True, "state": {"custom": 1}}}
+
+
+def test_table_named_state_survives_a_fold_and_its_settings_compare():
+    result = fold_changes(build_dts_dblist(NAMED_STATE), [build_change(add={"app": {"all": False, "Table": {"new": {}}}})])
+    after = json.loads(result.after.to_json())
+    assert set(after["app"]["Table"]) == {"state", "users", "new"}
+    assert after["app"]["Table"]["users"]["filter"] == {"state": "active"}
+    assert "state" in after
+    assert result.diff.removed == [] and result.diff.changed == []
+
+
+# ---------------------------------------------------------------------- 2. last table of a database
+
+RENAMED = {
+    "shop": {"name": "shop_dst", "all": False, "dml_op": "I,U", "ddl_op": "CreateTable", "x_custom": [1],
+             "Table": {"orders": {"name": "orders", "all": True}}},
+    "hr": {"name": "hr", "all": True},
+}
+
+
+def test_removing_the_last_table_is_refused_and_keeps_the_database_settings():
+    result = fold_changes(build_dts_dblist(RENAMED), [build_change(remove=["shop.orders"])])
+    outcome = result.outcomes[0]
+    assert outcome.status == "rejected"
+    assert outcome.error is not None and outcome.error.code == "removal-empties-database"
+    assert 'remove: ["shop"]' in outcome.error.hint
+    assert result.plan.phases() == []
+    assert json.loads(result.after.to_json())["shop"] == RENAMED["shop"]
+
+
+def test_removing_the_last_table_together_with_its_database_is_fine():
+    result = fold_changes(build_dts_dblist(RENAMED), [build_change(remove=["shop.orders", "shop"])])
+    assert result.outcomes[0].status == "applied"
+    assert json.loads(result.after.to_json()) == {"hr": {"name": "hr", "all": True}}
+
+
+def test_removing_every_listed_table_one_change_after_another_refuses_the_one_that_empties():
+    two = {"d": {"name": "d_dst", "all": False, "Table": {"a": {"name": "a", "all": True}, "b": {"name": "b", "all": True}}},
+           "hr": {"name": "hr", "all": True}}
+    result = fold_changes(build_dts_dblist(two), [build_change("c1", remove=["d.a"]), build_change("c2", remove=["d.b"])])
+    assert [o.status for o in result.outcomes] == ["applied", "rejected"]
+    assert json.loads(result.after.to_json())["d"] == {"name": "d_dst", "all": False, "Table": {"b": {"name": "b", "all": True}}}
+
+
+def test_removal_phase_that_would_empty_a_database_refills_later_is_refused():
+    # c1 adds d.c; c2 removes a and b: the removal phase (sent first) would list d with no table.
+    two = {"d": {"name": "d", "all": False, "Table": {"a": {"name": "a", "all": True}, "b": {"name": "b", "all": True}}},
+           "hr": {"name": "hr", "all": True}}
+    result = fold_changes(build_dts_dblist(two), [
+        build_change("c1", add={"d": {"all": False, "Table": {"c": {}}}}),
+        build_change("c2", remove=["d.a", "d.b"]),
+    ])
+    assert [o.status for o in result.outcomes] == ["applied", "rejected"]
+    assert result.outcomes[1].error is not None and result.outcomes[1].error.code == "removal-empties-database"
+    for _phase, listed in result.plan.phases():
+        assert listed.to_wire()["d"].get("Table")
+
+
+# ---------------------------------------------------------------------- 3. never an empty DbList
+
+def test_removing_the_only_database_is_refused():
+    only = {"hr": {"name": "hr", "all": True}}
+    result = fold_changes(build_dts_dblist(only), [build_change(remove=["hr"])])
+    assert result.outcomes[0].status == "rejected"
+    assert result.outcomes[0].error is not None and result.outcomes[0].error.code == "dblist-would-be-empty"
+    assert result.plan.phases() == []
+
+
+def test_removal_phase_that_would_be_empty_is_refused_even_if_additions_follow():
+    only = {"hr": {"name": "hr", "all": True}}
+    result = fold_changes(build_dts_dblist(only), [build_change(add={"crm": {"all": True}}), build_change("c2", remove=["hr"])])
+    assert [o.status for o in result.outcomes] == ["applied", "rejected"]
+    assert result.outcomes[1].error is not None and result.outcomes[1].error.code == "dblist-would-be-empty"
+    assert all(listed.databases for _phase, listed in result.plan.phases())
+
+
+# ---------------------------------------------------------------------- 4. names the job does not list
+
+LISTED = {
+    "shop": {"name": "shop", "all": False, "Table": {"orders": {"name": "orders", "all": True},
+                                                     "customers": {"name": "customers", "all": True}}},
+    "hr": {"name": "hr", "all": True},
+}
+
+
+def test_removing_a_case_variant_is_refused_naming_the_listed_name():
+    result = fold_changes(build_dts_dblist(LISTED), [build_change(remove=["shop.Orders"])])
+    outcome = result.outcomes[0]
+    assert outcome.status == "rejected"
+    assert outcome.error is not None and outcome.error.code == "remove-not-listed"
+    assert outcome.error.details == {"notListed": ["shop.Orders"], "nearMatches": {"shop.Orders": "shop.orders"}}
+    assert "shop.Orders" in outcome.error.message and "shop.orders" in outcome.error.message
+    assert set(json.loads(result.after.to_json())["shop"]["Table"]) == {"orders", "customers"}
+
+
+def test_removing_a_confusable_database_name_suggests_the_listed_one():
+    result = fold_changes(build_dts_dblist(LISTED), [build_change(remove=["ｈr", "shoр.orders"])])  # fullwidth ｈ, Cyrillic р
+    error = result.outcomes[0].error
+    assert error is not None and error.code == "remove-not-listed"
+    assert error.details == {"notListed": ["shoр.orders", "ｈr"], "nearMatches": {"shoр.orders": "shop.orders", "ｈr": "hr"}}
+
+
+def test_a_typo_with_no_near_match_is_refused_and_nothing_else_of_the_change_applies():
+    result = fold_changes(build_dts_dblist(LISTED), [build_change(remove=["shop.orders", "shop.ordrs"])])
+    error = result.outcomes[0].error
+    assert error is not None and error.code == "remove-not-listed"
+    assert error.details == {"notListed": ["shop.ordrs"], "nearMatches": {}}
+    assert "orders" in json.loads(result.after.to_json())["shop"]["Table"]
+
+
+def test_removing_an_object_an_earlier_change_of_the_same_fold_added_is_allowed():
+    result = fold_changes(build_dts_dblist(LISTED), [
+        build_change("c1", add={"crm": {"all": True}}), build_change("c2", remove=["crm"])])
+    assert [o.status for o in result.outcomes] == ["applied", "applied"]
+    assert "crm" not in result.after.databases
+
+
+# ---------------------------------------------------------------------- 5. target names added as sources
+
+MAPPED = {
+    "shop": {"name": "shop_dst", "all": False, "Table": {"orders": {"name": "orders_v2", "all": True}}},
+    "hr": {"name": "hr", "all": True},
+}
+
+
+def test_adding_a_database_named_like_a_mapping_target_warns_naming_the_mapping():
+    result = fold_changes(build_dts_dblist(MAPPED), [build_change(add={"shop_dst": {"all": True}})])
+    assert result.outcomes[0].status == "applied"
+    assert any("shop_dst" in w and "shop -> shop_dst" in w for w in result.diff.warnings)
+
+
+def test_adding_a_table_named_like_a_renamed_table_target_warns():
+    result = fold_changes(build_dts_dblist(MAPPED), [build_change(add={"shop": {"all": False, "Table": {"orders_v2": {}}}})])
+    assert any("shop.orders_v2" in w and "shop.orders -> orders_v2" in w for w in result.diff.warnings)
+
+
+def test_target_name_warnings_are_silent_for_plain_additions_and_identity_names():
+    from dts_change.merge import target_name_warnings  # noqa: PLC0415 - one test of a helper
+
+    before = build_dts_dblist(MAPPED)
+    assert target_name_warnings(before, [ObjectRef("hr2"), ObjectRef("shop", "refunds")]) == []
+    same = build_dts_dblist({"a": {"name": "a", "all": True}})
+    assert target_name_warnings(same, [ObjectRef("b")]) == []
+
+
+# ---------------------------------------------------------------------- 6. remove + add of the same object
+
+SETTINGS = {
+    "shop": {"name": "shop", "all": False, "Table": {
+        "orders": {"name": "orders_v2", "all": True, "filter": "id > 10", "column": {"id": "id"}},
+        "customers": {"name": "customers", "all": True}}},
+    "hr": {"name": "hr", "all": True},
+}
+
+
+def test_remove_and_add_of_the_same_table_keeps_its_settings():
+    result = fold_changes(build_dts_dblist(SETTINGS), [build_change(remove=["shop.orders"], add={"shop": {"all": False, "Table": {"orders": {}}}})])
+    assert result.outcomes[0].status == "no_op"
+    assert result.plan.phases() == []
+    assert json.loads(result.after.to_json())["shop"]["Table"]["orders"] == SETTINGS["shop"]["Table"]["orders"]
+
+
+def test_remove_and_add_of_the_same_database_keeps_its_tables_and_settings():
+    result = fold_changes(build_dts_dblist(SETTINGS), [build_change(remove=["shop"], add={"shop": {"all": False, "Table": {"new": {}}}})])
+    assert result.outcomes[0].status == "applied"
+    after = json.loads(result.after.to_json())
+    assert set(after["shop"]["Table"]) == {"orders", "customers", "new"}
+    assert after["shop"]["Table"]["orders"] == SETTINGS["shop"]["Table"]["orders"]
+    assert [phase for phase, _ in result.plan.phases()] == ["addition"]
+
+
+def test_remove_and_add_with_other_settings_is_a_conflict_not_a_silent_reset():
+    change = build_change(remove=["shop.orders"], add={"shop": {"all": False, "Table": {"orders": {"name": "orders"}}}})
+    result = fold_changes(build_dts_dblist(SETTINGS), [change])
+    assert result.outcomes[0].error is not None and result.outcomes[0].error.code == "conflict"
+
+
+def test_remove_and_add_of_the_same_table_with_replace_overwrites_only_what_it_names():
+    change = build_change(remove=["shop.orders"], add={"shop": {"all": False, "Table": {"orders": {"name": "orders"}}}},
+                          on_conflict="replace")
+    result = fold_changes(build_dts_dblist(SETTINGS), [change])
+    orders = json.loads(result.after.to_json())["shop"]["Table"]["orders"]
+    assert orders == {"name": "orders", "all": True, "filter": "id > 10", "column": {"id": "id"}}
+
+
+@pytest.mark.parametrize("db_object", [json.dumps(NAMED_STATE), json.dumps(RENAMED), json.dumps(SETTINGS)])
+def test_describe_text_round_trips_without_markers(db_object):
+    listed = DbList.from_dts(db_object)
+    assert DbList.from_dts(listed.to_json()) == listed
