@@ -316,6 +316,50 @@ class RemovalNeedsTableListError(PermanentError):
     )
 
 
+class RemovalEmptiesDatabaseError(PermanentError):
+    """A removal would leave a table-by-table database with no table listed.
+
+    Deleting the database entry instead would silently drop its settings (target `name`,
+    `dml_op`/`ddl_op`, other keys), so a later addition would recreate it under its source name."""
+
+    code = "removal-empties-database"
+    default_hint = (
+        'To stop synchronizing the database, remove it explicitly (remove: ["<db>"]), which '
+        "drops its settings too; to swap its tables, add the new table first, then remove the old one."
+    )
+
+
+class EmptyDbListError(PermanentError):
+    """The list to send (the final one, or the removal phase sent first) would have no database."""
+
+    code = "dblist-would-be-empty"
+    default_hint = (
+        "A DTS job synchronizes at least one object: add the replacement objects in an earlier "
+        "change, or stop or release the job in the console."
+    )
+
+
+class RemoveNotListedError(PermanentError):
+    """A change removes a name the job does not list (a case variant, a look-alike, a typo)."""
+
+    code = "remove-not-listed"
+    default_hint = (
+        "Names are compared exactly: fix the name (details.nearMatches suggests the listed one) "
+        "and send the change again; nothing of this change was applied."
+    )
+
+
+class TargetNameAddedError(PermanentError):
+    """A change adds a source object whose name is the target name of a mapped entry, and the
+    route asks for that to be refused (`onTargetNameAdd: "reject"`)."""
+
+    code = "target-name-added"
+    default_hint = (
+        "The name is where the job already writes a mapped object (src -> dst); add the source "
+        'object instead, or set the route\'s onTargetNameAdd to "warn" if this is really a new source.'
+    )
+
+
 class DbListTooLargeError(PermanentError):
     """The serialized DbList exceeds the 1 MB ModifyDtsJob limit."""
 

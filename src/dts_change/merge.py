@@ -8,6 +8,10 @@ Rules (docs/formats.md has examples):
   (`primary_key`, `column`, ...) survive an addition that does not mention them;
 - a whole database is never narrowed by an addition: narrowing needs an explicit removal;
 - removing a table from a database synchronized whole needs its table list, so it is an error;
+- removing a name the job does not list is an error naming the near match (`remove-not-listed`);
+- removing the last listed table of a database is an error (`removal-empties-database`): deleting
+  the entry would drop its settings; and no list sent, removal phase included, may be empty;
+- an object a change both removes and adds is re-created: kept with its settings, then merged;
 - each change applies entirely or not at all; a rejected change never blocks the others.
 """
 
@@ -22,8 +26,11 @@ from .errors import (
     ConflictError,
     DbListValidationError,
     DtsChangeError,
+    EmptyDbListError,
     InvariantViolationError,
+    RemovalEmptiesDatabaseError,
     RemovalNeedsTableListError,
+    RemoveNotListedError,
     SettingsUnderWholeDatabaseError,
 )
 
@@ -42,7 +49,9 @@ __all__ = [
     "apply_change",
     "check_no_loss",
     "diff_dblists",
+    "effective_removals",
     "fold_changes",
+    "target_name_warnings",
 ]
 
 
@@ -272,7 +281,81 @@ def _short(data: dict[str, Any]) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
+def recreated(change: ChangeSpec) -> frozenset[ObjectRef]:
+    """Objects the change both removes and adds (the same database, or the same db.table).
+
+    Such an object is re-created, as DDL `DROP` + `CREATE` is: the removal is dropped, so its
+    settings (rename, filter, columns, op filters, other tables) are kept and the addition merges
+    over them by the usual rules; nothing is reset implicitly (docs/formats.md §2.6)."""
+    if change.add is None or not change.remove:
+        return frozenset()
+    out = set()
+    for ref in change.remove:
+        entry = change.add.databases.get(ref.db)
+        if entry is not None and (ref.table is None or ref.table in entry.table_map()):
+            out.add(ref)
+    return frozenset(out)
+
+
+def effective_removals(change: ChangeSpec) -> tuple[ObjectRef, ...]:
+    """The change's removals without the objects it re-creates."""
+    again = recreated(change)
+    return tuple(ref for ref in change.remove if ref not in again) if again else change.remove
+
+
+def _check_listed(work: Mapping[str, DatabaseEntry], refs: Sequence[ObjectRef]) -> None:
+    """Every removed name must be listed, compared exactly; a table of a database the same change
+    removes is covered by that removal. Not listed: `remove-not-listed` with the near matches."""
+    removed_dbs = {ref.db for ref in refs if ref.table is None}
+    missing: list[ObjectRef] = []
+    for ref in refs:
+        entry = work.get(ref.db)
+        if entry is None:
+            missing.append(ref)
+            continue
+        if ref.table is None or ref.db in removed_dbs:
+            continue
+        if entry.whole:
+            raise RemovalNeedsTableListError(
+                f"Cannot remove table {ref}: database {ref.db} is synchronized whole (all: true), "
+                "so its tables are not listed"
+            )
+        if ref.table not in entry.table_map():
+            missing.append(ref)
+    if not missing:
+        return
+    names = sorted({str(ref) for ref in missing})
+    near: dict[str, str] = {}
+    for ref in missing:
+        match = _near_match(work, ref)
+        if match is not None:
+            near[str(ref)] = match
+    shown = ", ".join(f"{n} (did you mean {near[n]}?)" if n in near else n for n in names[:10])
+    raise RemoveNotListedError(
+        f"Not listed: the change removes {len(names)} name(s) the job does not list: {shown}"
+        f"{' …' if len(names) > 10 else ''}; nothing of this change was applied",
+        details={"notListed": names, "nearMatches": dict(sorted(near.items()))},
+    )
+
+
+def _near_match(work: Mapping[str, DatabaseEntry], ref: ObjectRef) -> str | None:
+    """The listed object `ref` most likely meant: the same name up to case and look-alikes."""
+    db = ref.db if ref.db in work else {name_key(d): d for d in work}.get(name_key(ref.db))
+    if db is None:
+        return None
+    if ref.table is None:
+        return db
+    tables = work[db].table_map()
+    table = ref.table if ref.table in tables else {name_key(t): t for t in tables}.get(name_key(ref.table))
+    return None if table is None else str(ObjectRef(db, table))
+
+
 def _remove_objects(work: dict[str, DatabaseEntry], refs: Iterable[ObjectRef]) -> None:
+    """Remove listed objects (names not listed are skipped: `_check_listed` judges those).
+
+    A database whose last listed table goes, and that the same removals do not remove themselves,
+    is refused: deleting its entry would silently drop its settings."""
+    emptied: dict[str, DatabaseEntry] = {}
     for ref in refs:
         entry = work.get(ref.db)
         if entry is None:
@@ -290,18 +373,40 @@ def _remove_objects(work: dict[str, DatabaseEntry], refs: Iterable[ObjectRef]) -
             continue
         remaining = {t: e for t, e in tables.items() if t != ref.table}
         if not remaining:
-            del work[ref.db]
-        else:
-            work[ref.db] = entry.model_copy(update={"tables": remaining})
+            emptied.setdefault(ref.db, entry)
+        work[ref.db] = entry.model_copy(update={"tables": remaining})
+    still = sorted(db for db in emptied if db in work)
+    if still:
+        db = still[0]
+        settings = emptied[db].own_settings(db)
+        raise RemovalEmptiesDatabaseError(
+            f"Removal would leave database {db} with no table listed: it is synchronized table by "
+            f"table and the change removes its last listed table(s); deleting the entry would drop "
+            f"its settings {_short(settings)}",
+            hint=f'Remove the database explicitly (remove: ["{db}"]) to stop synchronizing it and drop '
+            "its settings; to swap its tables, add the new table first, then remove the old one.",
+            details={"databases": still},
+            evidence={d: emptied[d].wire() for d in still},
+        )
+
+
+def _refuse_empty(work: Mapping[str, DatabaseEntry], what: str) -> None:
+    if not work:
+        raise EmptyDbListError(
+            f"Empty DbList: {what} would list no database; DTS would be sent {{}}"
+        )
 
 
 def apply_change(current: DbList, change: ChangeSpec) -> DbList:
     """The list after one change (removals, then additions); raises when the change is rejected."""
     work = dict(current.databases)
-    if change.remove:
-        _remove_objects(work, change.remove)
+    removals = effective_removals(change)
+    if removals:
+        _check_listed(work, removals)
+        _remove_objects(work, removals)
     if change.add is not None:
         _add_fragment(work, change.add, change.on_conflict)
+    _refuse_empty(work, "after this change the job")
     return DbList(work)
 
 
@@ -357,7 +462,7 @@ def diff_dblists(
     out.removed.sort()
     out.changed.sort()
     if warnings:
-        out.warnings = _case_warnings(before, out.added)
+        out.warnings = _case_warnings(before, out.added) + target_name_warnings(before, out.added)
     return out
 
 
@@ -401,6 +506,45 @@ def _case_warnings(before: DbList, added: list[ObjectRef]) -> list[str]:
                 f"Table {str(ref)!r} differs only in case or look-alike characters from existing table "
                 f"{ref.db + '.' + found!r}"
             )
+    return warnings
+
+
+def target_name_warnings(before: DbList, added: Iterable[ObjectRef]) -> list[str]:
+    """An added source object whose name is where the job already writes a mapped entry (a
+    database's `name`, or a table's `name` in the same database, other than its own key) is most
+    likely that target mistaken for a source: warn, naming the mapping. Names compare like
+    `name_key` (case and look-alikes folded)."""
+    warnings: list[str] = []
+    db_targets: dict[str, tuple[str, str]] | None = None
+    for ref in added:
+        if ref.table is None:
+            if ref.db in before.databases:
+                continue
+            if db_targets is None:
+                db_targets = {}
+                for db, entry in before.databases.items():
+                    if entry.name is not None and entry.name != db:
+                        db_targets.setdefault(name_key(entry.name), (db, entry.name))
+            hit = db_targets.get(name_key(ref.db))
+            if hit is not None:
+                warnings.append(
+                    f"Database {ref.db!r} is the target name of mapped database {hit[0]} -> {hit[1]}: "
+                    "it was added as a new source database"
+                )
+            continue
+        entry = before.databases.get(ref.db)
+        if entry is None:
+            continue
+        listed = entry.table_map()
+        if ref.table in listed:
+            continue
+        for table, t_entry in listed.items():
+            if t_entry.name is not None and t_entry.name != table and name_key(t_entry.name) == name_key(ref.table):
+                warnings.append(
+                    f"Table {str(ref)!r} is the target name of mapped table {ref.db}.{table} -> "
+                    f"{t_entry.name}: it was added as a new source table"
+                )
+                break
     return warnings
 
 
@@ -452,24 +596,36 @@ def check_no_loss(
 
 
 def fold_changes(current: DbList, changes: Sequence[ChangeSpec]) -> FoldResult:
-    """Fold changes in order; rejected ones are reported and skipped, the rest still apply."""
+    """Fold changes in order; rejected ones are reported and skipped, the rest still apply.
+
+    Alongside the final list it keeps the removal phase (the current list minus the accepted
+    removals, sent first): a change is rejected too when that phase would empty a database or
+    the whole list, even if a later addition refills it."""
     work = current
+    removal_work = dict(current.databases)
     outcomes: list[ChangeOutcome] = []
     accepted_removals: list[ObjectRef] = []
     for change in changes:
+        removals = effective_removals(change)
         touched = {r.db for r in change.remove}
         if change.add is not None:
             touched.update(change.add.databases)
         try:
             nxt = apply_change(work, change)
-            check_no_loss(work, nxt, change.remove, only=touched)
+            check_no_loss(work, nxt, removals, only=touched)
+            phase_work = removal_work
+            if removals:
+                phase_work = dict(removal_work)
+                _remove_objects(phase_work, removals)
+                _refuse_empty(phase_work, "the removal phase (sent before any addition)")
         except DtsChangeError as exc:
             outcomes.append(ChangeOutcome(change.change_id, "rejected", error=exc))
             continue
         focus = {db: e.table_map().keys() for db, e in change.add.databases.items()} if change.add else {}
         step = diff_dblists(work, nxt, only=touched, focus=focus, warnings=False)
         outcomes.append(ChangeOutcome(change.change_id, "no_op" if step.empty else "applied", step))
-        accepted_removals.extend(change.remove)
+        accepted_removals.extend(removals)
+        removal_work = phase_work
         work = nxt
     check_no_loss(current, work, accepted_removals)
     return FoldResult(
@@ -477,19 +633,16 @@ def fold_changes(current: DbList, changes: Sequence[ChangeSpec]) -> FoldResult:
         after=work,
         diff=diff_dblists(current, work),
         outcomes=outcomes,
-        plan=_plan(current, work, accepted_removals),
+        plan=_plan(current, work, accepted_removals, DbList(removal_work)),
         removals=frozenset(accepted_removals),
     )
 
 
-def _plan(before: DbList, after: DbList, removals: list[ObjectRef]) -> FoldPlan:
+def _plan(before: DbList, after: DbList, removals: list[ObjectRef], removed: DbList) -> FoldPlan:
+    """`removed`: `before` minus the accepted removals, as the fold computed it."""
     removal_phase: DbList | None = None
-    if removals:
-        work = dict(before.databases)
-        _remove_objects(work, removals)
-        candidate = DbList(work)
-        if not diff_dblists(before, candidate, warnings=False).empty:
-            removal_phase = candidate
+    if removals and not diff_dblists(before, removed, warnings=False).empty:
+        removal_phase = removed
     base = removal_phase if removal_phase is not None else before
     addition_phase = None if diff_dblists(base, after, warnings=False).empty else after
     if removal_phase is not None:

@@ -97,12 +97,12 @@ def test_fold_whole_database_over_partial_is_conflict_unless_replace():
     assert replaced.after.covers(ObjectRef("sales", "orders"))
 
 
-def test_fold_remove_table_and_last_table_removes_database():
+def test_fold_remove_every_table_of_a_database_is_refused_not_an_implicit_database_removal():
     result = fold_changes(current(), [build_change(remove=["sales.orders", "sales.customers"])])
-    assert "sales" not in result.after
-    assert result.outcomes[0].status == "applied"
-    assert result.plan.removal_phase == result.after
-    assert result.plan.addition_phase is None
+    assert "sales" in result.after
+    assert result.outcomes[0].status == "rejected"
+    assert result.outcomes[0].error.code == "removal-empties-database"
+    assert result.plan.phases() == []
 
 
 def test_fold_remove_table_from_whole_database_is_rejected_with_hint():
@@ -111,9 +111,11 @@ def test_fold_remove_table_from_whole_database_is_rejected_with_hint():
     assert "all: false" in result.outcomes[0].error.hint
 
 
-def test_fold_remove_absent_object_is_no_op():
+def test_fold_remove_absent_object_is_refused_never_a_no_op():
     result = fold_changes(current(), [build_change(remove=["nope", "sales.nope"])])
-    assert result.outcomes[0].status == "no_op"
+    assert result.outcomes[0].status == "rejected"
+    assert result.outcomes[0].error.code == "remove-not-listed"
+    assert result.outcomes[0].error.details["notListed"] == ["nope", "sales.nope"]
 
 
 def test_fold_remove_plus_add_plans_removal_phase_first():
