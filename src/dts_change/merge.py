@@ -37,6 +37,7 @@ from .errors import (
 _E = TypeVar("_E", DatabaseEntry, TableEntry)
 
 OnConflict = Literal["reject", "replace"]
+TargetNamePolicy = Literal["warn", "reject"]
 OutcomeStatus = Literal["applied", "no_op", "rejected"]
 
 __all__ = [
@@ -63,6 +64,11 @@ class ChangeSpec:
     add: DbList | None = None
     remove: tuple[ObjectRef, ...] = ()
     on_conflict: OnConflict = "reject"
+    target_names: TargetNamePolicy = "warn"
+    """An added source named like a mapping's target: "warn" (reported), or "reject" the change."""
+    removals_carried_out: bool = False
+    """Folded again after its removal phase was confirmed: a removed name not listed any more is
+    the removal's own effect, not `remove-not-listed`."""
 
 
 @dataclass
@@ -402,7 +408,8 @@ def apply_change(current: DbList, change: ChangeSpec) -> DbList:
     work = dict(current.databases)
     removals = effective_removals(change)
     if removals:
-        _check_listed(work, removals)
+        if not change.removals_carried_out:
+            _check_listed(work, removals)
         _remove_objects(work, removals)
     if change.add is not None:
         _add_fragment(work, change.add, change.on_conflict)

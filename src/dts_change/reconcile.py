@@ -611,11 +611,15 @@ class _Pass:
         for r in group:
             spec = requests[r.key].to_change_spec()
             remove = spec.remove
-            if _removal_confirmed(r):
+            carried_out = _removal_confirmed(r)
+            if carried_out:
                 # Its removal was carried out; an object listed again since came back later (a
                 # later change, or a write whose answer was lost) and is not removed a second time.
+                # The others stay (an earlier change of this fold may add them again) and are not
+                # listed now because this change removed them: not `remove-not-listed`.
                 remove = tuple(ref for ref in remove if not _listed(current, ref))
-            specs.append(ChangeSpec(r.key, spec.add, remove, spec.on_conflict))
+            specs.append(ChangeSpec(r.key, spec.add, remove, spec.on_conflict, spec.target_names,
+                                    removals_carried_out=carried_out))
         by_id = {r.key: r for r in group}
         while True:
             result, fitted = self._fit(specs, current)

@@ -154,19 +154,21 @@ def test_admit_change_visible_after_later_ones_applied_moves_to_the_end(tmp_path
     deploy = LocalDeployment(tmp_path)
     initial = deploy.db_list()
     try:
-        # GIVEN a removal of shop.x recorded and applied (x was never there: a no-op)
-        deploy.invoke(manual_change("rm-x", remove=["shop.x"]))
+        # GIVEN a removal of shop.orders recorded and applied
+        deploy.invoke(manual_change("rm-x", remove=["shop.orders"]))
+        deploy.settle()
         assert deploy.states() == {"rm-x": "applied"}
-        # WHEN an addition of shop.x shows up whose seq is older (its slow writer read the clock
-        # before the removal was recorded)
+        assert "orders" not in tables(deploy.db_list(), "shop")
+        # WHEN an addition of shop.orders shows up whose seq is older (its slow writer read the
+        # clock before the removal was recorded)
         earlier = deploy.app.ledger.all_records()[0].created_at - 1.0
         slow = App(Settings.from_env(deploy.env, cwd=tmp_path), clock=lambda: earlier, sleep=lambda _s: None)
-        deploy.invoke(manual_change("add-x", add=["shop.x"]), app=slow)
+        deploy.invoke(manual_change("add-x", add=["shop.orders"]), app=slow)
         deploy.settle()
-        # THEN it is applied after the removal, and the ledger's order says so: x is present
+        # THEN it is applied after the removal, and the ledger's order says so: orders is present
         records = deploy.app.ledger.all_records()
         assert [r.change_id for r in records] == ["rm-x", "add-x"]
-        assert "x" in tables(deploy.db_list(), "shop")
+        assert "orders" in tables(deploy.db_list(), "shop")
         expected, _ = expected_db_list(initial, records)
         assert DbList.from_user(deploy.db_list()) == expected
     finally:
