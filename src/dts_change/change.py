@@ -23,7 +23,7 @@ from .errors import (
     short_repr,
 )
 from .jsonsafe import load_json
-from .merge import ChangeSpec, OnConflict
+from .merge import ChangeSpec, OnConflict, TargetNamePolicy
 
 Direction = Literal["Forward", "Reverse"]
 DIRECTIONS: tuple[Direction, ...] = ("Forward", "Reverse")
@@ -188,10 +188,16 @@ class ChangeRequest:
     source: SourceInfo = field(default_factory=lambda: SourceInfo("manual"))
     event_ref: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    target_names: TargetNamePolicy = "warn"
+    """The route's `onTargetNameAdd`: "reject" refuses an added source named like a mapping's target."""
 
     def to_change_spec(self) -> ChangeSpec:
         return ChangeSpec(
-            change_id=self.change_id, add=self.add, remove=self.remove, on_conflict=self.on_conflict
+            change_id=self.change_id,
+            add=self.add,
+            remove=self.remove,
+            on_conflict=self.on_conflict,
+            target_names=self.target_names,
         )
 
     @property
@@ -225,6 +231,7 @@ class ChangeRequest:
             "source": self.source.to_dict(),
             "eventRef": self.event_ref,
             "warnings": list(self.warnings),
+            **({"onTargetNameAdd": "reject"} if self.target_names == "reject" else {}),
         }
 
     @classmethod
@@ -249,6 +256,7 @@ class ChangeRequest:
             source=SourceInfo.from_dict(record.get("source") or {"kind": "manual"}),
             event_ref=dict(record.get("eventRef") or {}),
             warnings=tuple(record.get("warnings") or ()),
+            target_names="reject" if record.get("onTargetNameAdd") == "reject" else "warn",
         )
 
 
@@ -260,6 +268,7 @@ def content_hash_of(
     on_conflict: str,
     flags: Mapping[str, bool | None],
     dry_run: bool,
+    target_names: str = "warn",
 ) -> str:
     """SHA-256 over the change's meaning (not its spelling): key order and whitespace do not count."""
     payload = {
@@ -271,6 +280,8 @@ def content_hash_of(
         "flags": dict(flags),
         "dryRun": dry_run,
     }
+    if target_names == "reject":  # only then: the hashes of every other change stay as they were
+        payload["onTargetNameAdd"] = target_names
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -284,6 +295,7 @@ def build_change_request(
     correlation_id: str,
     event_ref: Mapping[str, Any],
     identity_suffix: str = "",
+    target_names: TargetNamePolicy = "warn",
 ) -> ChangeRequest:
     """Fix the routed job, hash the content and derive identity and idempotency key."""
     flags = {
@@ -292,7 +304,7 @@ def build_change_request(
         "dataSynchronization": parsed.data_synchronization,
     }
     digest = content_hash_of(
-        job, parsed.add, remove, parsed.reserved, parsed.on_conflict, flags, parsed.dry_run
+        job, parsed.add, remove, parsed.reserved, parsed.on_conflict, flags, parsed.dry_run, target_names
     )
     if parsed.doc_id:
         identity = f"{parsed.id_kind}:{parsed.doc_id}"
@@ -320,6 +332,7 @@ def build_change_request(
         source=source,
         event_ref=dict(event_ref),
         warnings=warnings,
+        target_names=target_names,
     )
 
 

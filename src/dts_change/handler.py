@@ -413,6 +413,8 @@ class App:
                 result.code = record.last_error.get("code")
                 result.message = record.last_error.get("message")
                 result.hint = record.last_error.get("hint")
+                if record.last_error.get("details") is not None:
+                    result.details["errorDetails"] = record.last_error["details"]
             if result.outcome == "pending":
                 metrics.incr("pending")
 

@@ -411,6 +411,7 @@ def _finish(
         correlation_id=envelope.correlation_id,
         event_ref=envelope.event_ref,
         identity_suffix=identity_suffix,
+        target_names="reject" if rule is not None and rule.on_target_name_add == "reject" else "warn",
     )
 
 

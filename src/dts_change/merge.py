@@ -32,6 +32,7 @@ from .errors import (
     RemovalNeedsTableListError,
     RemoveNotListedError,
     SettingsUnderWholeDatabaseError,
+    TargetNameAddedError,
 )
 
 _E = TypeVar("_E", DatabaseEntry, TableEntry)
@@ -555,6 +556,16 @@ def target_name_warnings(before: DbList, added: Iterable[ObjectRef]) -> list[str
     return warnings
 
 
+def _refuse_target_names(before: DbList, added: list[ObjectRef]) -> None:
+    found = target_name_warnings(before, added)
+    if found:
+        raise TargetNameAddedError(
+            f"Target name added as a source: {found[0]}"
+            + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""),
+            details={"warnings": found},
+        )
+
+
 def check_no_loss(
     before: DbList, after: DbList, removals: Iterable[ObjectRef], only: Iterable[str] | None = None
 ) -> None:
@@ -617,6 +628,7 @@ def fold_changes(current: DbList, changes: Sequence[ChangeSpec]) -> FoldResult:
         touched = {r.db for r in change.remove}
         if change.add is not None:
             touched.update(change.add.databases)
+        focus = {db: e.table_map().keys() for db, e in change.add.databases.items()} if change.add else {}
         try:
             nxt = apply_change(work, change)
             check_no_loss(work, nxt, removals, only=touched)
@@ -625,11 +637,12 @@ def fold_changes(current: DbList, changes: Sequence[ChangeSpec]) -> FoldResult:
                 phase_work = dict(removal_work)
                 _remove_objects(phase_work, removals)
                 _refuse_empty(phase_work, "the removal phase (sent before any addition)")
+            step = diff_dblists(work, nxt, only=touched, focus=focus, warnings=False)
+            if change.target_names == "reject":
+                _refuse_target_names(work, step.added)
         except DtsChangeError as exc:
             outcomes.append(ChangeOutcome(change.change_id, "rejected", error=exc))
             continue
-        focus = {db: e.table_map().keys() for db, e in change.add.databases.items()} if change.add else {}
-        step = diff_dblists(work, nxt, only=touched, focus=focus, warnings=False)
         outcomes.append(ChangeOutcome(change.change_id, "no_op" if step.empty else "applied", step))
         accepted_removals.extend(removals)
         removal_work = phase_work

@@ -787,6 +787,7 @@ class _Pass:
             request_id=response.request_id,
             bytes=len(sent_json.encode("utf-8")),
             diff=result.diff.summary(),
+            **({"warnings": result.diff.warnings} if result.diff.warnings else {}),
         )
         return self.report
 

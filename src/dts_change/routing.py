@@ -2,10 +2,10 @@
 
 A route is a JSON object matching one source — `bucket` (+ optional `prefix`), `topic` or
 `queue` — and naming a target (`dtsJobId` and/or `dtsInstanceId`, `direction`, `region`) plus
-`allowRemovals` (and `sqlDialect` / `sqlDatabase`: how SQL files from it are read). The first
-matching rule wins. The rules are validated when the function starts against the same
-constraints as `docs/routes.schema.json` (a test keeps the two in step), so a typo fails the
-deployment's first invocation loudly instead of routing changes to nowhere.
+`allowRemovals`, `onTargetNameAdd` (and `sqlDialect` / `sqlDatabase`: how SQL files from it are
+read). The first matching rule wins. The rules are validated when the function starts against
+the same constraints as `docs/routes.schema.json` (a test keeps the two in step), so a typo fails
+the deployment's first invocation loudly instead of routing changes to nowhere.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ ROUTE_KEYS = (
     "allowRemovals",
     "sqlDialect",
     "sqlDatabase",
+    "onTargetNameAdd",
 )
 SQL_DIALECTS = ("mysql", "postgres")
+TARGET_NAME_POLICIES = ("warn", "reject")
 MAX_ROUTES = 200
 _BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _MNS_NAME_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
@@ -56,6 +58,8 @@ class RouteRule:
     """Forces how SQL files from this source are read ("mysql" or "postgres"); None: detected."""
     sql_database: str | None = None
     """Database (schema) of unqualified tables in SQL files that name none (no USE, no dump header)."""
+    on_target_name_add: str = "warn"
+    """An added source named like a mapping's target (docs/formats.md §2.6): "warn" or "reject"."""
 
     def matches(self, source: SourceInfo) -> bool:
         if self.bucket is not None:
@@ -135,6 +139,12 @@ def _rule_problems(index: int, item: Any) -> list[str]:
         out.append(
             _problem(index, "sqlDatabase", f"expected a database name, got {short_repr(item['sqlDatabase'])}")
         )
+    if "onTargetNameAdd" in item and item["onTargetNameAdd"] not in TARGET_NAME_POLICIES:
+        out.append(
+            _problem(
+                index, "onTargetNameAdd", f'expected "warn" or "reject", got {short_repr(item["onTargetNameAdd"])}'
+            )
+        )
     matchers = [k for k in ("bucket", "topic", "queue") if k in item]
     if len(matchers) != 1:
         out.append(
@@ -205,6 +215,7 @@ def parse_routes(text: str | None) -> tuple[RouteRule, ...]:
                 name=item.get("name"),
                 sql_dialect=item.get("sqlDialect"),
                 sql_database=item.get("sqlDatabase"),
+                on_target_name_add=item.get("onTargetNameAdd", "warn"),
             )
         )
     return tuple(rules)

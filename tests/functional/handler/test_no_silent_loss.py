@@ -124,7 +124,7 @@ def test_removing_unlisted_names_is_dead_lettered_with_near_matches_in_result_an
     change = only_change(deploy.invoke(manual_change("typo", remove=["staging.tmp_import", "shop.Orders", "stagіng"])))
     assert change["outcome"] == "dead_lettered"
     assert change["code"] == "remove-not-listed"
-    assert change["details"]["errorDetails"] == {
+    assert change["errorDetails"] == {
         "notListed": ["shop.Orders", "stagіng"],
         "nearMatches": {"shop.Orders": "shop.orders", "stagіng": "staging"},
     }

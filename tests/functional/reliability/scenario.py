@@ -31,7 +31,11 @@ WORKERS = 3
 MAX_FC_RETRIES = 6
 SETTLE_PASSES = 40
 RUN_DEADLINE_SECONDS = 25.0
-CONTENT_CODES = frozenset({"conflict", "removal-needs-table-list", "settings-under-whole-database"})
+CONTENT_CODES = frozenset({
+    "conflict", "removal-needs-table-list", "settings-under-whole-database",
+    # issue 11: removing an unlisted name, a database's last table or everything
+    "remove-not-listed", "removal-empties-database", "dblist-would-be-empty",
+})
 """Dead-letter codes a change's own content explains; a fault must never dead-letter a change."""
 
 
