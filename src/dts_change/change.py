@@ -732,7 +732,7 @@ def parse_change_document(data: Mapping[str, Any], *, what: str, max_objects: in
         overlap = sorted(set(remove) & add.objects())
         if overlap:
             warnings.append(
-                "objects both removed and added (removals apply first): "
+                "objects both removed and added are re-created, not removed (their settings are kept): "
                 + ", ".join(str(r) for r in overlap[:10])
             )
     check_object_cap((len(add.databases) + add.table_count() if add else 0) + len(remove), max_objects, what)

@@ -131,7 +131,7 @@ def test_parse_change_document_flags_and_dry_run():
 
 def test_parse_change_document_remove_and_add_same_object_warns():
     parsed = _doc({"add": ["a.b"], "remove": ["a.b"]})
-    assert parsed.warnings == ("objects both removed and added (removals apply first): a.b",)
+    assert parsed.warnings == ("objects both removed and added are re-created, not removed (their settings are kept): a.b",)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ VALID_RULES = [
     {"bucket": "cfg-1", "prefix": "job-a/", "dtsJobId": "dtsjoba", "allowRemovals": True},
     {"bucket": "cfg-1", "dtsInstanceId": "dtsinstb", "direction": "Reverse", "region": "cn-shanghai"},
     {"topic": "dts-change-topic", "dtsJobId": "dtsjobc", "name": "topic rule"},
-    {"queue": "dts-change-queue", "dtsJobId": "dtsjobd", "dtsInstanceId": "dtsinstd", "allowRemovals": False},
+    {"queue": "dts-change-queue", "dtsJobId": "dtsjobd", "dtsInstanceId": "dtsinstd", "allowRemovals": False,
+     "onTargetNameAdd": "reject"},
     {"bucket": "cfg-1", "prefix": "pg/", "dtsJobId": "dtsjobe", "sqlDialect": "postgres", "sqlDatabase": "app"},
 ]
 INVALID_RULES = [
@@ -56,8 +57,12 @@ INVALID_RULES = [
         "DTS_CHANGE_ROUTES[0].allowRemovals: expected true or false, got 'yes'",
     ),
     (
+        {"bucket": "cfg-1", "dtsJobId": "j1", "onTargetNameAdd": "error"},
+        "DTS_CHANGE_ROUTES[0].onTargetNameAdd: expected \"warn\" or \"reject\", got 'error'",
+    ),
+    (
         {"bucket": "cfg-1", "dtsJobId": "j1", "jobId": "x"},
-        "DTS_CHANGE_ROUTES[0].jobId: unknown key; expected one of: name, bucket, prefix, topic, queue, dtsJobId, dtsInstanceId, direction, region, allowRemovals, sqlDialect, sqlDatabase",
+        "DTS_CHANGE_ROUTES[0].jobId: unknown key; expected one of: name, bucket, prefix, topic, queue, dtsJobId, dtsInstanceId, direction, region, allowRemovals, sqlDialect, sqlDatabase, onTargetNameAdd",
     ),
     (
         {"bucket": "cfg-1", "dtsJobId": "j1", "sqlDialect": "oracle"},
