@@ -530,9 +530,9 @@ def target_name_warnings(before: DbList, added: Iterable[ObjectRef]) -> list[str
                 continue
             if db_targets is None:
                 db_targets = {}
-                for db, entry in before.databases.items():
-                    if entry.name is not None and entry.name != db:
-                        db_targets.setdefault(name_key(entry.name), (db, entry.name))
+                for db, db_entry in before.databases.items():
+                    if db_entry.name is not None and db_entry.name != db:
+                        db_targets.setdefault(name_key(db_entry.name), (db, db_entry.name))
             hit = db_targets.get(name_key(ref.db))
             if hit is not None:
                 warnings.append(

@@ -778,6 +778,7 @@ class _Pass:
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
+        extra: dict[str, Any] = {"warnings": result.diff.warnings} if result.diff.warnings else {}
         log_event(
             "modification submitted",
             job=self.job_key,
@@ -787,7 +788,7 @@ class _Pass:
             request_id=response.request_id,
             bytes=len(sent_json.encode("utf-8")),
             diff=result.diff.summary(),
-            **({"warnings": result.diff.warnings} if result.diff.warnings else {}),
+            **extra,
         )
         return self.report
 

@@ -7,7 +7,6 @@ own DbList model."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import read_event_bytes
+from tests.functional.reliability.scenario import oss_event
 from tests.harness import BUCKET, JOB, LocalDeployment, manual_change, seed_state
 
 
@@ -169,7 +168,7 @@ def test_route_option_makes_a_target_name_addition_an_error(tmp_path, cleanup):
     deploy = deployment(tmp_path, MAPPED, DTS_CHANGE_ROUTES=routes)
     cleanup.append(deploy)
     body = '{"id": "tgt-file", "add": ["shop_dst"]}'
-    result = deploy.invoke(oss_event(deploy, "dts-change/incoming/target.json", body))
+    result = deploy.invoke(put_and_announce(deploy, "dts-change/incoming/target.json", body))
     change = only_change(result)
     assert change["outcome"] == "dead_lettered"
     assert change["code"] == "target-name-added"
@@ -187,13 +186,10 @@ SETTINGS = {
 }
 
 
-def oss_event(deploy: LocalDeployment, key: str, body: str) -> bytes:
+def put_and_announce(deploy: LocalDeployment, key: str, body: str) -> str:
+    """Upload a change file to the emulator's bucket and return the OSS event announcing it."""
     deploy.put_object(key, body)
-    event = json.loads(read_event_bytes("oss-object-created.json"))
-    obj = event["events"][0]["oss"]["object"]
-    obj.update(key=key, size=len(body.encode()), eTag=hashlib.md5(body.encode()).hexdigest().upper())  # noqa: S324 - OSS eTag
-    event["events"][0]["responseElements"]["requestId"] = hashlib.sha256(key.encode()).hexdigest()[:24].upper()
-    return json.dumps(event).encode()
+    return oss_event(key, body.encode())
 
 
 def test_remove_and_add_of_a_table_keeps_its_settings_like_ddl_drop_create(tmp_path, cleanup):
@@ -207,7 +203,7 @@ def test_remove_and_add_of_a_table_keeps_its_settings_like_ddl_drop_create(tmp_p
     # a DDL file that drops and creates shop.customers, from a route that allows removals
     sql = "DROP TABLE IF EXISTS shop.customers;\nCREATE TABLE shop.customers (id INT PRIMARY KEY);\n" \
           "CREATE TABLE shop.notes (id INT PRIMARY KEY);\n"
-    assert only_change(deploy.invoke(oss_event(deploy, "dts-change/incoming/recreate.sql", sql)))["outcome"] == "submitted"
+    assert only_change(deploy.invoke(put_and_announce(deploy, "dts-change/incoming/recreate.sql", sql)))["outcome"] == "submitted"
     deploy.settle()
     assert set(deploy.states().values()) == {"applied"}
     expected_tables = {

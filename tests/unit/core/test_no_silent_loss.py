@@ -9,7 +9,7 @@ import json
 import pytest
 
 from dts_change.dblist import DbList, ObjectRef
-from dts_change.merge import fold_changes
+from dts_change.merge import fold_changes, target_name_warnings
 from tests.builders import build_change, build_dts_dblist
 
 # ---------------------------------------------------------------------- 1. the `state` marker
@@ -184,8 +184,6 @@ def test_adding_a_table_named_like_a_renamed_table_target_warns():
 
 
 def test_target_name_warnings_are_silent_for_plain_additions_and_identity_names():
-    from dts_change.merge import target_name_warnings  # noqa: PLC0415 - one test of a helper
-
     before = build_dts_dblist(MAPPED)
     assert target_name_warnings(before, [ObjectRef("hr2"), ObjectRef("shop", "refunds")]) == []
     same = build_dts_dblist({"a": {"name": "a", "all": True}})
