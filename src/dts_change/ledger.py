@@ -100,6 +100,7 @@ _UPDATABLE = frozenset(
         "confirm_retries",
         "change",
         "pending_since",
+        "removal_intent",
     }
 )
 
@@ -183,6 +184,10 @@ class ChangeRecord:
     """When the change (re)entered `pending` from outside: at `record` and at `replay`. Maximum
     age is measured from here, so a replayed change is not dead-lettered again at once."""
     replays: int = 0
+    removal_intent: str | None = None
+    """SHA-256 of the list (canonical JSON) a write carrying this change's removals is about to
+    send, noted before ModifyDtsJob: if the answer or the process is lost after DTS carried it
+    out, the next pass finds the job holding that list and knows the removals were done."""
 
     @property
     def is_open(self) -> bool:

@@ -201,6 +201,11 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def list_digest(db_list: DbList) -> str:
+    """SHA-256 of the list's meaning (canonical JSON, DTS's markers stripped, key order ignored)."""
+    return sha256_text(canonical_json(db_list.to_wire()))
+
+
 # ---------------------------------------------------------------------- the pass
 
 
@@ -608,10 +613,13 @@ class _Pass:
             self._set(r, "pending")
         # Specs are keyed by the record key: change ids may repeat across records.
         specs = []
+        current_digest = list_digest(current) if any(r.removal_intent for r in group) else None
         for r in group:
             spec = requests[r.key].to_change_spec()
             remove = spec.remove
-            carried_out = _removal_confirmed(r)
+            carried_out = _removal_confirmed(r) or (
+                r.state == ChangeState.PENDING and r.removal_intent is not None and r.removal_intent == current_digest
+            )
             if carried_out:
                 # Its removal was carried out; an object listed again since came back later (a
                 # later change, or a write whose answer was lost) and is not removed a second time.
@@ -731,6 +739,7 @@ class _Pass:
         if refused is not None:
             return refused
         assert self.instance_id is not None
+        included = self._note_removal_intent(included, listed)
         flags = self.request(included[0]).modification_flags if included else {}
         try:
             response: ModifyResult = self._retry(
@@ -774,7 +783,8 @@ class _Pass:
         for r in included:
             expect = _expectation(self.request(r), listed, phase)
             own = {**submission, "expect": expect, "diff": self.report.change_diffs.get(r.key)}
-            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, own])
+            cleared: dict[str, Any] = {"removal_intent": None} if r.removal_intent is not None else {}
+            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, own], **cleared)
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
@@ -836,6 +846,22 @@ class _Pass:
         self.report.action = "guard-violation"
         self.report.error = error.to_dict()
         return self.report
+
+    def _note_removal_intent(self, included: list[ChangeRecord], listed: DbList) -> list[ChangeRecord]:
+        """Before a write that carries removals of pending changes, note on each the list it sends.
+
+        A removal is not idempotent as the merge sees it: once carried out, the name is no longer
+        listed, and folding the change again would call it `remove-not-listed`. Additions need no
+        note (folded again they are no-ops). One ledger write per such change per submission."""
+        digest: str | None = None
+        out = []
+        for r in included:
+            if r.state == ChangeState.PENDING and self.request(r).remove:
+                digest = digest or list_digest(listed)
+                if r.removal_intent != digest:
+                    r = self.ctx.ledger.update(r, removal_intent=digest)
+            out.append(r)
+        return out
 
     _lease: Any = None
 

@@ -217,3 +217,22 @@ def test_remove_and_add_of_a_table_keeps_its_settings_like_ddl_drop_create(tmp_p
     assert sent[0]["shop"]["Table"]["orders"] == SETTINGS["shop"]["Table"]["orders"]
     assert sent[1]["shop"]["Table"] == expected_tables
     assert deploy.db_list()["shop"]["Table"] == expected_tables
+
+
+# ---------------------------------------------------------------------- 4. after a lost answer
+
+def test_removal_carried_out_but_answer_lost_is_applied_not_remove_not_listed(tmp_path, cleanup):
+    deploy = LocalDeployment(tmp_path)
+    cleanup.append(deploy)
+    # GIVEN DTS carries out the removal, but every answer to it is lost (connection reset after the write)
+    deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
+    first = only_change(deploy.invoke(manual_change("rm", remove=["staging.tmp_import"])))
+    assert first["outcome"] == "pending"
+    assert "tmp_import" not in deploy.db_list()["staging"]["Table"]  # the write happened
+    deploy.server.clear_faults()
+    # WHEN the next passes fold the change again against a list that no longer has the name
+    deploy.settle()
+    # THEN it is applied (its own write removed the name), never dead-lettered remove-not-listed
+    assert deploy.states() == {"rm": "applied"}
+    assert deploy.dead_letters() == []
+    assert set(deploy.db_list()["staging"]["Table"]) == {"tmp_export"}

@@ -132,15 +132,7 @@ def assert_converged(deploy: LocalDeployment, initial: dict[str, Any], reference
 
 @pytest.mark.parametrize(
     ("point", "safe_first"),
-    [
-        ("after-ledger-write", 2),
-        pytest.param("after-modify", 0, marks=pytest.mark.xfail(strict=False, reason=(
-            "issue 11 point 4: a removal carried out by ModifyDtsJob whose ledger update was lost to "
-            "the crash is refolded against a list that no longer has the name and is dead-lettered "
-            "remove-not-listed (nothing is lost; the reference run says applied). Needs a submission "
-            "intent recorded before ModifyDtsJob; see the report of helper core"))),
-        ("after-modify", 4),
-    ],
+    [("after-ledger-write", 2), ("after-modify", 0), ("after-modify", 4)],
 )
 def test_crash_point_then_restart_converges_to_uninterrupted_state(
     crash_deploy: LocalDeployment, tmp_path: Path, point: str, safe_first: int
