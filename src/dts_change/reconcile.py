@@ -855,12 +855,13 @@ class _Pass:
         note (folded again they are no-ops). One ledger write per such change per submission."""
         digest: str | None = None
         out = []
-        for r in included:
-            if r.state == ChangeState.PENDING and self.request(r).remove:
+        for record in included:
+            noted = record
+            if record.state == ChangeState.PENDING and self.request(record).remove:
                 digest = digest or list_digest(listed)
-                if r.removal_intent != digest:
-                    r = self.ctx.ledger.update(r, removal_intent=digest)
-            out.append(r)
+                if record.removal_intent != digest:
+                    noted = self.ctx.ledger.update(record, removal_intent=digest)
+            out.append(noted)
         return out
 
     _lease: Any = None
