@@ -8,8 +8,10 @@ import json
 
 import pytest
 
+from dts_change.change import ChangeRequest, JobTarget, ParsedChange, SourceInfo, build_change_request
 from dts_change.dblist import DbList, ObjectRef
-from dts_change.merge import fold_changes, target_name_warnings
+from dts_change.merge import ChangeSpec, fold_changes, target_name_warnings
+from dts_change.reconcile import list_digest
 from tests.builders import build_change, build_dts_dblist
 
 # ---------------------------------------------------------------------- 1. the `state` marker
@@ -234,3 +236,34 @@ def test_remove_and_add_of_the_same_table_with_replace_overwrites_only_what_it_n
 def test_describe_text_round_trips_without_markers(db_object):
     listed = DbList.from_dts(db_object)
     assert DbList.from_dts(listed.to_json()) == listed
+
+
+def test_target_name_policy_reject_refuses_the_change_and_keeps_the_list():
+    spec = build_change(add={"shop_dst": {"all": True}})
+    strict = ChangeSpec(spec.change_id, spec.add, spec.remove, spec.on_conflict, target_names="reject")
+    result = fold_changes(build_dts_dblist(MAPPED), [strict])
+    error = result.outcomes[0].error
+    assert error is not None and error.code == "target-name-added"
+    assert "shop -> shop_dst" in error.message
+    assert result.plan.phases() == [] and "shop_dst" not in result.after.databases
+
+
+def test_target_name_policy_travels_with_the_change_record_and_counts_in_its_hash():
+    parsed = ParsedChange(format="change-document", doc_id="t-1", add=DbList.from_user({"x": {"all": True}}))
+
+    def request(policy):
+        return build_change_request(parsed, job=JobTarget("j1", region="cn-hangzhou"), remove=(), warnings=(),
+                                    source=SourceInfo("manual"), correlation_id="c", event_ref={}, target_names=policy)
+
+    warn, strict = request("warn"), request("reject")
+    assert "onTargetNameAdd" not in warn.to_record()
+    again = ChangeRequest.from_record(json.loads(json.dumps(strict.to_record())))
+    assert again.target_names == "reject" and again.to_change_spec().target_names == "reject"
+    assert warn.content_hash != strict.content_hash
+
+
+def test_list_digest_ignores_dts_markers_and_key_order():
+    a = DbList.from_dts('{"d":{"name":"d","all":false,"state":"normal","Table":{"t":{"all":true,"name":"t","state":"normal"}}}}')
+    b = DbList.from_dts('{"d":{"Table":{"t":{"name":"t","all":true}},"all":false,"name":"d"}}')
+    c = DbList.from_dts('{"d":{"Table":{"t":{"name":"t2","all":true}},"all":false,"name":"d"}}')
+    assert list_digest(a) == list_digest(b) != list_digest(c)
