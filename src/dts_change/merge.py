@@ -414,7 +414,8 @@ def apply_change(current: DbList, change: ChangeSpec) -> DbList:
         _remove_objects(work, removals)
     if change.add is not None:
         _add_fragment(work, change.add, change.on_conflict)
-    _refuse_empty(work, "after this change the job")
+    if current.databases:  # a list that was already empty stays unsent: nothing changes
+        _refuse_empty(work, "after this change the job")
     return DbList(work)
 
 
