@@ -46,7 +46,7 @@ from .errors import (
 )
 from .guard import allowance_for, check_dblist, check_reserved, databases_of
 from .ledger import ChangeRecord, ChangeState, Ledger
-from .merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, fold_changes
+from .merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, effective_removals, fold_changes
 from .observe import Metrics, log_event
 from .retry import call_with_retry
 from .subtask import SubTaskMarks, canonical_dblist_sha256
@@ -616,7 +616,7 @@ class _Pass:
         current_digest = list_digest(current) if any(r.removal_intent for r in group) else None
         for r in group:
             spec = requests[r.key].to_change_spec()
-            remove = spec.remove
+            remove = effective_removals(spec)  # without what it re-creates: that rides no removal phase
             carried_out = _removal_confirmed(r) or (
                 r.state == ChangeState.PENDING and r.removal_intent is not None and r.removal_intent == current_digest
             )

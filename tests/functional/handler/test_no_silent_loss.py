@@ -236,3 +236,22 @@ def test_removal_carried_out_but_answer_lost_is_applied_not_remove_not_listed(tm
     assert deploy.states() == {"rm": "applied"}
     assert deploy.dead_letters() == []
     assert set(deploy.db_list()["staging"]["Table"]) == {"tmp_export"}
+
+
+def test_a_recreating_change_rides_no_removal_phase(tmp_path, cleanup):
+    deploy = deployment(tmp_path, {**SETTINGS, "staging": {"name": "staging", "all": False, "Table": {
+        "a": {"name": "a", "all": True}, "b": {"name": "b", "all": True}}}})
+    cleanup.append(deploy)
+    deploy.set_job(modifyAfterDescribes=2)
+    deploy.invoke(manual_change("warmup", add=["hr2"]))  # the job is busy: the next two fold together
+    deploy.invoke(manual_change("rm", remove=["staging.a"]))
+    deploy.invoke(manual_change("again", remove=["shop.orders"], add=["shop.orders", "shop.new"]))
+    deploy.settle(passes=30)
+    assert deploy.states() == {"warmup": "applied", "rm": "applied", "again": "applied"}
+    sent = sent_lists(deploy)
+    # the removal phase removes staging.a only; shop.orders keeps its settings in every list sent
+    assert [set(s["staging"]["Table"]) for s in sent] == [{"a", "b"}, {"b"}, {"b"}]
+    assert all(s["shop"]["Table"]["orders"] == SETTINGS["shop"]["Table"]["orders"] for s in sent)
+    assert "new" not in sent[1]["shop"]["Table"] and "new" in sent[2]["shop"]["Table"]
+    phases = {r.change_id: [s["phase"] for s in r.submissions] for r in deploy.app.ledger.all_records()}
+    assert phases["again"] == ["addition"]
