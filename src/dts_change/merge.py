@@ -362,11 +362,13 @@ def _remove_objects(work: dict[str, DatabaseEntry], refs: Iterable[ObjectRef]) -
 
     A database whose last listed table goes, and that the same removals do not remove themselves,
     is refused: deleting its entry would silently drop its settings."""
+    refs = tuple(refs)
+    removed_dbs = {ref.db for ref in refs if ref.table is None}
     emptied: dict[str, DatabaseEntry] = {}
     for ref in refs:
         entry = work.get(ref.db)
-        if entry is None:
-            continue
+        if entry is None or (ref.table is not None and ref.db in removed_dbs):
+            continue  # not listed, or covered by the removal of its database
         if ref.table is None:
             del work[ref.db]
             continue

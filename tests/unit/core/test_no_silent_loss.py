@@ -267,3 +267,10 @@ def test_list_digest_ignores_dts_markers_and_key_order():
     b = DbList.from_dts('{"d":{"Table":{"t":{"name":"t","all":true}},"all":false,"name":"d"}}')
     c = DbList.from_dts('{"d":{"Table":{"t":{"name":"t2","all":true}},"all":false,"name":"d"}}')
     assert list_digest(a) == list_digest(b) != list_digest(c)
+
+
+def test_a_table_of_a_database_the_same_change_removes_is_covered_whatever_the_order():
+    for remove in (["hr.payroll", "hr"], ["hr", "hr.payroll"], ["shop.nope", "shop"]):
+        result = fold_changes(build_dts_dblist(LISTED), [build_change(remove=remove)])
+        assert result.outcomes[0].status == "applied", remove
+        assert remove[-1] not in result.after.databases and remove[0].split(".")[0] not in result.after.databases
