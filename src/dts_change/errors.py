@@ -350,8 +350,9 @@ class RemoveNotListedError(PermanentError):
 
 
 class TargetNameAddedError(PermanentError):
-    """A change adds a source object whose name is the target name of a mapped entry, and the
-    route asks for that to be refused (`onTargetNameAdd: "reject"`)."""
+    """A change adds a source object named like a mapping's target, and its route refuses that.
+
+    The route sets `onTargetNameAdd: "reject"`; by default such an addition is only a warning."""
 
     code = "target-name-added"
     default_hint = (
