@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dts_change.change import ChangeRequest, JobTarget, ParsedChange, SourceInfo, build_change_request
 from dts_change.dblist import DbList, ObjectRef
@@ -274,3 +276,38 @@ def test_a_table_of_a_database_the_same_change_removes_is_covered_whatever_the_o
         result = fold_changes(build_dts_dblist(LISTED), [build_change(remove=remove)])
         assert result.outcomes[0].status == "applied", remove
         assert remove[-1] not in result.after.databases and remove[0].split(".")[0] not in result.after.databases
+
+
+# ---------------------------------------------------------------------- 1, generated: names are data
+
+_NAMES = st.sampled_from(["state", "State", "name", "all", "Table", "column", "filter", "t", "a.b", ""])
+_VALUES = st.one_of(st.sampled_from(["normal", "state", "x"]), st.integers(0, 3), st.booleans())
+_MAPS = st.dictionaries(_NAMES, st.one_of(_VALUES, st.dictionaries(_NAMES, _VALUES, max_size=3)), max_size=4)
+_TABLE = st.fixed_dictionaries(
+    {"name": st.sampled_from(["state", "t2"]), "all": st.just(True)},
+    optional={"column": _MAPS, "filter": st.one_of(st.text(max_size=5), _MAPS), "state": st.one_of(st.just("normal"), _MAPS)},
+)
+_DATABASE = st.fixed_dictionaries(
+    {"name": st.sampled_from(["state", "d2"]), "all": st.just(False),
+     "Table": st.dictionaries(st.sampled_from(["state", "t", "Table", "name"]), _TABLE, min_size=1, max_size=3)},
+    optional={"state": st.one_of(st.just("normal"), st.integers(0, 2)), "x_extra": _MAPS},
+)
+
+
+def _without_markers(db_list: dict) -> dict:
+    """Plain reference: drop a string `state` directly on each database and table entry, nothing else."""
+    out = {}
+    for db, entry in db_list.items():
+        entry = {k: v for k, v in entry.items() if not (k == "state" and isinstance(v, str))}
+        entry["Table"] = {t: {k: v for k, v in te.items() if not (k == "state" and isinstance(v, str))}
+                          for t, te in entry["Table"].items()}
+        out[db] = entry
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["state", "shop", "State"]), _DATABASE, min_size=1, max_size=3))
+def test_property_only_dts_markers_are_stripped_names_and_values_survive(db_list):
+    listed = DbList.from_dts(json.dumps(db_list))
+    assert json.loads(listed.to_json()) == _without_markers(db_list)
+    assert json.loads(listed.to_json(keep_server_keys=True)) == db_list
