@@ -1,0 +1,349 @@
+"""A deliberately plain second implementation of the merge rules, on plain JSON.
+
+Written from docs/formats.md (§2.1 change documents, §2.3 DbList fragments, §2.6 how a change
+merges, §7 names) and from issue #11, never from `merge.py`: no pydantic, no shared helpers, only
+dicts and the rules as the documents state them. The properties in `test_reference_properties.py`
+feed the same generated jobs and changes to the engine and to this model and compare plain JSON.
+
+Rules that the issue asks for but that are not yet in the engine (issue #11 points 1-6, the
+`core` work) are encoded here as the issue states them; `Outcome.pending` names the ones an example
+exercised, so the comparison can set those examples aside until the engine implements them
+(`PENDING_RULES` in the property module).
+"""
+
+from __future__ import annotations
+
+import copy
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_NAME_CHARS = 128  # docs/formats.md §7
+DATABASE_KEYS = ("name", "all", "Table", "dml_op", "ddl_op")
+TABLE_KEYS = ("name", "all", "filter", "column", "dml_op", "ddl_op")
+
+# Names of the issue #11 rules this model encodes (see PENDING_RULES in the property module).
+STATE_AS_DATA = "state-is-data"  # point 1: `state` is stripped only as a string on an entry
+LAST_TABLE = "last-table"  # point 2: removing a database's last listed table is refused
+EMPTY_LIST = "empty-list"  # point 3: a list with no database is never sent
+UNLISTED_REMOVAL = "unlisted-removal"  # point 4: removing a name the job does not list
+DROP_RECREATE = "drop-recreate"  # point 6: one change removing and adding the same object
+
+
+class Refused(Exception):
+    """The change is refused as a whole; `code` is the documented error code."""
+
+    def __init__(self, code: str, why: str) -> None:
+        super().__init__(f"{code}: {why}")
+        self.code = code
+
+
+# ---------------------------------------------------------------------- names and validation
+
+
+def name_is_valid(name: Any) -> bool:
+    """§7: not empty, no control characters, at most 128 characters."""
+    if not isinstance(name, str) or name.strip() == "":
+        return False
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+        return False
+    return len(name) <= MAX_NAME_CHARS
+
+
+def _misspelt_key(key: str, known: tuple[str, ...]) -> bool:
+    """A case variant of a known key (`table`, `ALL`) is an error, not an extra key (§2.1)."""
+    return key not in known and any(key.lower() == k.lower() for k in known)
+
+
+def fragment_is_valid(fragment: Any) -> bool:
+    """§2.3 and §7: what `DbList.from_user` must accept (True) or refuse (False)."""
+    if not isinstance(fragment, dict):
+        return False
+    for db, entry in fragment.items():
+        if not name_is_valid(db) or not isinstance(entry, dict):
+            return False
+        if not _entry_is_valid(entry, DATABASE_KEYS):
+            return False
+        tables = entry.get("Table")
+        if tables is None:
+            continue
+        if not isinstance(tables, dict):
+            return False
+        if tables and "all" not in entry:
+            return False  # a Table list needs "all": false (§2.1)
+        for table, t_entry in tables.items():
+            if not name_is_valid(table) or not isinstance(t_entry, dict):
+                return False
+            if not _entry_is_valid(t_entry, TABLE_KEYS):
+                return False
+            if "column" in t_entry and not isinstance(t_entry["column"], dict):
+                return False
+    return True
+
+
+def _entry_is_valid(entry: dict[str, Any], known: tuple[str, ...]) -> bool:
+    if any(_misspelt_key(k, known) for k in entry):
+        return False
+    if "all" in entry and not isinstance(entry["all"], bool):
+        return False
+    for key in ("name", "dml_op", "ddl_op"):
+        if key in entry and not isinstance(entry[key], str):
+            return False
+    return "name" not in entry or name_is_valid(entry["name"])
+
+
+# ---------------------------------------------------------------------- reading DTS's list
+
+
+def strip_markers(dblist: dict[str, Any]) -> dict[str, Any]:
+    """The list as it is sent: DTS's `state` marker removed where DTS puts it — a string value on a
+    database or table entry (issue #11 point 1) — and nowhere else: a name is data."""
+    out: dict[str, Any] = {}
+    for db, entry in dblist.items():
+        entry = dict(entry)
+        if isinstance(entry.get("state"), str):
+            del entry["state"]
+        tables = entry.get("Table")
+        if isinstance(tables, dict):
+            new_tables = {}
+            for table, t_entry in tables.items():
+                t_entry = dict(t_entry)
+                if isinstance(t_entry.get("state"), str):
+                    del t_entry["state"]
+                new_tables[table] = t_entry
+            entry["Table"] = new_tables
+        out[db] = entry
+    return out
+
+
+def is_whole(entry: dict[str, Any]) -> bool:
+    """A missing `all` means the whole database (module docs of the DbList, §2.1)."""
+    return entry.get("all") is not False
+
+
+def uses_state_as_data(dblist: dict[str, Any]) -> bool:
+    """True when `state` appears anywhere except as DTS's string marker on an entry."""
+
+    def deep(value: Any) -> bool:
+        if isinstance(value, dict):
+            return "state" in value or any(deep(v) for v in value.values())
+        if isinstance(value, list):
+            return any(deep(v) for v in value)
+        return False
+
+    for db, entry in dblist.items():
+        if db == "state" or ("state" in entry and not isinstance(entry["state"], str)):
+            return True
+        for key, value in entry.items():
+            if key != "Table" and deep(value):
+                return True
+        for table, t_entry in (entry.get("Table") or {}).items():
+            if table == "state" or ("state" in t_entry and not isinstance(t_entry["state"], str)):
+                return True
+            if any(deep(v) for k, v in t_entry.items()):
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------- one change
+
+
+@dataclass
+class Change:
+    change_id: str
+    add: dict[str, Any] | None = None
+    remove: list[tuple[str, str | None]] = field(default_factory=list)
+    on_conflict: str = "reject"
+
+
+@dataclass
+class ChangeResult:
+    change_id: str
+    status: str  # applied | no_op | rejected
+    code: str | None = None
+
+
+@dataclass
+class Outcome:
+    after: dict[str, Any]
+    results: list[ChangeResult]
+    removal_phase: dict[str, Any] | None
+    addition_phase: dict[str, Any] | None
+    pending: set[str] = field(default_factory=set)
+
+
+def _effective(entry: dict[str, Any], key: str, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What an entry asks DTS to do: `name` defaults to its key, `all` to true."""
+    data = {k: v for k, v in entry.items() if k not in drop}
+    data.setdefault("name", key)
+    if "all" not in drop and data.get("all") is None:
+        data["all"] = True
+    return data
+
+
+def _differing(carried: dict[str, Any], effective: dict[str, Any]) -> dict[str, Any]:
+    """§2.6: only keys the change carries are compared."""
+    return {k: v for k, v in carried.items() if effective.get(k) != v}
+
+
+def _new_entry_with_defaults(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    """§2.1: the merge fills in `name` and `all` for new entries."""
+    out = copy.deepcopy(entry)
+    out.setdefault("name", key)
+    if out.get("all") is None:
+        out["all"] = True
+    return out
+
+
+def _remove(work: dict[str, Any], ref: tuple[str, str | None], pending: set[str]) -> None:
+    db, table = ref
+    entry = work.get(db)
+    if entry is None:
+        pending.add(UNLISTED_REMOVAL)
+        return
+    if table is None:
+        del work[db]
+        if not work:
+            pending.add(EMPTY_LIST)
+            raise Refused("empty-dblist", "the job's last database would be removed")
+        return
+    if is_whole(entry):
+        raise Refused("removal-needs-table-list", f"{db} is synchronized whole")
+    tables = entry.get("Table") or {}
+    if table not in tables:
+        pending.add(UNLISTED_REMOVAL)
+        return
+    if len(tables) == 1:
+        pending.add(LAST_TABLE)
+        raise Refused("last-table", f"{db}.{table} is the last listed table of {db}")
+    entry = dict(entry)
+    entry["Table"] = {t: e for t, e in tables.items() if t != table}
+    work[db] = entry
+
+
+def _add_database(work: dict[str, Any], db: str, new: dict[str, Any], on_conflict: str) -> None:
+    new_tables = new.get("Table") or {}
+    if new.get("all") is False and not new_tables:
+        raise Refused("invalid-dblist", f"{db}: all is false and no table is listed")
+    old = work.get(db)
+    if old is None:
+        entry = _new_entry_with_defaults(new, db)
+        if new_tables:
+            entry["Table"] = {t: _new_entry_with_defaults(e, t) for t, e in new_tables.items()}
+        work[db] = entry
+        return
+    # Database-level settings: every key but the coverage (`all`, `Table`).
+    carried = {k: v for k, v in new.items() if k not in ("all", "Table")}
+    diff = _differing(carried, _effective(strip_markers({db: old})[db], db, drop=("all", "Table")))
+    if diff and on_conflict == "reject":
+        raise Refused("conflict", f"database {db} exists with other settings {sorted(diff)}")
+    result = {**old, **copy.deepcopy(diff)}
+    asks_whole = new.get("all") is True or ("all" not in new and not new_tables)
+    if asks_whole:
+        if not is_whole(result):
+            if on_conflict == "reject":
+                raise Refused("conflict", f"{db} is listed table by table; the change wants it whole")
+            result = {k: v for k, v in result.items() if k != "Table"}
+            result["all"] = True
+        work[db] = result
+        return
+    if is_whole(result):
+        # A table inside a database synchronized whole is already synchronized; settings for it
+        # cannot be honoured (DTS reads none under a whole database), so they are refused.
+        for table, t_new in new_tables.items():
+            extra = {
+                k: v for k, v in t_new.items()
+                if not ((k == "name" and v == table) or (k == "all" and v is True))
+            }
+            if extra:
+                raise Refused("settings-under-whole-database", f"{db}.{table} carries {sorted(extra)}")
+        work[db] = result
+        return
+    tables = dict(result.get("Table") or {})
+    for table, t_new in new_tables.items():
+        current = tables.get(table)
+        if current is None:
+            tables[table] = _new_entry_with_defaults(t_new, table)
+            continue
+        t_eff = _effective(strip_markers({"d": {"Table": {table: current}}})["d"]["Table"][table], table)
+        t_diff = _differing(t_new, t_eff)
+        if not t_diff:
+            continue
+        if on_conflict == "reject":
+            raise Refused("conflict", f"table {db}.{table} exists with other settings {sorted(t_diff)}")
+        tables[table] = {**current, **copy.deepcopy(t_diff)}
+    result["Table"] = tables
+    work[db] = result
+
+
+def apply_one(current: dict[str, Any], change: Change, pending: set[str]) -> dict[str, Any]:
+    """§2.6: removals first, then additions; the change applies entirely or not at all."""
+    work = copy.deepcopy(current)
+    removed = {(db, t) for db, t in change.remove}
+    for ref in change.remove:
+        if ref[1] is not None and (ref[0], None) in removed:
+            pending.add(UNLISTED_REMOVAL)  # the table goes with its database: which counts?
+    for ref in change.remove:
+        _remove(work, ref, pending)
+    if change.add is not None:
+        for db, new in change.add.items():
+            if (db, None) in removed or any((db, t) in removed for t in (new.get("Table") or {})):
+                pending.add(DROP_RECREATE)
+            _add_database(work, db, new, change.on_conflict)
+    return work
+
+
+def fold(current_from_dts: dict[str, Any], changes: list[Change]) -> Outcome:
+    """Fold the changes in order; a refused change is reported and skipped."""
+    pending: set[str] = set()
+    if uses_state_as_data(current_from_dts) or any(
+        c.add is not None and uses_state_as_data(c.add) for c in changes
+    ):
+        pending.add(STATE_AS_DATA)
+    work = current_from_dts
+    results = []
+    accepted_removals: list[tuple[str, str | None]] = []
+    for change in changes:
+        try:
+            nxt = apply_one(work, change, pending)
+        except Refused as refusal:
+            results.append(ChangeResult(change.change_id, "rejected", refusal.code))
+            continue
+        same = strip_markers(nxt) == strip_markers(work)
+        results.append(ChangeResult(change.change_id, "no_op" if same else "applied"))
+        accepted_removals.extend(change.remove)
+        work = nxt
+    before_sent = strip_markers(current_from_dts)
+    after_sent = strip_markers(work)
+    removal_phase = None
+    if accepted_removals:
+        only_removed = copy.deepcopy(current_from_dts)
+        for ref in accepted_removals:
+            try:
+                _remove(only_removed, ref, set())
+            except Refused:  # pragma: no cover - each removal was accepted on its own list
+                pending.add(UNLISTED_REMOVAL)
+        if strip_markers(only_removed) != before_sent:
+            removal_phase = strip_markers(only_removed)
+    base = removal_phase if removal_phase is not None else before_sent
+    addition_phase = None if after_sent == base else after_sent
+    return Outcome(after_sent, results, removal_phase, addition_phase, pending)
+
+
+# ---------------------------------------------------------------------- what a user can see
+
+
+def objects(dblist: dict[str, Any]) -> set[tuple[str, str | None]]:
+    """Every database and every listed table."""
+    out: set[tuple[str, str | None]] = set()
+    for db, entry in dblist.items():
+        out.add((db, None))
+        out.update((db, t) for t in entry.get("Table") or {})
+    return out
+
+
+def covers(dblist: dict[str, Any], db: str, table: str | None) -> bool:
+    entry = dblist.get(db)
+    if entry is None:
+        return False
+    return table is None or is_whole(entry) or table in (entry.get("Table") or {})
