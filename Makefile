@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MUTATION_MIN_SCORE ?= 90
 
 .DEFAULT_GOAL := pr
-.PHONY: setup run test lint typecheck pr bench fuzz package unit-test e2e-test live-test compat clean
+.PHONY: setup run test lint typecheck pr bench fuzz mutation mutation-ci package unit-test e2e-test live-test compat clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,7 +48,15 @@ bench: setup
 	$(BIN)/python bench/run_all.py $(if $(RECORD),--record)
 
 fuzz: setup
-	DTS_CHANGE_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/fuzz
+	DTS_CHANGE_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/fuzz tests/reference
+
+# Mutation testing of the modules that decide what is sent to DTS ([tool.mutmut] in pyproject.toml);
+# docs/testing.md records the score. mutation-ci is the bounded sample CI runs.
+mutation: setup
+	$(BIN)/python scripts/mutation.py --min-score $(MUTATION_MIN_SCORE)
+
+mutation-ci: setup
+	$(BIN)/python scripts/mutation.py --sample --examples 10 --min-score $(MUTATION_MIN_SCORE)
 
 package:
 	$(PYTHON) scripts/package.py
