@@ -209,3 +209,50 @@ def test_size_counts_utf8_bytes_not_characters():
     listed = DbList.from_user({"销售": {"all": True}})
     assert listed.byte_size() == len('{"销售":{"all":true}}'.encode())
     assert listed.to_json() == '{"销售":{"all":true}}'
+
+
+# ---------------------------------------------------------------------- what the result reports
+
+
+def test_a_new_and_a_removed_database_are_reported_with_their_tables_in_order():
+    before = job({"old": {"all": False, "Table": {"b": {}, "a": {}}}, "keep": {"all": True}})
+    result = fold_changes(before, [ChangeSpec("c", add=DbList.from_user({"new": {"all": False, "Table": {"y": {}, "x": {}}}}),
+                                              remove=(ObjectRef("old"),))])
+    assert result.diff.to_dict() == {"added": ["new", "new.x", "new.y"], "removed": ["old", "old.a", "old.b"],
+                                     "changed": [], "warnings": []}
+
+
+def test_widening_a_database_reports_its_tables_as_changed_not_removed():
+    result = fold_changes(job(PARTIAL_SHOP), [add({"shop": {"all": True}}, "replace")])
+    assert result.diff.to_dict()["removed"] == []
+    assert result.diff.to_dict()["changed"] == ["shop", "shop.orders"]
+
+
+def test_a_replaced_table_setting_is_reported_as_changed():
+    result = fold_changes(job(PARTIAL_SHOP), [add({"shop": {"all": False, "Table": {"orders": {"name": "o2"}}}}, "replace")])
+    assert result.diff.to_dict()["changed"] == ["shop.orders"]
+    assert result.outcomes[0].diff.changed == [ObjectRef("shop", "orders")]
+
+
+@pytest.mark.parametrize("listed, asked", [
+    ({}, {"name": "orders"}),                 # DTS omitted the name: it is the key
+    ({"name": "orders"}, {"all": True}),      # DTS omitted all: it is true
+    ({"state": "normal"}, {"name": "orders", "all": True}),  # DTS's marker is not a setting
+])
+def test_what_dts_leaves_implicit_is_not_a_difference(listed, asked):
+    current = job({"shop": {"all": False, "Table": {"orders": listed, "items": {}}}})
+    result = fold_changes(current, [add({"shop": {"all": False, "Table": {"orders": asked}}})])
+    assert result.outcomes[0].status == "no_op"
+    assert result.plan.phases() == []
+
+
+def test_objects_can_be_limited_to_some_databases():
+    listed = job({"a": {"all": False, "Table": {"t": {}}}, "b": {"all": True}, "c": {"all": False, "Table": {"u": {}}}})
+    assert listed.objects(only={"a", "c"}) == {ObjectRef("a"), ObjectRef("a", "t"), ObjectRef("c"), ObjectRef("c", "u")}
+
+
+def test_reports_sort_a_database_before_its_tables_and_names_exactly():
+    refs = [ObjectRef("b", "a"), ObjectRef("b"), ObjectRef("a", "z"), ObjectRef("a", ""), ObjectRef("a")]
+    assert sorted(refs) == [ObjectRef("a"), ObjectRef("a", ""), ObjectRef("a", "z"), ObjectRef("b"), ObjectRef("b", "a")]
+    assert not ObjectRef("a") < ObjectRef("a")
+    assert len({ObjectRef("a", "t"), ObjectRef("a", "t"), ObjectRef("a")}) == 2
