@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "DTS_CHANGE_FUZZ_EXAMPLES": args.examples}
     patterns = [SAMPLE_PATTERN] if args.sample else []
     started = time.monotonic()
-    run = subprocess.run([*MUTMUT,  # noqa: S603 - a fixed command; patterns are ours "run", "--max-children", args.jobs, *patterns], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    command = [*MUTMUT, "run", "--max-children", args.jobs, *patterns]
+    run = subprocess.run(  # noqa: S603 - a fixed command; the patterns are ours
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+    )
     elapsed = time.monotonic() - started
     if run.returncode != 0:
         sys.stderr.write(run.stderr[-4000:])
@@ -101,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in survivors:
             print(f"  {name}: {results[name]}")
             if args.show:
-                diff = subprocess.run([*MUTMUT, "show", name]  # noqa: S603, cwd=ROOT, capture_output=True, text=True, check=False)
+                diff = subprocess.run(  # noqa: S603 - a fixed command
+                    [*MUTMUT, "show", name], cwd=ROOT, capture_output=True, text=True, check=False
+                )
                 print("    " + diff.stdout.strip().replace("\n", "\n    "))
     if failed:
         print(f"FAILED: a module scores under {args.min_score} %")
