@@ -22,6 +22,7 @@ from dts_change.errors import DtsChangeError
 from dts_change.handler import App
 from tests.conftest import load_event_json
 from tests.harness import JOB, LocalDeployment, seed_state
+from tests.reference.generators import ADVERSARIAL_NAMES
 
 INITIAL_TABLES = [("shop", "orders"), ("staging", "tmp_import"), ("staging", "tmp_export")]
 TABLE_POOL = [("shop", f"t{i}") for i in range(5)] + [("staging", f"s{i}") for i in range(3)] + [
@@ -64,15 +65,39 @@ def _name(ref: tuple[str, str]) -> str:
     return f"{ref[0]}.{ref[1]}"
 
 
+# Names from the reference generators (tests/reference/generators.py) that a DbList must carry as
+# plain data. `state` is left out until issue #11 point 1 is in the engine (it is dropped today).
+ODD_NAMES = [n for n in ADVERSARIAL_NAMES if n != "state"]
+
+
+def adversarial_change(rng: random.Random) -> dict[str, Any]:
+    """What the older mix never sent: odd names, a missing `all`, database-level settings and
+    renames, table filters and column maps, several databases in one change."""
+    name = rng.choice(ODD_NAMES)
+    variant = rng.randrange(4)
+    if variant == 0:  # a new database without `all` (whole), renamed, with its own settings
+        return {"add": {f"db_{name}": {"name": f"{name}_dst", "dml_op": rng.choice(["I,U,D", "I"])}}}
+    if variant == 1:  # a table with an odd name, a filter and a column map
+        return {"add": {"shop": {"all": False, "Table": {name: {
+            "filter": f"id > {rng.randint(1, 3)}", "column": {name: f"{name}_dst"}}}}}}
+    if variant == 2:  # database-level settings of a listed database, replaced
+        return {"add": {"shop": {"ddl_op": rng.choice(["I,U,D", "U"]), "all": False, "Table": {"orders": {}}}},
+                "onConflict": "replace"}
+    return {"add": {"staging": {"all": False, "Table": {name: {}}}, f"db_{name}": {"all": True}},
+            "remove": {"shop": [rng.choice(["customers", name])]}}
+
+
 def make_change(rng: random.Random, change_id: str) -> dict[str, Any]:
     """One change document; the mix makes later changes depend on earlier ones."""
     kind = rng.choices(
         ["add", "remove", "remove_add", "conflict", "whole_removal", "replace", "add_db", "remove_db", "flags",
-         "reserved"],
-        weights=[35, 15, 15, 7, 5, 8, 8, 7, 4, 4],
+         "reserved", "adversarial"],
+        weights=[35, 15, 15, 7, 5, 8, 8, 7, 4, 4, 12],
     )[0]
     doc: dict[str, Any] = {"id": change_id}
-    if kind == "flags":
+    if kind == "adversarial":
+        doc.update(adversarial_change(rng))
+    elif kind == "flags":
         doc["add"] = [_name(rng.choice(TABLE_POOL))]
         doc["structureInitialization"] = True
     elif kind == "reserved":
