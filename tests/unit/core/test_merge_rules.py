@@ -256,3 +256,30 @@ def test_reports_sort_a_database_before_its_tables_and_names_exactly():
     assert sorted(refs) == [ObjectRef("a"), ObjectRef("a", ""), ObjectRef("a", "z"), ObjectRef("b"), ObjectRef("b", "a")]
     assert not ObjectRef("a") < ObjectRef("a")
     assert len({ObjectRef("a", "t"), ObjectRef("a", "t"), ObjectRef("a")}) == 2
+
+
+def test_removing_a_listed_table_reports_it_removed_and_sends_a_removal_phase():
+    current = job({"shop": {"all": False, "Table": {"a": {}, "b": {}}}, "crm": {"all": True}})
+    result = fold_changes(current, [ChangeSpec("c", remove=(ObjectRef("shop", "a"),))])
+    assert result.diff.to_dict()["removed"] == ["shop.a"]
+    assert result.plan.removal_phase is not None and result.plan.addition_phase is None
+    assert result.plan.removal_phase.to_wire()["shop"]["Table"] == {"b": {}}
+
+
+def test_a_fragment_whose_first_table_is_already_listed_still_adds_the_next_ones():
+    result = fold_changes(job(PARTIAL_SHOP), [add({"shop": {"all": False, "Table": {
+        "orders": {"name": "orders"}, "items": {}, "refunds": {}}}})])
+    assert sorted(result.after.to_wire()["shop"]["Table"]) == ["items", "orders", "refunds"]
+    assert result.diff.to_dict()["added"] == ["shop.items", "shop.refunds"]
+
+
+def test_one_changed_table_or_database_among_many_unchanged_ones_is_reported():
+    data = {f"db{i:02d}": {"all": False, "Table": {f"t{j}": {} for j in range(5)}} for i in range(20)}
+    data["db10"]["Table"]["t0"] = {"filter": "id>0"}
+    fragment = {"db10": {"all": False, "Table": {f"t{j}": {} for j in range(5)} | {"t3": {"filter": "id>3"}}}}
+    result = fold_changes(job(data), [add(fragment, "replace")])
+    assert result.diff.to_dict()["changed"] == ["db10.t3"]
+    assert result.outcomes[0].diff.changed == [ObjectRef("db10", "t3")]
+    # And with the full comparison (whole lists), every database is looked at.
+    renamed = fold_changes(job(data), [add({"db19": {"name": "x", "all": False, "Table": {"t0": {}}}}, "replace")])
+    assert renamed.diff.to_dict()["changed"] == ["db19"]
