@@ -238,6 +238,7 @@ def test_a_replaced_table_setting_is_reported_as_changed():
     ({}, {"name": "orders"}),                 # DTS omitted the name: it is the key
     ({"name": "orders"}, {"all": True}),      # DTS omitted all: it is true
     ({"state": "normal"}, {"name": "orders", "all": True}),  # DTS's marker is not a setting
+    ({"all": False}, {"all": False}),         # an explicit setting equal to the one asked
 ])
 def test_what_dts_leaves_implicit_is_not_a_difference(listed, asked):
     current = job({"shop": {"all": False, "Table": {"orders": listed, "items": {}}}})
