@@ -18,6 +18,7 @@ from dts_change.errors import (
     InvalidJsonError,
     InvariantViolationError,
     UnreadableDbObjectError,
+    short_repr,
 )
 from dts_change.merge import ChangeSpec, check_no_loss, fold_changes
 
@@ -72,6 +73,8 @@ def test_names_in_problems_are_shown_whole_up_to_80_characters_then_cut():
     assert error.details[0]["msg"] == f"expected a boolean, got {shown}"
     exact = "y" * 78  # 80 characters once quoted
     assert refusal({"d": {"all": exact}}).details[0]["input"] == json.dumps(exact)
+    over = "y" * 79  # 81 characters once quoted
+    assert refusal({"d": {"all": over}}).details[0]["input"] == json.dumps(over)[:79] + "…"
     assert refusal({"d": {"all": "销售"}}).details[0]["input"] == '"销售"'  # not \\u escapes
 
 
@@ -84,7 +87,23 @@ def test_names_in_problems_are_shown_whole_up_to_80_characters_then_cut():
 def test_each_name_problem_says_why(name, why):
     error = refusal({name: {"all": True}})
     assert why in error.details[0]["msg"]
+    assert short_repr(name) in error.details[0]["msg"] or why == "empty name"
     assert error.details[0]["path"] == name
+
+
+def test_two_problems_say_one_more():
+    error = refusal({"a": {"ALL": True}, "b": {"Table": {"t": {}}}})
+    assert error.message.endswith(" (and 1 more)")
+
+
+def test_a_database_entry_that_is_not_an_object_does_not_hide_the_next_ones():
+    error = refusal({"a": 5, "b": {"ALL": True}})
+    assert [p["path"] for p in error.details] == ["b.ALL", "a"]
+
+
+def test_a_name_that_is_not_a_string_is_reported_once_as_a_type_problem():
+    error = refusal({"d": {"name": 5}})
+    assert error.details == [{"path": "d.name", "msg": "expected a string, got 5", "type": "string_type", "input": "5"}]
 
 
 def test_a_problem_named_twice_is_reported_once():
@@ -159,6 +178,11 @@ def test_long_settings_in_a_conflict_are_cut_at_120_characters():
     error = refused({"shop": {"all": False, "Table": {"orders": {"filter": "f" * 200}}}})
     wanted = repr({"filter": "f" * 200})[:119] + "…"
     assert error.message.endswith(f"change wants {wanted}")
+    exact = {"filter": "f" * 106}  # 120 characters: shown whole
+    assert len(repr(exact)) == 120
+    assert refused({"shop": {"all": False, "Table": {"orders": exact}}}).message.endswith(f"change wants {exact!r}")
+    over = {"filter": "f" * 107}
+    assert refused({"shop": {"all": False, "Table": {"orders": over}}}).message.endswith(repr(over)[:119] + "…")
 
 
 def test_settings_under_a_whole_database_keep_the_database_entry_as_evidence():

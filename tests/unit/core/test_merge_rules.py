@@ -253,8 +253,9 @@ def test_objects_can_be_limited_to_some_databases():
 
 
 def test_reports_sort_a_database_before_its_tables_and_names_exactly():
-    refs = [ObjectRef("b", "a"), ObjectRef("b"), ObjectRef("a", "z"), ObjectRef("a", ""), ObjectRef("a")]
-    assert sorted(refs) == [ObjectRef("a"), ObjectRef("a", ""), ObjectRef("a", "z"), ObjectRef("b"), ObjectRef("b", "a")]
+    refs = [ObjectRef("b", "a"), ObjectRef("b"), ObjectRef("a", "z"), ObjectRef("a", "A"), ObjectRef("a", ""), ObjectRef("a")]
+    assert sorted(refs) == [ObjectRef("a"), ObjectRef("a", ""), ObjectRef("a", "A"), ObjectRef("a", "z"),
+                            ObjectRef("b"), ObjectRef("b", "a")]
     assert not ObjectRef("a") < ObjectRef("a")
     assert len({ObjectRef("a", "t"), ObjectRef("a", "t"), ObjectRef("a")}) == 2
 
@@ -284,3 +285,31 @@ def test_one_changed_table_or_database_among_many_unchanged_ones_is_reported():
     # And with the full comparison (whole lists), every database is looked at.
     renamed = fold_changes(job(data), [add({"db19": {"name": "x", "all": False, "Table": {"t0": {}}}}, "replace")])
     assert renamed.diff.to_dict()["changed"] == ["db19"]
+
+
+def test_every_look_alike_name_of_a_change_is_warned_about_not_only_the_first():
+    current = job({"shop": {"all": False, "Table": {"orders": {}}}, "crm": {"all": True}})
+    result = fold_changes(current, [add({"aaa": {"all": True}, "Crm": {"all": True}, "new": {"all": True},
+                                         "shop": {"all": False, "Table": {"Orders": {}}}})])
+    text = "\n".join(result.diff.warnings)
+    assert len(result.diff.warnings) == 2
+    assert "'Crm'" in text and "'shop.Orders'" in text
+
+
+def test_no_loss_check_goes_on_after_a_removed_or_whole_database():
+    before = job({"a": {"all": True}, "b": {"all": False, "Table": {"t": {}, "u": {}}}})
+    with pytest.raises(InvariantViolationError) as removed_first:
+        check_no_loss(before, DbList({}), [ObjectRef("a")])
+    assert removed_first.value.missing_objects == ["b"]
+    still_whole = job({"a": {"all": True, "name": "a2"}, "b": {"all": False, "Table": {"u": {}}}})
+    with pytest.raises(InvariantViolationError) as whole_first:
+        check_no_loss(before, still_whole, ())
+    assert whole_first.value.missing_objects == ["b.t"]
+
+
+def test_a_removed_database_does_not_hide_the_other_changes_of_the_fold():
+    current = job({"gone": {"all": False, "Table": {"t": {}}}, "keep": {"all": True}})
+    fragment = {f"new{i}": {"all": True} for i in range(10)}
+    result = fold_changes(current, [ChangeSpec("c", add=DbList.from_user(fragment), remove=(ObjectRef("gone"),))])
+    assert result.diff.to_dict()["removed"] == ["gone", "gone.t"]
+    assert result.diff.to_dict()["added"] == sorted(fragment)
