@@ -313,3 +313,10 @@ def test_a_removed_database_does_not_hide_the_other_changes_of_the_fold():
     result = fold_changes(current, [ChangeSpec("c", add=DbList.from_user(fragment), remove=(ObjectRef("gone"),))])
     assert result.diff.to_dict()["removed"] == ["gone", "gone.t"]
     assert result.diff.to_dict()["added"] == sorted(fragment)
+
+
+def test_a_database_dts_lists_with_all_false_and_no_table_map_can_be_made_whole():
+    current = job({"odd": {"name": "odd", "all": False}, "crm": {"all": True}})
+    result = fold_changes(current, [add({"odd": {"all": True}}, "replace")])
+    assert result.outcomes[0].status == "applied"
+    assert result.after.to_wire()["odd"] == {"name": "odd", "all": True}
