@@ -205,6 +205,12 @@ def test_a_list_of_exactly_1048576_bytes_is_sent_and_one_byte_more_is_refused():
     assert info.value.details == {"bytes": MAX_DBLIST_BYTES + 1, "limit": MAX_DBLIST_BYTES, "over_by": 1}
 
 
+def test_the_size_checked_is_that_of_the_list_sent_without_dts_markers():
+    listed = job({"d": {"all": False, "state": "normal", "Table": {"t": {"state": "normal"}}}})
+    assert b"state" not in listed.to_bytes()
+    assert listed.check_size() == len(b'{"d":{"all":false,"Table":{"t":{}}}}')
+
+
 def test_size_counts_utf8_bytes_not_characters():
     listed = DbList.from_user({"销售": {"all": True}})
     assert listed.byte_size() == len('{"销售":{"all":true}}'.encode())
@@ -289,7 +295,7 @@ def test_one_changed_table_or_database_among_many_unchanged_ones_is_reported():
 
 def test_every_look_alike_name_of_a_change_is_warned_about_not_only_the_first():
     current = job({"shop": {"all": False, "Table": {"orders": {}}}, "crm": {"all": True}})
-    result = fold_changes(current, [add({"aaa": {"all": True}, "Crm": {"all": True}, "new": {"all": True},
+    result = fold_changes(current, [add({"aaa": {"all": False, "Table": {"t": {}}}, "Crm": {"all": True}, "new": {"all": True},
                                          "shop": {"all": False, "Table": {"Orders": {}}}})])
     text = "\n".join(result.diff.warnings)
     assert len(result.diff.warnings) == 2
