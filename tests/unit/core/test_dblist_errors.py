@@ -167,10 +167,10 @@ def test_whole_over_a_table_list_says_how_to_fix_it():
 
 def test_conflicts_show_the_existing_and_the_wanted_settings():
     db = refused({"shop": {"name": "elsewhere", "all": False, "Table": {"orders": {}}}})
-    assert db.message == ("Conflict: database shop exists with different settings ['name']: existing "
+    assert db.message == ("Conflict: database shop exists with different settings (name): existing "
                           "{'name': 'shop'}, change wants {'name': 'elsewhere'}")
     table = refused({"shop": {"all": False, "Table": {"orders": {"filter": "id>1"}}}})
-    assert table.message == ("Conflict: table shop.orders exists with different settings ['filter']: existing "
+    assert table.message == ("Conflict: table shop.orders exists with different settings (filter): existing "
                              "{'name': 'orders', 'all': True}, change wants {'filter': 'id>1'}")
 
 
@@ -188,7 +188,7 @@ def test_long_settings_in_a_conflict_are_cut_at_120_characters():
 def test_settings_under_a_whole_database_keep_the_database_entry_as_evidence():
     error = refused({"crm": {"all": False, "Table": {"leads": {"filter": "id>1"}}}})
     assert error.evidence == {"all": True}
-    assert error.message == ("Table settings under a whole database: crm.leads carries ['filter'] but crm is "
+    assert error.message == ("Table settings under a whole database: crm.leads carries filter but crm is "
                              "synchronized whole (all: true)")
 
 
