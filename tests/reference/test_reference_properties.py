@@ -198,8 +198,9 @@ def test_point_4_removing_an_unlisted_name_is_never_applied():
 
 @PENDING
 def test_point_5_adding_a_name_that_is_a_target_name_warns_naming_the_mapping():
-    current = {"src": {"name": "dst", "all": True}, "shop": {"all": False, "Table": {"o": {"name": "o_dst"}}}}
-    for fragment, mapped in (({"dst": {"all": True}}, "src"), ({"shop": {"all": False, "Table": {"o_dst": {}}}}, "o")):
+    current = {"src": {"name": "dst", "all": True}, "shop": {"all": False, "Table": {"orders": {"name": "archive"}}}}
+    for fragment, mapped in (({"dst": {"all": True}}, "src"),
+                             ({"shop": {"all": False, "Table": {"archive": {}}}}, "orders")):
         result = fold_changes(DbList.from_dts(json.dumps(current)), [engine_change(model.Change("c", add=fragment))])
         said = " ".join(result.diff.warnings + result.outcomes[0].diff.warnings)
         assert mapped in said, fragment
