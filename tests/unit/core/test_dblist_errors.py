@@ -174,6 +174,15 @@ def test_conflicts_show_the_existing_and_the_wanted_settings():
                              "{'name': 'orders', 'all': True}, change wants {'filter': 'id>1'}")
 
 
+def test_a_conflict_names_every_differing_setting():
+    db = refused({"shop": {"name": "elsewhere", "dml_op": "I", "all": False, "Table": {"orders": {}}}})
+    assert "different settings (dml_op, name):" in db.message
+    table = refused({"shop": {"all": False, "Table": {"orders": {"filter": "x", "name": "o2"}}}})
+    assert "different settings (filter, name):" in table.message
+    whole = refused({"crm": {"all": False, "Table": {"leads": {"filter": "x", "name": "l2"}}}})
+    assert "carries filter, name but" in whole.message
+
+
 def test_long_settings_in_a_conflict_are_cut_at_120_characters():
     error = refused({"shop": {"all": False, "Table": {"orders": {"filter": "f" * 200}}}})
     wanted = repr({"filter": "f" * 200})[:119] + "…"

@@ -33,6 +33,7 @@ def losses(before: Any, sent: Any, allowance: Allowance = NOTHING) -> list[tuple
 
 @pytest.mark.parametrize("value, sent", [
     ([{"b": 1, "a": 2}], [{"a": 2, "b": 1}]),  # key order inside a value does not count
+    ([{"a": 2, "b": 1}], [{"b": 1, "a": 2}]),
     (["销售", "é"], ["销售", "é"]),              # nor how non-ASCII text is escaped on the way
     ({"expr": {"z": [1, 2], "a": None}}, {"expr": {"a": None, "z": [1, 2]}}),
 ])
@@ -73,6 +74,11 @@ def test_a_replace_without_all_and_without_tables_releases_the_coverage():
     assert ("d", "Table", "t", "filter") in listed
 
 
+def test_a_whole_database_replace_releases_the_coverage_and_a_table_list_without_tables_does_not():
+    assert {("d", "all"), ("d", "Table")} <= allowance_for([], [{"d": {"all": True}}]).released
+    assert allowance_for([], [{"d": {"all": False}}]).released == set()
+
+
 def test_an_entry_that_is_not_an_object_releases_nothing_and_the_next_ones_still_count():
     released = allowance_for([], [{"a": 5, "b": {"dml_op": "I", "all": False, "Table": {"t": 7, "u": {"name": "v"}}}}]).released
     assert released == {("b", "dml_op"), ("b", "Table", "u", "name")}
@@ -96,11 +102,11 @@ def test_databases_of_pointers_takes_the_first_segment():
 
 
 def test_without_dts_markers_drops_only_a_string_state_on_an_entry():
-    data = {"d": {"state": "normal", "all": False, "Table": {
+    data = {"f": [1], "d": {"state": "normal", "all": False, "Table": {
         "t": {"state": "normal", "column": {"state": "s"}}, "state": {"name": "state"}, "odd": 5}},
-        "e": {"state": 1}, "f": [1]}
-    assert without_dts_markers(data) == {"d": {"all": False, "Table": {
-        "t": {"column": {"state": "s"}}, "state": {"name": "state"}, "odd": 5}}, "e": {"state": 1}, "f": [1]}
+        "e": {"state": 1}}
+    assert without_dts_markers(data) == {"f": [1], "d": {"all": False, "Table": {
+        "t": {"column": {"state": "s"}}, "state": {"name": "state"}, "odd": 5}}, "e": {"state": 1}}
 
 
 # ---------------------------------------------------------------------- what a violation says

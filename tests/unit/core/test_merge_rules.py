@@ -326,3 +326,13 @@ def test_a_database_dts_lists_with_all_false_and_no_table_map_can_be_made_whole(
     result = fold_changes(current, [add({"odd": {"all": True}}, "replace")])
     assert result.outcomes[0].status == "applied"
     assert result.after.to_wire()["odd"] == {"name": "odd", "all": True}
+
+
+@pytest.mark.parametrize("ref, shown", [
+    (ObjectRef("shop", "orders"), "shop.orders"),
+    (ObjectRef("shop", "gift.cards"), "shop.`gift.cards`"),
+    (ObjectRef("my db"), "`my db`"),
+    (ObjectRef("a`b", "t"), "`a``b`.t"),
+])
+def test_an_object_is_printed_so_that_it_reads_back_as_one(ref, shown):
+    assert str(ref) == shown
