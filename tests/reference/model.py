@@ -5,10 +5,8 @@ merges, §7 names) and from issue #11, never from `merge.py`: no pydantic, no sh
 dicts and the rules as the documents state them. The properties in `test_reference_properties.py`
 feed the same generated jobs and changes to the engine and to this model and compare plain JSON.
 
-Rules that the issue asks for but that are not yet in the engine (issue #11 points 1-6, the
-`core` work) are encoded here as the issue states them; `Outcome.pending` names the ones an example
-exercised, so the comparison can set those examples aside until the engine implements them
-(`PENDING_RULES` in the property module).
+The issue #11 rules (§2.6 rules 1-6) are encoded as §2.6 states them, in its documented order,
+with the engine's documented error codes (docs/errors.md).
 """
 
 from __future__ import annotations
@@ -21,13 +19,6 @@ from typing import Any
 MAX_NAME_CHARS = 128  # docs/formats.md §7
 DATABASE_KEYS = ("name", "all", "Table", "dml_op", "ddl_op")
 TABLE_KEYS = ("name", "all", "filter", "column", "dml_op", "ddl_op")
-
-# Names of the issue #11 rules this model encodes (see PENDING_RULES in the property module).
-STATE_AS_DATA = "state-is-data"  # point 1: `state` is stripped only as a string on an entry
-LAST_TABLE = "last-table"  # point 2: removing a database's last listed table is refused
-EMPTY_LIST = "empty-list"  # point 3: a list with no database is never sent
-UNLISTED_REMOVAL = "unlisted-removal"  # point 4: removing a name the job does not list
-DROP_RECREATE = "drop-recreate"  # point 6: one change removing and adding the same object
 
 
 class Refused(Exception):
@@ -121,30 +112,6 @@ def is_whole(entry: dict[str, Any]) -> bool:
     return entry.get("all") is not False
 
 
-def uses_state_as_data(dblist: dict[str, Any]) -> bool:
-    """True when `state` appears anywhere except as DTS's string marker on an entry."""
-
-    def deep(value: Any) -> bool:
-        if isinstance(value, dict):
-            return "state" in value or any(deep(v) for v in value.values())
-        if isinstance(value, list):
-            return any(deep(v) for v in value)
-        return False
-
-    for db, entry in dblist.items():
-        if db == "state" or ("state" in entry and not isinstance(entry["state"], str)):
-            return True
-        for key, value in entry.items():
-            if key != "Table" and deep(value):
-                return True
-        for table, t_entry in (entry.get("Table") or {}).items():
-            if table == "state" or ("state" in t_entry and not isinstance(t_entry["state"], str)):
-                return True
-            if any(deep(v) for k, v in t_entry.items()):
-                return True
-    return False
-
-
 # ---------------------------------------------------------------------- one change
 
 
@@ -169,7 +136,6 @@ class Outcome:
     results: list[ChangeResult]
     removal_phase: dict[str, Any] | None
     addition_phase: dict[str, Any] | None
-    pending: set[str] = field(default_factory=set)
 
 
 def _effective(entry: dict[str, Any], key: str, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -193,32 +159,6 @@ def _new_entry_with_defaults(entry: dict[str, Any], key: str) -> dict[str, Any]:
     if out.get("all") is None:
         out["all"] = True
     return out
-
-
-def _remove(work: dict[str, Any], ref: tuple[str, str | None], pending: set[str]) -> None:
-    db, table = ref
-    entry = work.get(db)
-    if entry is None:
-        pending.add(UNLISTED_REMOVAL)
-        return
-    if table is None:
-        del work[db]
-        if not work:
-            pending.add(EMPTY_LIST)
-            raise Refused("empty-dblist", "the job's last database would be removed")
-        return
-    if is_whole(entry):
-        raise Refused("removal-needs-table-list", f"{db} is synchronized whole")
-    tables = entry.get("Table") or {}
-    if table not in tables:
-        pending.add(UNLISTED_REMOVAL)
-        return
-    if len(tables) == 1:
-        pending.add(LAST_TABLE)
-        raise Refused("last-table", f"{db}.{table} is the last listed table of {db}")
-    entry = dict(entry)
-    entry["Table"] = {t: e for t, e in tables.items() if t != table}
-    work[db] = entry
 
 
 def _add_database(work: dict[str, Any], db: str, new: dict[str, Any], on_conflict: str) -> None:
@@ -276,58 +216,117 @@ def _add_database(work: dict[str, Any], db: str, new: dict[str, Any], on_conflic
     work[db] = result
 
 
-def apply_one(current: dict[str, Any], change: Change, pending: set[str]) -> dict[str, Any]:
-    """§2.6: removals first, then additions; the change applies entirely or not at all."""
+def recreated(change: Change) -> set[tuple[str, str | None]]:
+    """§2.6 rule 2: a removed table listed under `add.db.Table`, or a removed database with an
+    entry in `add` (whatever it lists), is re-created: its removal is dropped before anything else."""
+    add = change.add or {}
+    return {
+        (db, t) for db, t in change.remove
+        if db in add and (t is None or t in (add[db].get("Table") or {}))
+    }
+
+
+def _check_names(work: dict[str, Any], refs: list[tuple[str, str | None]]) -> None:
+    """§2.6 rule 3: every remaining removal names a listed object, compared exactly. A table of a
+    database the same change removes is covered; a table of a listed whole database is
+    `removal-needs-table-list`, which wins over `remove-not-listed`."""
+    removed_dbs = {db for db, t in refs if t is None}
+    not_listed = []
+    for db, table in refs:
+        entry = work.get(db)
+        if entry is None:
+            not_listed.append((db, table))
+        elif table is None or db in removed_dbs:
+            continue
+        elif is_whole(entry):
+            raise Refused("removal-needs-table-list", f"{db} is synchronized whole")
+        elif table not in (entry.get("Table") or {}):
+            not_listed.append((db, table))
+    if not_listed:
+        raise Refused("remove-not-listed", f"not listed: {sorted(map(str, not_listed))}")
+
+
+def _remove(work: dict[str, Any], refs: list[tuple[str, str | None]]) -> dict[str, Any]:
+    """§2.6 rule 4: the list minus the removals (names it does not hold are passed over: rule 3
+    judged them against the working list, and the removal phase may not hold what an earlier
+    change added). A database synchronized table by table left with no table, that the same
+    removals do not remove, is `removal-empties-database`."""
+    out = copy.deepcopy(work)
+    removed_dbs = {db for db, t in refs if t is None}
+    for db in removed_dbs:
+        out.pop(db, None)
+    emptied = set()
+    for db, table in refs:
+        if table is None or db in removed_dbs or db not in out:
+            continue
+        entry = out[db]
+        if is_whole(entry):
+            raise Refused("removal-needs-table-list", f"{db} is synchronized whole")
+        tables = entry.get("Table") or {}
+        if table in tables:
+            entry["Table"] = {t: e for t, e in tables.items() if t != table}
+            if not entry["Table"]:
+                emptied.add(db)
+    if emptied:
+        raise Refused("removal-empties-database", f"{sorted(emptied)} would list no table")
+    return out
+
+
+def _refuse_empty(dblist: dict[str, Any], what: str) -> None:
+    """§2.6 rule 5: DTS is never sent `{}`."""
+    if not dblist:
+        raise Refused("dblist-would-be-empty", f"{what} would list no database")
+
+
+def apply_one(current: dict[str, Any], change: Change) -> dict[str, Any]:
+    """§2.6 for one change, in the documented order: re-creation (2), names not listed (3),
+    removals with the last-table check (4), additions, the empty-list check (5). The change
+    applies entirely or not at all."""
+    again = recreated(change)
+    refs = [ref for ref in change.remove if ref not in again]
     work = copy.deepcopy(current)
-    removed = {(db, t) for db, t in change.remove}
-    for ref in change.remove:
-        if ref[1] is not None and (ref[0], None) in removed:
-            pending.add(UNLISTED_REMOVAL)  # the table goes with its database: which counts?
-    for ref in change.remove:
-        _remove(work, ref, pending)
+    if refs:
+        _check_names(work, refs)
+        work = _remove(work, refs)
     if change.add is not None:
         for db, new in change.add.items():
-            if (db, None) in removed or any((db, t) in removed for t in (new.get("Table") or {})):
-                pending.add(DROP_RECREATE)
             _add_database(work, db, new, change.on_conflict)
+    if current:  # "a list which had a database"
+        _refuse_empty(work, "after this change the job")
     return work
 
 
 def fold(current_from_dts: dict[str, Any], changes: list[Change]) -> Outcome:
-    """Fold the changes in order; a refused change is reported and skipped."""
-    pending: set[str] = set()
-    if uses_state_as_data(current_from_dts) or any(
-        c.add is not None and uses_state_as_data(c.add) for c in changes
-    ):
-        pending.add(STATE_AS_DATA)
+    """Fold the changes in order against the list as the earlier changes left it; a refused change
+    is reported and skipped. Rule 6: the removal phase (the list from DTS minus the accepted
+    removals, sent before any addition) is checked per change too."""
     work = current_from_dts
+    phase = copy.deepcopy(current_from_dts)
     results = []
     accepted_removals: list[tuple[str, str | None]] = []
     for change in changes:
+        refs = [ref for ref in change.remove if ref not in recreated(change)]
         try:
-            nxt = apply_one(work, change, pending)
+            nxt = apply_one(work, change)
+            next_phase = phase
+            if refs:
+                next_phase = _remove(phase, refs)
+                _refuse_empty(next_phase, "the removal phase")
         except Refused as refusal:
             results.append(ChangeResult(change.change_id, "rejected", refusal.code))
             continue
         same = strip_markers(nxt) == strip_markers(work)
         results.append(ChangeResult(change.change_id, "no_op" if same else "applied"))
-        accepted_removals.extend(change.remove)
-        work = nxt
+        accepted_removals.extend(refs)
+        work, phase = nxt, next_phase
     before_sent = strip_markers(current_from_dts)
     after_sent = strip_markers(work)
     removal_phase = None
-    if accepted_removals:
-        only_removed = copy.deepcopy(current_from_dts)
-        for ref in accepted_removals:
-            try:
-                _remove(only_removed, ref, set())
-            except Refused:  # pragma: no cover - each removal was accepted on its own list
-                pending.add(UNLISTED_REMOVAL)
-        if strip_markers(only_removed) != before_sent:
-            removal_phase = strip_markers(only_removed)
+    if accepted_removals and strip_markers(phase) != before_sent:
+        removal_phase = strip_markers(phase)
     base = removal_phase if removal_phase is not None else before_sent
     addition_phase = None if after_sent == base else after_sent
-    return Outcome(after_sent, results, removal_phase, addition_phase, pending)
+    return Outcome(after_sent, results, removal_phase, addition_phase)
 
 
 # ---------------------------------------------------------------------- what a user can see

@@ -14,7 +14,7 @@ import unicodedata
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dts_change.dblist import DbList, ObjectRef
@@ -29,16 +29,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
-
-# Issue #11 rules the reference encodes but the engine does not implement yet (the `core` work).
-# Examples that exercise one of them are set aside by the comparison; the strict-xfail tests at the
-# end show each disagreement, and start failing (XPASS) the day the engine implements the rule:
-# then remove it from this set and its xfail marker.
-PENDING_RULES = frozenset({
-    model.STATE_AS_DATA, model.LAST_TABLE, model.EMPTY_LIST, model.UNLISTED_REMOVAL, model.DROP_RECREATE,
-})
-WITH_STATE = model.STATE_AS_DATA not in PENDING_RULES
-
 
 def engine_change(change: model.Change) -> ChangeSpec:
     return ChangeSpec(
@@ -62,18 +52,18 @@ def run_engine(current: dict[str, Any], changes: list[model.Change]) -> dict[str
     }
 
 
-def run_model(current: dict[str, Any], changes: list[model.Change]) -> tuple[dict[str, Any], set[str]]:
+def run_model(current: dict[str, Any], changes: list[model.Change]) -> dict[str, Any]:
     out = model.fold(current, changes)
     return {
         "after": out.after,
         "results": [(r.change_id, r.status, r.code) for r in out.results],
         "removal_phase": out.removal_phase,
         "addition_phase": out.addition_phase,
-    }, out.pending
+    }
 
 
 @st.composite
-def jobs_and_changes(draw: st.DrawFn, *, with_state: bool = WITH_STATE) -> tuple[dict[str, Any], list[model.Change]]:
+def jobs_and_changes(draw: st.DrawFn, *, with_state: bool = True) -> tuple[dict[str, Any], list[model.Change]]:
     current = draw(dts_lists(with_state=with_state))
     changes = []
     for i in range(draw(st.integers(1, 3))):
@@ -89,8 +79,7 @@ def jobs_and_changes(draw: st.DrawFn, *, with_state: bool = WITH_STATE) -> tuple
 @given(jobs_and_changes())
 def test_engine_matches_reference_model(example):
     current, changes = example
-    expected, pending = run_model(current, changes)
-    assume(not (pending & PENDING_RULES))
+    expected = run_model(current, changes)
     for _, status, code in expected["results"]:
         event(f"{status} {code or ''}".strip())
     assert run_engine(current, changes) == expected
@@ -99,8 +88,8 @@ def test_engine_matches_reference_model(example):
 @SETTINGS
 @given(st.data())
 def test_engine_refuses_exactly_the_fragments_the_docs_refuse(data):
-    current = data.draw(dts_lists(with_state=WITH_STATE))
-    fragment = data.draw(user_fragments(current, with_state=WITH_STATE, invalid_rate=2))
+    current = data.draw(dts_lists(with_state=True))
+    fragment = data.draw(user_fragments(current, with_state=True, invalid_rate=2))
     try:
         DbList.from_user(fragment)
         accepted = True
@@ -118,18 +107,25 @@ def _looks_same(name: str) -> str:
 @SETTINGS
 @given(jobs_and_changes())
 def test_a_new_database_that_looks_like_a_listed_one_is_warned_about(example):
+    """Look-alike names (§2.6 rule 3's folding) and target names added as sources (rule 7, judged
+    against the list before the pass) are each warned about, and nothing else is."""
     current, changes = example
-    expected, pending = run_model(current, changes)
-    assume(not (pending & PENDING_RULES))
+    expected = run_model(current, changes)
     result = fold_changes(DbList.from_dts(json.dumps(current)), [engine_change(c) for c in changes])
     added = set(expected["after"]) - set(current)
-    warned = {
+    looks_like = {
         db for db in added
         if any(_looks_same(db) == _looks_same(old) and db != old for old in current)
     }
-    text = "\n".join(result.diff.warnings)
+    targets = {
+        _looks_same(entry["name"]) for key, entry in current.items()
+        if "name" in entry and entry["name"] != key
+    }
+    is_target = {db for db in added if _looks_same(db) in targets}
     for db in added:
-        assert (repr(db) in text) == (db in warned), (db, result.diff.warnings)
+        said = [w for w in result.diff.warnings if w.startswith(f"Database {db!r} ")]
+        assert any("differs only in case or look-alike" in w for w in said) == (db in looks_like), (db, said)
+        assert any("is the target name of mapped database" in w for w in said) == (db in is_target), (db, said)
 
 
 @SETTINGS
@@ -138,8 +134,7 @@ def test_every_object_survives_unless_a_change_removed_it(example):
     """The promise, judged on plain JSON: nothing listed before is missing after unless an
     accepted change named it (or its database)."""
     current, changes = example
-    expected, pending = run_model(current, changes)
-    assume(not (pending & PENDING_RULES))
+    expected = run_model(current, changes)
     after = run_engine(current, changes)["after"]
     accepted = {r[0] for r in expected["results"] if r[1] != "rejected"}
     removed = {ref for c in changes if c.change_id in accepted for ref in c.remove}
@@ -149,9 +144,7 @@ def test_every_object_survives_unless_a_change_removed_it(example):
         assert model.covers(after, db, table), (db, table)
 
 
-# ---------------------------------------------------------------------- issue #11, pending in core
-
-PENDING = pytest.mark.xfail(strict=True, reason="issue #11 rule not yet in the engine (core helper)")
+# ---------------------------------------------------------------------- issue #11, one example per point
 
 
 def _refused(current: dict[str, Any], change: model.Change) -> str | None:
@@ -163,40 +156,35 @@ def _refused(current: dict[str, Any], change: model.Change) -> str | None:
     return outcome.error.code if outcome.error is not None else None
 
 
-@PENDING
 def test_point_1_a_table_and_a_column_named_state_are_kept():
     current = {"shop": {"name": "shop", "all": False, "state": "normal", "Table": {
         "state": {"name": "state", "all": True, "state": "normal"},
         "orders": {"name": "orders", "all": True, "column": {"state": "status"}},
     }}}
     change = model.Change("c", add={"shop": {"all": False, "Table": {"new": {}}}})
-    assert run_engine(current, [change])["after"] == run_model(current, [change])[0]["after"]
+    assert run_engine(current, [change])["after"] == run_model(current, [change])["after"]
 
 
-@PENDING
 def test_point_2_removing_the_last_listed_table_is_refused():
     current = {"shop": {"name": "shop_dst", "all": False, "dml_op": "I", "Table": {"t": {"name": "t", "all": True}}},
                "crm": {"all": True}}
-    assert _refused(current, model.Change("c", remove=[("shop", "t")])) is not None
+    assert _refused(current, model.Change("c", remove=[("shop", "t")])) == "removal-empties-database"
 
 
-@PENDING
 def test_point_3_removing_the_only_database_is_refused():
-    assert _refused({"shop": {"all": True}}, model.Change("c", remove=[("shop", None)])) is not None
+    assert _refused({"shop": {"all": True}}, model.Change("c", remove=[("shop", None)])) == "dblist-would-be-empty"
 
 
-@PENDING
 def test_point_4_removing_an_unlisted_name_is_never_applied():
     current = {"shop": {"all": False, "Table": {"orders": {}, "items": {}}}}
     result = fold_changes(DbList.from_dts(json.dumps(current)),
                           [engine_change(model.Change("c", remove=[("shop", "Orders")]))])
     outcome = result.outcomes[0]
     said = str(outcome.error or "") + " ".join(outcome.diff.warnings)
-    assert outcome.status != "applied"
+    assert (outcome.status, outcome.error.code if outcome.error else None) == ("rejected", "remove-not-listed")
     assert "Orders" in said and "orders" in said  # names the unlisted name and the near-match
 
 
-@PENDING
 def test_point_5_adding_a_name_that_is_a_target_name_warns_naming_the_mapping():
     current = {"src": {"name": "dst", "all": True}, "shop": {"all": False, "Table": {"orders": {"name": "archive"}}}}
     for fragment, mapped in (({"dst": {"all": True}}, "src"),
@@ -204,3 +192,21 @@ def test_point_5_adding_a_name_that_is_a_target_name_warns_naming_the_mapping():
         result = fold_changes(DbList.from_dts(json.dumps(current)), [engine_change(model.Change("c", add=fragment))])
         said = " ".join(result.diff.warnings + result.outcomes[0].diff.warnings)
         assert mapped in said, fragment
+
+
+def test_recreation_comes_before_the_removal_checks():
+    """§2.6: "re-creation (2), names not listed (3), removals with the last-table check (4)": a
+    table removed and added again by one change is re-created even in a database synchronized
+    whole (no `all`), where its removal alone would be `removal-needs-table-list`; the addition
+    then changes nothing there, and the change's other additions apply."""
+    current = {"Orders": {"Table": {"orders": {"name": "orders_dst"}, "Orders": {"filter": "id>10"}}},
+               "crm": {"all": False, "Table": {"a": {}}}}
+    recreate = model.Change("c", add={"Orders": {"all": False, "Table": {"orders": {}}},
+                                      "crm": {"all": False, "Table": {"b": {}}}},
+                            remove=[("Orders", "orders")])
+    engine = run_engine(current, [recreate])
+    assert engine == run_model(current, [recreate])
+    assert engine["results"] == [("c", "applied", None)]
+    assert engine["after"]["Orders"] == current["Orders"]
+    alone = model.Change("c", remove=[("Orders", "orders")])
+    assert _refused(current, alone) == "removal-needs-table-list"
