@@ -13,7 +13,6 @@ import os
 import unicodedata
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
