@@ -144,3 +144,11 @@ def test_a_table_newly_listed_under_a_database_that_was_whole_is_changed_not_add
     after = build_dts_dblist({"d": {"name": "d", "all": False, "Table": {"t": {"name": "t", "all": True}}}})
     diff = diff_dblists(before, after)
     assert ObjectRef("d", "t") in diff.changed and ObjectRef("d", "t") not in diff.added
+
+
+def test_covers_is_false_for_a_database_the_list_does_not_hold():
+    """What reconcile asks before it reports an object as synchronized."""
+    listed = build_dts_dblist(MAPPED)
+    assert not listed.covers(ObjectRef("nowhere"))
+    assert not listed.covers(ObjectRef("nowhere", "t"))
+    assert listed.covers(ObjectRef("hr", "any")) and not listed.covers(ObjectRef("shop", "t"))
