@@ -159,12 +159,7 @@ def print_plan(result: Mapping[str, Any], out: TextIO) -> None:
         else:
             phases = " then ".join(plan.get("phases") or []) or "no"
             verdict = f"would be submitted ({phases} phase{'s' if len(plan.get('phases') or []) > 1 else ''})"
-        line = f"change {change['id']}: {verdict}"
-        if change.get("job"):
-            line += f" (job {change['job']})"
-        print(line + _counts(change.get("diff")), file=out)
-        for warning in change.get("warnings", []):
-            print(f"  warning: {warning}", file=out)
+        _print_change_head(change, verdict, out)
         for line2 in _diff_lines(plan.get("diff")):
             print(line2.replace("  + ", "  would add ").replace("  - ", "  would remove ")
                   .replace("  ~ ", "  would change ").replace("  ! ", "  warning: "), file=out)
@@ -172,6 +167,16 @@ def print_plan(result: Mapping[str, Any], out: TextIO) -> None:
             print(line2, file=out)
     for item in result.get("ignored", []):
         print(f"would ignore {item['correlationId']}: {item['reason']}", file=out)
+
+
+def _print_change_head(change: Mapping[str, Any], verdict: str, out: TextIO) -> None:
+    """The line every change gets, in `invoke` and in `plan` alike: id, verdict, job, counts, warnings."""
+    line = f"change {change['id']}: {verdict}"
+    if change.get("job"):
+        line += f" (job {change['job']})"
+    print(line + _counts(change.get("diff")), file=out)
+    for warning in change.get("warnings", []):
+        print(f"  warning: {warning}", file=out)
 
 
 def change_names(app: Any, result: Mapping[str, Any]) -> dict[str, str]:
@@ -187,12 +192,7 @@ def change_names(app: Any, result: Mapping[str, Any]) -> dict[str, str]:
 
 def print_result(result: Mapping[str, Any], out: TextIO, names: Mapping[str, str] | None = None) -> None:
     for change in result.get("changes", []):
-        line = f"change {change['id']}: {change['outcome']}"
-        if change.get("job"):
-            line += f" (job {change['job']})"
-        print(line + _counts(change.get("diff")), file=out)
-        for warning in change.get("warnings", []):
-            print(f"  warning: {warning}", file=out)
+        _print_change_head(change, change["outcome"], out)
         for line2 in _diff_lines(change.get("objects"), indent="    "):
             print(line2, file=out)
         for line2 in _error_lines(change):
