@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,41 @@ CLI = [sys.executable, "-m", "dts_change.cli"]
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), **(env or {})}
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=REPO_ROOT, env=full_env, timeout=timeout, check=False)
+
+
+@contextmanager
+def emulator_process(tmp_path: Path, **job_settings: Any) -> Iterator[str]:
+    """An emulator process seeded with the packaged sample job (`job_settings` overrides its
+    fields; modifications finish at once); yields its URL and always stops it."""
+    state = json.loads((REPO_ROOT / "src/dts_change/samples/local-state.json").read_text(encoding="utf-8"))
+    state["jobs"]["dtsjob1demo"].update({"modifyDurationSeconds": 0, **job_settings})
+    state_file = tmp_path / "state.json"
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "dts_change.emulator", "--port", "0", "--state", str(state_file)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")},
+    )
+    try:
+        assert emulator.stdout is not None
+        first = emulator.stdout.readline().strip()
+        assert first.startswith("listening on http://127.0.0.1:")
+        yield first.split("listening on ", 1)[1]
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+
+
+def cli_env(url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment a user exports to point the CLI at an emulator, stores under `tmp_path`."""
+    return {
+        "DTS_REGION": "cn-hangzhou", "DTS_ENDPOINT": url, "OSS_ENDPOINT": url,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIdemo", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "demo-secret",
+        "DTS_JOB_ID": "dtsjob1demo", "DTS_INSTANCE_ID": "dtsinst1demo",
+        "DTS_CHANGE_LEDGER": (tmp_path / "ledger").as_uri(),
+        "DTS_CHANGE_DEAD_LETTER": (tmp_path / "dl").as_uri(),
+        **settings,
+    }
 
 
 def test_demo_shows_before_diff_outcome_and_after(tmp_path: Path):
@@ -68,28 +106,8 @@ def test_bad_input_exits_one_and_is_dead_lettered(tmp_path: Path):
 
 def test_dlq_list_show_and_replay_against_a_running_emulator(tmp_path: Path):
     # GIVEN an emulator process whose job is not configured yet
-    state = json.loads((REPO_ROOT / "src/dts_change/samples/local-state.json").read_text(encoding="utf-8"))
-    state["jobs"]["dtsjob1demo"]["status"] = "NotConfigured"
-    state["jobs"]["dtsjob1demo"]["modifyDurationSeconds"] = 0
-    state_file = tmp_path / "state.json"
-    state_file.write_text(json.dumps(state), encoding="utf-8")
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "dts_change.emulator", "--port", "0", "--state", str(state_file)],
-        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")},
-    )
-    try:
-        first = emulator.stdout.readline().strip()
-        assert first.startswith("listening on http://127.0.0.1:")
-        url = first.split("listening on ", 1)[1]
-        env = {
-            "DTS_REGION": "cn-hangzhou", "DTS_ENDPOINT": url, "OSS_ENDPOINT": url,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIdemo", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "demo-secret",
-            "DTS_JOB_ID": "dtsjob1demo", "DTS_INSTANCE_ID": "dtsinst1demo",
-            "DTS_CHANGE_LEDGER": (tmp_path / "ledger").as_uri(),
-            "DTS_CHANGE_DEAD_LETTER": (tmp_path / "dl").as_uri(),
-            "DTS_CHANGE_ALLOWED_BUCKETS": "dts-change-config",
-        }
+    with emulator_process(tmp_path, status="NotConfigured") as url:
+        env = cli_env(url, tmp_path, DTS_CHANGE_ALLOWED_BUCKETS="dts-change-config")
         change = tmp_path / "change.json"
         change.write_text(json.dumps({"id": "needs-config", "add": ["shop.later"]}), encoding="utf-8")
         # WHEN the change is invoked THEN it is dead-lettered (job not configured)
@@ -113,9 +131,6 @@ def test_dlq_list_show_and_replay_against_a_running_emulator(tmp_path: Path):
         settle = run_cli("reconcile", env=env)
         assert settle.returncode == 0
         assert run_cli("dlq", "list", env=env).stdout.strip() == "no dead letters"
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
 
 
 @pytest.mark.parametrize("event", ["timer.json", "oss-object-deleted.json"])

@@ -4,36 +4,15 @@ emulator and every `dts-change` command run as a user would (issue 11, point 11)
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
-from tests.e2e.test_demo_flow import run_cli
+from tests.e2e.test_demo_flow import cli_env, emulator_process, run_cli
 
 
 def test_unroutable_message_is_kept_and_replays_once_a_job_is_configured(tmp_path: Path):
-    state_file = tmp_path / "state.json"
-    state = json.loads((REPO_ROOT / "src/dts_change/samples/local-state.json").read_text(encoding="utf-8"))
-    state["jobs"]["dtsjob1demo"]["modifyDurationSeconds"] = 0
-    state_file.write_text(json.dumps(state), encoding="utf-8")
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "dts_change.emulator", "--port", "0", "--state", str(state_file)],
-        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")},
-    )
-    try:
-        assert emulator.stdout is not None
-        url = emulator.stdout.readline().strip().split("listening on ", 1)[1]
-        env = {
-            "DTS_REGION": "cn-hangzhou", "DTS_ENDPOINT": url, "OSS_ENDPOINT": url,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIdemo", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "demo-secret",
-            "DTS_JOB_ID": "", "DTS_INSTANCE_ID": "",
-            "DTS_CHANGE_LEDGER": (tmp_path / "ledger").as_uri(),
-            "DTS_CHANGE_DEAD_LETTER": (tmp_path / "dl").as_uri(),
-        }
+    with emulator_process(tmp_path) as url:
+        env = cli_env(url, tmp_path, DTS_JOB_ID="", DTS_INSTANCE_ID="")
         # GIVEN an MNS topic message whose change names no job, and no default job
         event = tmp_path / "message.json"
         body = "# format: table-list\nshop.replayed_later\n"
@@ -56,6 +35,3 @@ def test_unroutable_message_is_kept_and_replays_once_a_job_is_configured(tmp_pat
             live = json.load(resp)
         assert "replayed_later" in live["jobs"]["dtsjob1demo"]["dbList"]["shop"]["Table"]
         assert run_cli("dlq", "list", env=fixed).stdout.strip() == "no dead letters"
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
