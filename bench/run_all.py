@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["dblist_merge.py", "cold_import.py", "packaged_cold_start.py", "burst.py", "sql_dump.py"]
+BENCHES = ["dblist_merge.py", "cold_import.py", "packaged_cold_start.py", "burst.py", "sql_dump.py", "timing_backlog.py"]
 
 
 RECORDING = {"burst.py"}

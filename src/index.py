@@ -24,7 +24,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 _gc_was_enabled = gc.isenabled()
 gc.disable()
 try:
-    from dts_change.handler import get_app, handle_event
+    from dts_change.handler import function_timeout, get_app, handle_event
 
     gc.freeze()
 finally:
@@ -33,9 +33,12 @@ finally:
 
 
 def initialize(context: Any) -> None:
-    """Build settings, HTTP sessions and stores once per instance; refuse a local ledger in FC and
-    a ledger or dead letters in a versioned OSS bucket (create-if-absent would not hold)."""
-    get_app().check_stores(context)
+    """Build settings, HTTP sessions and stores once per instance; refuse a local ledger in FC, a
+    ledger or dead letters in a versioned OSS bucket (create-if-absent would not hold) and a lease
+    the function's timeout could outlast."""
+    app = get_app()
+    app.check_stores(context)
+    app.check_lease_covers(function_timeout(context))
 
 
 def handler(event: bytes | str, context: Any) -> str:

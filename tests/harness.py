@@ -111,3 +111,15 @@ class LocalDeployment:
 
 def manual_change(change_id: str, **body: Any) -> dict[str, Any]:
     return {"id": change_id, **body}
+
+
+OSS_LEDGER_ENV = {
+    "DTS_CHANGE_LEDGER": f"oss://{BUCKET}/dts-change/ledger",
+    "DTS_CHANGE_DEAD_LETTER": f"oss://{BUCKET}/dts-change/dead-letter",
+}
+"""The production layout: ledger and dead letters on (the emulator's) OSS, not a local folder."""
+
+
+def oss_deployment(tmp_path: Path, state: dict[str, Any] | None = None, **env: str) -> LocalDeployment:
+    """A LocalDeployment whose ledger and dead letters live on the emulator's OSS."""
+    return LocalDeployment(tmp_path, state, **{**OSS_LEDGER_ENV, **env})

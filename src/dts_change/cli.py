@@ -481,7 +481,7 @@ def _replay(app: Any, run: Any, record: Any, args: argparse.Namespace, out: Text
             app.dead_letters.mark_replayed(record.dl_id)
             return _report_rerun(app, run, record.dl_id, result, args, out)
         return _replay_input(app, run, record, args, out)
-    ledger_record = app.ledger.replay(record.key)
+    ledger_record = app.ledger.replay(record.key, dead_letter=record)
     app.dead_letters.mark_replayed(record.dl_id)
     report = app._reconcile(ledger_record.job_key, Metrics(), time.monotonic() + args.timeout).to_dict()
     passes: list[dict[str, Any]] = [{"changes": [], "reconcile": [report]}]

@@ -18,6 +18,9 @@ DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 DEFAULT_LEASE_SECONDS = 300.0
 DEFAULT_FUNCTION_TIMEOUT = 60.0
 DEADLINE_MARGIN_SECONDS = 5.0
+LEASE_MARGIN_SECONDS = 30.0
+"""How much longer than the function timeout the lease must be: OSS's 1 s time stamps, a slow
+first write of the lease and the pass's last call answering after the timeout (issue 12.2)."""
 
 ENV_NAMES = (
     "ALIBABA_CLOUD_ACCESS_KEY_ID",

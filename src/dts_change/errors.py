@@ -282,6 +282,15 @@ class SourceObjectNotFoundError(PermanentError):
     code = "source-object-not-found"
 
 
+class ObjectSupersededError(PermanentError):
+    """The object was overwritten after this event: its eTag is not the event's. The event's
+    content is never applied (the newer upload's event applies the current one); both eTags are
+    in the details."""
+
+    code = "object-superseded"
+    default_hint = "Nothing to do if the newer upload is the one wanted; upload the older content again otherwise."
+
+
 # ---------------------------------------------------------------- permanent leaves: merge
 
 
@@ -465,7 +474,8 @@ class NotConfirmedError(PermanentError):
 
 
 class MaxAgeExceededError(PermanentError):
-    """The change stayed pending longer than its maximum age."""
+    """The change stayed open (pending, or submitted and never confirmed) longer than its maximum age.
+    A submitted one may still be carried out by DTS: the evidence names its last submission."""
 
     code = "max-age-exceeded"
     default_hint = "See the last error in the record; fix the job, then replay."

@@ -23,9 +23,9 @@ from .change import ChangeRequest
 from .clients.credentials import CredentialsProvider, without_credentials
 from .clients.dts import DtsClient
 from .clients.oss import OssClient
-from .config import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, Settings
+from .config import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, LEASE_MARGIN_SECONDS, Settings
 from .deadletter import DeadLetterRecord, DeadLetterSink
-from .errors import DtsChangeError
+from .errors import ConfigurationError, DtsChangeError, ObjectSupersededError
 from .input_replay import kept_input
 from .intake import IntakeSettings, intake_envelope, intake_settings_from_env
 from .ledger import ChangeState, Ledger, record_key
@@ -144,6 +144,17 @@ class App:
             )
         self.stores_checked = True
 
+    def check_lease_covers(self, timeout: float) -> None:
+        """Refuse a lease a pass could outlive: a holder still writing after its lease ended could
+        land an older list over the next holder's (issue 12.2). `initialize` knows the timeout."""
+        needed = timeout + LEASE_MARGIN_SECONDS
+        if self.settings.lease_seconds < needed:
+            raise ConfigurationError(
+                f"Invalid setting DTS_CHANGE_LEASE_SECONDS: {self.settings.lease_seconds:g} s is shorter than the "
+                f"function timeout {timeout:g} s plus {LEASE_MARGIN_SECONDS:g} s -> expected at least {needed:g}",
+                hint=f"Set DTS_CHANGE_LEASE_SECONDS to {needed:g} or more, or lower the function timeout",
+            )
+
     # ------------------------------------------------------------------ invocation
     def handle(
         self, event: bytes | str, context: Any = None, *, envelopes: list[Envelope] | None = None
@@ -201,7 +212,7 @@ class App:
                     jobs.setdefault(job_key, None)
             reports = [self._reconcile(job_key, metrics, deadline, peek_first=not timer) for job_key in jobs]
             if timer and not self.settings.dry_run:
-                pruned = self.ledger.prune()
+                pruned = self.ledger.prune(deadline=deadline)
                 if pruned:
                     log_event("ledger pruned", records=pruned)
         self._finish_outcomes(results, reports, metrics)
@@ -370,16 +381,17 @@ class App:
         metrics.incr("dead_lettered")
         log_event("input dead-lettered", logging.WARNING, correlation_id=envelope.correlation_id,
                   code=error.code, message=error.message, dead_letter_id=dl_id)
+        superseded = isinstance(error, ObjectSupersededError)
         return ChangeResult(
             id=envelope.correlation_id,
             key=None,
             job=None,
-            outcome="dead_lettered",
+            outcome="superseded" if superseded else "dead_lettered",
             correlation_id=envelope.correlation_id,
             code=error.code,
             message=error.message,
             hint=error.hint,
-            details={"deadLetterId": dl_id},
+            details={"deadLetterId": dl_id, **(dict(error.details) if superseded and isinstance(error.details, dict) else {})},
         )
 
     def _finish_outcomes(self, results: list[ChangeResult], reports: list[PassReport], metrics: Metrics) -> None:

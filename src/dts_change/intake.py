@@ -33,6 +33,7 @@ from .errors import (
     InputTooLargeError,
     InternalError,
     JobRegionMismatchError,
+    ObjectSupersededError,
     RemovalNotAllowedError,
     SourceObjectNotFoundError,
     UnknownFormatError,
@@ -548,6 +549,14 @@ def _load(
         max_bytes=settings.caps.max_document_bytes,
         expected_etag=source.etag,
     )
+    if source.etag and read.etag and not _same_etag(read.etag, source.etag):
+        # Read under this event's identity, the newer content would be applied as the older
+        # upload and the older content never, without a trace (issue 12.4).
+        raise ObjectSupersededError(
+            f"Object superseded: oss://{source.bucket}/{read.key} was overwritten after this event "
+            f"(event eTag {source.etag}, current eTag {read.etag}); its content is not applied",
+            details={"eventETag": source.etag, "currentETag": read.etag},
+        )
     if read.key != source.key or (read.etag and not source.etag):
         envelope = replace(envelope, source=replace(source, key=read.key, etag=source.etag or read.etag))
     return envelope, read.body

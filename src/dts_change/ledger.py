@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._record import asdict, dataclass, field, fields, replace
 from .errors import (
@@ -49,6 +49,9 @@ from .errors import (
     short_repr,
 )
 from .storage.base import Store, check_key, escape_segment, unescape_segment
+
+if TYPE_CHECKING:
+    from .deadletter import DeadLetterRecord
 
 __all__ = [
     "CLOSED_STATES",
@@ -73,6 +76,7 @@ _ORDER = "order/"
 _IDENTITIES = "identities/"
 _VERSION_SUFFIX = ".json"
 _LEASE_ATTEMPTS = 3
+_PRUNE_BATCH = 250
 
 
 class ChangeState(str, Enum):
@@ -101,6 +105,7 @@ _UPDATABLE = frozenset(
         "change",
         "pending_since",
         "removal_intent",
+        "unanswered_tokens",
     }
 )
 
@@ -188,6 +193,9 @@ class ChangeRecord:
     """SHA-256 of the list (canonical JSON) a write carrying this change's removals is about to
     send, noted before ModifyDtsJob: if the answer or the process is lost after DTS carried it
     out, the next pass finds the job holding that list and knows the removals were done."""
+    unanswered_tokens: list[str] = field(default_factory=list)
+    """ClientTokens of ModifyDtsJob calls sent for this change whose outcome stayed unknown (no
+    answer, then the pass ended): DTS may have carried one out; the job's call log names it."""
 
     @property
     def is_open(self) -> bool:
@@ -256,6 +264,13 @@ class Lease:
     expires_at: float
     token: str
     released: bool = False
+    ttl_seconds: float = 0.0
+    """How long the lease lives, counted on the store's clock from when its object was written
+    (`acquired_at`/`expires_at` are the writer's clock, kept for people reading the record)."""
+
+    @property
+    def ttl(self) -> float:
+        return self.ttl_seconds or max(0.0, self.expires_at - self.acquired_at)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,6 +286,7 @@ class Lease:
                 expires_at=float(data["expires_at"]),
                 token=str(data["token"]),
                 released=bool(data.get("released", False)),
+                ttl_seconds=float(data.get("ttl_seconds") or 0.0),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptRecordError(
@@ -292,9 +308,22 @@ class Ledger:
         clock: Callable[[], float] = time.time,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         marker_grace_seconds: float = DEFAULT_MARKER_GRACE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        lease_time: Literal["store", "local"] = "store",
     ) -> None:
         self.store = store
         self.clock = clock
+        self.monotonic = monotonic
+        self.lease_time = lease_time
+        """`store`: a lease's age is read on the store's clock (deployed); `local`: from `clock`
+        (unit tests that move a fake clock)."""
+        self._held_until: dict[str, float] = {}
+        self._orphans: set[str] = set()
+        """Tokens of leases this instance wrote (or may have: the answer was lost) and no pass of
+        it uses: not live for this instance, which takes the next generation instead of waiting
+        for itself until they expire (issue 12.7)."""
+        """Lease token -> when (our monotonic clock) a lease we took ends for us: counted from
+        before its object was written, so we stop believing in it no later than the store does."""
         self.retention_seconds = retention_seconds
         self.marker_grace_seconds = marker_grace_seconds
 
@@ -400,9 +429,16 @@ class Ledger:
         """The keys marked under `identity` (for operators and tests)."""
         return [m.rsplit("/", 1)[-1] for m in self.store.list(self._identity_folder(identity))]
 
-    def replay(self, key: str) -> ChangeRecord:
-        """Move a dead-lettered change back to pending under its original idempotency key."""
+    def replay(self, key: str, *, dead_letter: DeadLetterRecord | None = None) -> ChangeRecord:
+        """Move a dead-lettered change back to pending under its original idempotency key.
+
+        A record pruned since (its dead letter outlives the ledger's retention) is recorded again
+        from `dead_letter`, which holds the whole change (issue 12.9)."""
         record = self.get(key)
+        if record is None and dead_letter is not None and dead_letter.change is not None and dead_letter.key == key:
+            record = self._record_again(dead_letter)
+            if record.state is ChangeState.PENDING:
+                return record
         if record is None:
             raise ReplayRefusedError(
                 f"Replay of change {short_repr(key)} refused: no such change in {self.store.url} -> "
@@ -419,11 +455,47 @@ class Ledger:
             replays=record.replays + 1,
         )
 
-    def open_changes(self, job_key: str) -> list[ChangeRecord]:
-        """The job's open changes in arrival order; reads only its index and those records."""
+    def _record_again(self, letter: DeadLetterRecord) -> ChangeRecord:
+        """A pruned change back as pending (version 0) from its dead letter; if another writer
+        recorded it first, theirs is returned as it stands."""
+        key = _check_record_key(letter.key)
+        now = self.clock()
+        assert letter.change is not None
+        record = ChangeRecord(
+            key=key,
+            idempotency_key=letter.idempotency_key or str(letter.change.get("idempotencyKey") or key),
+            change_id=letter.change_id,
+            job_key=letter.job_key,
+            seq=f"{_ns(now):020d}-{key}",
+            state=ChangeState.PENDING,
+            change=letter.change,
+            created_at=letter.first_seen or now,
+            updated_at=now,
+            version=0,
+            pending_since=now,
+            replays=1,
+        )
+        self._write_open_marker(self._open_marker(record.job_key, record.seq), record, now)
+        if self.store.put_if_absent(self._version_key(key, 0), record.to_json().encode("utf-8")):
+            identity = record.change.get("identity")
+            if isinstance(identity, str):
+                self.store.put_if_absent(self._identity_folder(identity) + key, b"")
+            return record
+        winner = self.get(key)
+        if winner is None:
+            raise CorruptRecordError(f"Change {key} was reported as existing but cannot be read from {self.store.url}")
+        return winner
+
+    def open_changes(self, job_key: str, *, out_of_time: Callable[[], bool] | None = None) -> list[ChangeRecord]:
+        """The job's open changes in arrival order; reads only its index and those records.
+
+        With `out_of_time`, reading stops once it says so (after at least one record): the
+        oldest changes, a prefix in arrival order, which a pass may fold on its own (issue 12.10)."""
         prefix = f"{_OPEN}{escape_segment(job_key)}/"
         out: list[ChangeRecord] = []
         for marker in self.store.list(prefix):
+            if out and out_of_time is not None and out_of_time():
+                break
             seq = marker[len(prefix) :]
             key = seq.partition("-")[2]
             try:
@@ -446,14 +518,17 @@ class Ledger:
         for every invocation to ask before it tries for the lease)."""
         return bool(self.store.list(f"{_OPEN}{escape_segment(job_key)}/"))
 
-    def admit(self, job_key: str, records: list[ChangeRecord]) -> list[ChangeRecord]:
+    def admit(self, job_key: str, records: list[ChangeRecord], *, complete: bool = True) -> list[ChangeRecord]:
         """Keep `seq` the order changes are folded in; call under the job's lease with its open changes.
 
         A change's seq is read from the clock before its marker and record are written, so a pass
         can see (and apply) a later change while an earlier one is still being written. The job's
         order cursor keeps the highest seq and the open keys the last pass saw: an open change
         below that mark which the cursor does not know was invisible then, and moves after
-        everything seen (new seq). Returns the records in the (possibly new) seq order."""
+        everything seen (new seq). Returns the records in the (possibly new) seq order.
+
+        `complete=False`: `records` are only the oldest open changes (a pass short of time read a
+        prefix); the keys seen before are kept, or the unread ones would look late next time."""
         name = f"{_ORDER}{escape_segment(job_key)}{_VERSION_SUFFIX}"
         raw = self.store.get(name)
         cursor = _loads(raw, where=f"{self.store.url}{name}") if raw is not None else {}
@@ -472,7 +547,8 @@ class Ledger:
         new_high = max([high, *(r.seq for r in out)])
         keys = {r.key for r in out}
         if new_high != high or not keys <= seen:
-            self.store.put(name, _dumps({"high_water": new_high, "open_keys": sorted(keys)}, what="order cursor"))
+            known = keys if complete else keys | seen
+            self.store.put(name, _dumps({"high_water": new_high, "open_keys": sorted(known)}, what="order cursor"))
         return out
 
     def first_open_change(self, job_key: str) -> ChangeRecord | None:
@@ -518,35 +594,74 @@ class Ledger:
                 out.append(record)
         return sorted(out, key=lambda r: r.seq)
 
-    def prune(self) -> int:
-        """Delete changes closed longer than the retention ago; returns how many were deleted."""
+    def prune(self, *, deadline: float | None = None) -> int:
+        """Delete changes closed longer than the retention ago; returns how many were deleted.
+
+        Two reads per change (its versions listed, the latest read) and the deletes of up to
+        `_PRUNE_BATCH` changes in two calls (DeleteMultipleObjects on OSS): their versions and
+        identity markers, then their `closed/` markers, so a change is never left without its
+        marker while a version remains. With `deadline` (on `self.monotonic`), stops when the
+        slowest change and batch so far would not fit before it; the next prune goes on from the
+        oldest marker left (issue 12.10)."""
         now = self.clock()
         cutoff = now - self.retention_seconds
         cutoff_ns = _ns(cutoff)
         pruned = 0
+        slowest_read = slowest_flush = 0.0
+        batch: list[tuple[str, list[str]]] = []  # (closed marker, what to delete before it)
+
+        def flush() -> None:
+            nonlocal pruned, slowest_flush
+            if not batch:
+                return
+            started = self.monotonic()
+            self._delete_many([name for _, names in batch for name in names])
+            self._delete_many([marker for marker, _ in batch])
+            pruned += sum(1 for _, names in batch if names)
+            batch.clear()
+            slowest_flush = max(slowest_flush, self.monotonic() - started)
+
         for marker in self.store.list(_CLOSED):
+            started = self.monotonic()
+            if deadline is not None and started + slowest_read + slowest_flush >= deadline:
+                break
             stamp, _, key = marker[len(_CLOSED) :].partition("-")
             if not stamp.isdigit():
                 continue
             if int(stamp) > cutoff_ns:
                 break  # markers sort by closing time
             try:
-                record = self.get(key)
+                versions = self._versions(_check_record_key(key))
             except InvalidStoreKeyError:
                 continue  # not a marker this ledger wrote
+            record = self._read_version(key, versions[-1]) if versions else None
             if record is None or record.is_open:
-                self.store.delete(marker)  # pruned already, or replayed since: not closed any more
-                continue
-            if record.updated_at > cutoff:
-                continue  # closed again more recently; a later marker covers it
-            identity = record.change.get("identity")
-            if isinstance(identity, str):
-                self.store.delete(self._identity_folder(identity) + key)
-            for version in self._versions(key):  # oldest first: the closed state is deleted last
-                self.store.delete(self._version_key(key, version))
-            self.store.delete(marker)
-            pruned += 1
+                # Pruned already (or being pruned), or replayed since: not closed any more.
+                batch.append((marker, []))
+            elif record.updated_at <= cutoff:
+                # Only the versions listed, up to the one read: a version a replay writes meanwhile
+                # is never deleted, so the change lives on (issue 12.3).
+                names = [self._version_key(key, v) for v in versions if v <= record.version]
+                identity = record.change.get("identity")
+                if isinstance(identity, str):
+                    names.insert(0, self._identity_folder(identity) + key)
+                batch.append((marker, names))
+            # else: closed again more recently; a later marker covers it
+            slowest_read = max(slowest_read, self.monotonic() - started)
+            if len(batch) >= _PRUNE_BATCH:
+                flush()
+        flush()
         return pruned
+
+    def _delete_many(self, names: list[str]) -> None:
+        if not names:
+            return
+        delete_many = getattr(self.store, "delete_many", None)
+        if delete_many is not None:
+            delete_many(names)
+            return
+        for name in names:
+            self.store.delete(name)
 
     # ------------------------------------------------------------------ leases
 
@@ -561,15 +676,17 @@ class Ledger:
             )
         folder = f"{_LEASES}{escape_segment(job_key)}/"
         current: Lease | None = None
+        store_error: DtsChangeError | None = None
         for _ in range(_LEASE_ATTEMPTS):
             generations = self._lease_generations(folder)
             latest = generations[-1] if generations else 0
-            current = self._read_lease(folder, latest) if generations else None
-            if generations and current is None:
+            aged = self._read_lease_aged(folder, latest) if generations else None
+            if generations and aged is None:
                 continue  # pruned between list and get: look again
+            current = aged[0] if aged is not None else None
+            if aged is not None and self._live(*aged):
+                raise self._lease_held(job_key, aged[0])
             now = self.clock()
-            if current is not None and not current.released and now < current.expires_at:
-                raise self._lease_held(job_key, current)
             lease = Lease(
                 job_key=job_key,
                 owner=owner,
@@ -577,23 +694,50 @@ class Ledger:
                 acquired_at=now,
                 expires_at=now + ttl_seconds,
                 token=uuid.uuid4().hex,
+                ttl_seconds=ttl_seconds,
             )
-            if self.store.put_if_absent(self._lease_key(folder, lease.generation), self._lease_bytes(lease)):
-                # Pruning frees old generation numbers: a contender that listed long ago can create
-                # one again after newer generations exist. Only the highest generation is the lease.
-                newer = [g for g in self._lease_generations(folder) if g > lease.generation]
-                if newer:
-                    self.store.delete(self._lease_key(folder, lease.generation))
-                    raise self._lease_held(job_key, self._read_lease(folder, newer[-1]))
-                self._prune_generations(folder, generations, keep_from=latest)
+            started = self.monotonic()
+            try:
+                created = self.store.put_if_absent(self._lease_key(folder, lease.generation), self._lease_bytes(lease))
+            except DtsChangeError as exc:
+                # The answer may be lost after OSS stored it (issue 12.7): the generation, if it
+                # exists, is ours and unused, so this instance may take the next one at once.
+                self._orphans.add(lease.token)
+                store_error = exc
+                continue
+            store_error = None
+            if created:
+                self._held_until[lease.token] = started + ttl_seconds
+                try:
+                    # Pruning frees old generation numbers: a contender that listed long ago can create
+                    # one again after newer generations exist. Only the highest generation is the lease.
+                    newer = [g for g in self._lease_generations(folder) if g > lease.generation]
+                    if newer:
+                        self.store.delete(self._lease_key(folder, lease.generation))
+                        raise self._lease_held(job_key, self._read_lease(folder, newer[-1]))
+                    self._prune_generations(folder, generations, keep_from=latest)
+                except DtsChangeError:
+                    self._give_up(lease)
+                    raise
                 return lease
+        if store_error is not None:
+            raise store_error  # every attempt failed on the store: not a lease someone holds
         if current is None:
             current = self._latest_lease(folder)
         raise self._lease_held(job_key, current)
 
     def lease_is_current(self, lease: Lease) -> bool:
-        """True while `lease` is unexpired, still stored, and no later generation exists."""
-        if lease.released or self.clock() >= lease.expires_at:
+        """True while `lease` is unexpired, still stored, and no later generation exists.
+
+        Unexpired by our monotonic clock from before the lease was written (a wall clock that is
+        off or jumps changes nothing); a lease this instance did not take falls back on its clock."""
+        if lease.released:
+            return False
+        until = self._held_until.get(lease.token)
+        if until is not None:
+            if self.monotonic() >= until:
+                return False
+        elif self.clock() >= lease.expires_at:
             return False
         folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
         if self.store.get(self._lease_key(folder, lease.generation + 1)) is not None:
@@ -602,7 +746,20 @@ class Ledger:
         return stored is not None and stored.token == lease.token
 
     def release_lease(self, lease: Lease) -> None:
-        """Give the lease up by creating the next generation marked released (nothing is deleted)."""
+        """Give the lease up by creating the next generation marked released (nothing is deleted).
+
+        Never raises for store trouble: a release whose answer was lost leaves either the released
+        generation or our own, which this instance no longer counts as live (issue 12.7)."""
+        try:
+            self._release(lease)
+        except DtsChangeError:
+            self._give_up(lease)
+
+    def _give_up(self, lease: Lease) -> None:
+        self._held_until.pop(lease.token, None)
+        self._orphans.add(lease.token)
+
+    def _release(self, lease: Lease) -> None:
         if not self.lease_is_current(lease):
             return
         folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
@@ -616,6 +773,7 @@ class Ledger:
             token=uuid.uuid4().hex,
             released=True,
         )
+        self._held_until.pop(lease.token, None)
         if self.store.put_if_absent(
             self._lease_key(folder, released.generation), self._lease_bytes(released)
         ):
@@ -751,6 +909,30 @@ class Ledger:
         if raw is None:
             return None
         return Lease.from_dict(_loads(raw, where=f"{self.store.url}{name}"), where=f"{self.store.url}{name}")
+
+    def _read_lease_aged(self, folder: str, generation: int) -> tuple[Lease, float | None] | None:
+        """The lease generation and its age on the store's clock (None where the store cannot tell)."""
+        name = self._lease_key(folder, generation)
+        get_with_age = getattr(self.store, "get_with_age", None) if self.lease_time == "store" else None
+        if get_with_age is None:
+            lease = self._read_lease(folder, generation)
+            return (lease, None) if lease is not None else None
+        found: tuple[bytes, float | None] | None = get_with_age(name)
+        if found is None:
+            return None
+        raw, age = found
+        where = f"{self.store.url}{name}"
+        return Lease.from_dict(_loads(raw, where=where), where=where), age
+
+    def _live(self, lease: Lease, age: float | None) -> bool:
+        """Whether a stored lease still holds: by its age on the store's clock when the store tells
+        it (issue 12.2: the writer's and the reader's clocks may disagree by more than a lease),
+        else by the writer's expiry against our clock."""
+        if lease.released or lease.token in self._orphans:
+            return False
+        if age is not None:
+            return age < lease.ttl
+        return self.clock() < lease.expires_at
 
     def _latest_lease(self, folder: str) -> Lease | None:
         generations = self._lease_generations(folder)

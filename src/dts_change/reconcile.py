@@ -209,6 +209,10 @@ def list_digest(db_list: DbList) -> str:
 # ---------------------------------------------------------------------- the pass
 
 
+class _OwnWriteLandedError(Exception):
+    """A retried write's earlier attempt was carried out (its answer lost): record, do not resend."""
+
+
 class _Pass:
     """State of one pass for one job; methods are the steps of the module docstring."""
 
@@ -223,6 +227,19 @@ class _Pass:
         self._requests: dict[str, tuple[dict[str, Any], ChangeRequest]] = {}
         self.db_object_text: str | None = None
         """`DbObject` exactly as the last DescribeDtsJobDetail of this pass returned it (the guard's input)."""
+
+    stopped_at_deadline = False
+
+    def out_of_time(self) -> bool:
+        """Whether the invocation's deadline has come: the pass writes nothing new after it."""
+        return self.ctx.monotonic() >= self.ctx.deadline
+
+    def _stopped(self, records: list[ChangeRecord]) -> PassReport:
+        for r in records:
+            self.report.outcomes.setdefault(r.key, "pending")
+        self.report.action = "stopped-at-deadline"
+        log_event("reconcile pass stopped at the deadline", logging.WARNING, job=self.job_key, left=len(records))
+        return self.report
 
     def request(self, record: ChangeRecord) -> ChangeRequest:
         """The record's change, parsed once per pass (fold, submission and confirmation all need it);
@@ -282,6 +299,7 @@ class _Pass:
             request_ids=[str(r) for r in request_ids],
             job_status=detail.status if detail else None,
             evidence=evidence,
+            idempotency_key=record.idempotency_key,
         )
         # The record first, the ledger second: a crash between leaves the change open (the next
         # pass dead-letters it again, a second record at worst), never closed with no record.
@@ -304,14 +322,23 @@ class _Pass:
             dead_letter_id=dl_id,
         )
 
-    def note_error(self, records: Iterable[ChangeRecord], error: DtsChangeError) -> None:
-        """Keep the last error on pending changes (visible in `dlq`/ledger, used at max age)."""
+    def note_error(
+        self, records: Iterable[ChangeRecord], error: DtsChangeError, *, unanswered_token: str | None = None
+    ) -> None:
+        """Keep the last error on pending changes (visible in `dlq`/ledger, used at max age).
+
+        `unanswered_token`: the ClientToken of a ModifyDtsJob sent for these changes whose outcome
+        is unknown (no answer, then the pass ended): DTS may have carried it out, so the change
+        keeps the token and a later look at the job's calls can tell whose write it was."""
         if self.dry_run:
             return
         err = error.to_dict()
         for record in records:
-            if record.last_error != err:
-                self.ctx.ledger.update(record, last_error=err, attempts=record.attempts + 1)
+            extra: dict[str, Any] = {}
+            if unanswered_token is not None and unanswered_token not in record.unanswered_tokens:
+                extra["unanswered_tokens"] = [*record.unanswered_tokens, unanswered_token]
+            if record.last_error != err or extra:
+                self.ctx.ledger.update(record, last_error=err, attempts=record.attempts + 1, **extra)
 
     # -------------------------------------------------------------- step 0: target
     def resolve_target(self, records: Sequence[ChangeRecord]) -> None:
@@ -371,6 +398,11 @@ class _Pass:
         awaiting_keys = {r.key for r in awaiting}
         for record in records:
             if record.key not in awaiting_keys:
+                remaining.append(record)
+                continue
+            if self.out_of_time():
+                # The rest stays submitted for the next pass; this one stops after confirming.
+                self.stopped_at_deadline = True
                 remaining.append(record)
                 continue
             confirmed = _confirm_record(record, current, detail)
@@ -452,6 +484,8 @@ class _Pass:
         try:
             records = self.confirm(records, detail)
         except JobModifyingError:
+            # A job that stays Modifying must not keep a change open past its maximum age.
+            records = self.expire(records)
             for r in records:
                 self.report.outcomes.setdefault(r.key, "pending")
             self.report.action = "waiting-for-modification"
@@ -459,6 +493,8 @@ class _Pass:
         if not records:
             self.report.action = "confirmed"
             return self.report
+        if self.stopped_at_deadline or self.out_of_time():
+            return self._stopped(records)
         records = self.expire(records)
         verdict = is_modifiable(detail)
         if verdict.kind == "not_configured":
@@ -503,19 +539,26 @@ class _Pass:
             return None
 
     def expire(self, records: list[ChangeRecord]) -> list[ChangeRecord]:
+        """Dead-letter every open change older than its maximum age, in whatever state (issue 12.5):
+        after confirmation had its chance, and also when the job stays Modifying or DTS keeps
+        failing, so no change stays open past it whatever DTS answers."""
         now = self.ctx.clock()
         keep = []
         for r in records:
             since = getattr(r, "pending_since", None) or r.created_at
-            if r.state == ChangeState.PENDING and now - since > self.ctx.max_age_seconds:
+            if r.is_open and now - since > self.ctx.max_age_seconds and not self.out_of_time():
                 last = r.last_error or {}
+                evidence: dict[str, Any] = {"lastError": last, "state": r.state.value}
+                if r.submissions:
+                    # A submission may still be carried out by DTS: say which one to check.
+                    evidence["lastSubmission"] = r.submissions[-1]
                 self.dead_letter(
                     r,
                     MaxAgeExceededError(
-                        f"Max age exceeded: {r.change_id} pending for {int(now - since)} s "
+                        f"Max age exceeded: {r.change_id} open ({r.state.value}) for {int(now - since)} s "
                         f"(limit {int(self.ctx.max_age_seconds)} s); last error: "
                         f"{last.get('code', 'none')}: {last.get('message', '-')}",
-                        evidence={"lastError": last},
+                        evidence=evidence,
                     ),
                 )
             else:
@@ -545,17 +588,37 @@ class _Pass:
             check_reserved(None, merged, [r.change.get("reserved") or {} for r in reserved_records])
         except GuardViolationError as exc:
             return self._guard_refused(reserved_records, exc)
-        result: ModifyResult = self._retry(
-            lambda: self.ctx.dts.modify_dts_job(
-                self.instance_id or "",
-                self.job_id,
-                None,
-                self.target.direction if self.target else None,
-                client_token=token,
-                reserved=merged,
-                modify_type="UPDATE_RESERVED",
+        try:
+            self._check_lease()
+        except LeaseHeldError as lost:
+            return self._aborted(reserved_records, lost)
+        try:
+            result: ModifyResult = self._retry_checked(
+                self._check_lease,
+                lambda: self.ctx.dts.modify_dts_job(
+                    self.instance_id or "",
+                    self.job_id,
+                    None,
+                    self.target.direction if self.target else None,
+                    client_token=token,
+                    reserved=merged,
+                    modify_type="UPDATE_RESERVED",
+                )
             )
-        )
+        except LeaseHeldError as lost:
+            return self._aborted(reserved_records, lost)
+        except DtsChangeError as exc:
+            if exc.retryable or isinstance(exc, _SETUP_ERRORS):
+                raise
+            # Refused for good (issue 12.6): only the culprit is dead-lettered; with several
+            # changes the first half is sent alone (a refused call changed nothing).
+            self.ctx.metrics.incr("modify_calls_failed")
+            if len(reserved_records) > 1:
+                return self.submit_reserved(reserved_records[: len(reserved_records) // 2], records)
+            self.dead_letter(reserved_records[0], exc)
+            self.report.action = "rejected-by-dts"
+            self.report.error = exc.to_dict()
+            return self.report
         self.ctx.metrics.incr("modify_calls")
         now = self.ctx.clock()
         for r in reserved_records:
@@ -617,17 +680,20 @@ class _Pass:
         for r in group:
             spec = requests[r.key].to_change_spec()
             remove = effective_removals(spec)  # without what it re-creates: that rides no removal phase
-            carried_out = _removal_confirmed(r) or (
-                r.state == ChangeState.PENDING and r.removal_intent is not None and r.removal_intent == current_digest
-            )
+            intended = r.state == ChangeState.PENDING and r.removal_intent is not None
+            carried_out = _removal_confirmed(r) or (intended and r.removal_intent == current_digest)
             if carried_out:
                 # Its removal was carried out; an object listed again since came back later (a
                 # later change, or a write whose answer was lost) and is not removed a second time.
                 # The others stay (an earlier change of this fold may add them again) and are not
                 # listed now because this change removed them: not `remove-not-listed`.
                 remove = tuple(ref for ref in remove if not _listed(current, ref))
+            # With a removal intent but another list now (a write whose answer was lost, then
+            # other writes): every name was listed when the intent was noted, so a name missing
+            # now is gone (by that write or another) and one still listed is removed as asked.
+            # Never `remove-not-listed`, never a listed name kept while the change counts applied.
             specs.append(ChangeSpec(r.key, spec.add, remove, spec.on_conflict, spec.target_names,
-                                    removals_carried_out=carried_out))
+                                    removals_carried_out=carried_out or intended))
         by_id = {r.key: r for r in group}
         while True:
             result, fitted = self._fit(specs, current)
@@ -715,34 +781,26 @@ class _Pass:
                 self._set(r, "pending")
             self.report.action = "dry-run"
             return self.report
-        # Re-read right before the write: a write from elsewhere must not be overwritten.
-        fresh = self._describe()
-        verdict = is_modifiable(fresh)
-        if not verdict.ok or fresh.db_list() != current:
-            reason = verdict.reason if not verdict.ok else "the job's DbList changed since it was read"
-            error = DbListChangedError(f"DbList changed underneath: {self.job_key}: {reason}; nothing was written")
-            self.note_error(included, error)
-            for r in included:
-                self._set(r, "pending")
-            self.report.action = "aborted"
-            self.report.error = error.to_dict()
-            return self.report
-        if not self.ctx.ledger.lease_is_current(self._lease):
-            error2 = LeaseHeldError(f"Lease lost: {self.job_key}: another pass took over; nothing was written")
-            for r in included:
-                self._set(r, "pending")
-            self.report.action = "aborted"
-            self.report.error = error2.to_dict()
-            return self.report
+        assert self.instance_id is not None
+        if self.out_of_time():
+            return self._stopped(included)
+        # Ledger writes come before the last checks, so that the lease check stays the last step.
+        included = self._note_removal_intent(included, listed)
+        flags = self.request(included[0]).modification_flags if included else {}
+        try:
+            # Re-read right before the write: a write from elsewhere must not be overwritten; the
+            # lease check is the last step before the call (the window left: docs/reliability.md).
+            self._check_still_current(current)
+        except (DbListChangedError, LeaseHeldError) as stale:
+            return self._aborted(included, stale)
         # The wire guard, on the text of the re-read just made: nothing below it may drop a path.
         refused = self._guard_dblist(phase, included, result, sent_json)
         if refused is not None:
             return refused
-        assert self.instance_id is not None
-        included = self._note_removal_intent(included, listed)
-        flags = self.request(included[0]).modification_flags if included else {}
         try:
-            response: ModifyResult = self._retry(
+            response: ModifyResult = self._retry_current(
+                current,
+                listed,
                 lambda: self.ctx.dts.modify_dts_job(
                     self.instance_id or "",
                     self.job_id,
@@ -754,15 +812,35 @@ class _Pass:
                     data_synchronization=flags.get("DataSynchronization"),
                 )
             )
+        except _OwnWriteLandedError:
+            # An attempt whose answer was lost was carried out: the list changed by our own write.
+            # It is recorded as submitted (its token kept) and confirmed like any other; ending
+            # the pass instead would fold these changes again over their own effect (issue 12.1).
+            response = ModifyResult(request_id=None, job_id=self.job_id, raw={})
+        except (DbListChangedError, LeaseHeldError) as stale:
+            # A wait between attempts made the list (or the lease) stale: the next pass re-folds.
+            # An earlier attempt may have been carried out without an answer: keep its token.
+            self.ctx.metrics.incr("modify_calls_failed")
+            return self._aborted(included, stale, unanswered_token=token)
         except DtsChangeError as exc:
             self.ctx.metrics.incr("modify_calls_failed")
             if exc.retryable or isinstance(exc, _SETUP_ERRORS):
-                self.note_error(included, exc)
+                self.note_error(included, exc, unanswered_token=token if exc.retryable else None)
                 for r in included:
                     self._set(r, "pending")
                 self.report.action = "job-busy" if exc.category == "job_busy" else "retry-later"
                 self.report.error = exc.to_dict()
                 return self.report
+            if len(included) > 1:
+                # One bad change must not take the others with it (issue 12.8): a refused call
+                # changed nothing, so the first half is folded and sent again; the culprit ends
+                # alone and only it is dead-lettered, the rest follows in the next passes.
+                half = included[: len(included) // 2]
+                for r in included[len(half) :]:
+                    self._set(r, "pending")
+                log_event("isolating a refused change", logging.WARNING, job=self.job_key, code=exc.code,
+                          changes=len(included), retrying=len(half))
+                return self.fold_and_submit(half, current)
             for r in included:
                 self.dead_letter(r, exc)
             self.report.action = "rejected-by-dts"
@@ -864,6 +942,54 @@ class _Pass:
             out.append(noted)
         return out
 
+    def _check_still_current(self, current: DbList, sent: DbList | None = None) -> None:
+        """Raise unless the job still lists `current`, accepts a write and our lease still stands.
+
+        With `sent` (a retry of that write): a job now listing exactly `sent` carried out an
+        attempt whose answer was lost; `_OwnWriteLandedError` says so (no retry, no abort)."""
+        fresh = self._describe()
+        if sent is not None and sent != current and fresh.db_list() == sent:
+            raise _OwnWriteLandedError()
+        verdict = is_modifiable(fresh)
+        if not verdict.ok or fresh.db_list() != current:
+            reason = verdict.reason if not verdict.ok else "the job's DbList changed since it was read"
+            raise DbListChangedError(f"DbList changed underneath: {self.job_key}: {reason}; nothing was written")
+        self._check_lease()
+
+    def _check_lease(self) -> None:
+        if not self.ctx.ledger.lease_is_current(self._lease):
+            raise LeaseHeldError(f"Lease lost: {self.job_key}: it ended or another pass took over; nothing was written")
+
+    def _retry_current(self, current: DbList, sent: DbList, fn: Callable[[], Any]) -> Any:
+        """`_retry` for a write built from `current`: after every wait (back-off, Retry-After) the
+        job is read again and the lease checked, so a retry never sends a list older than the last
+        read (issue 12.1); a changed list ends the pass and the next one folds again."""
+        return self._retry_checked(lambda: self._check_still_current(current, sent), fn)
+
+    def _retry_checked(self, check: Callable[[], None], fn: Callable[[], Any]) -> Any:
+        """`_retry` that runs `check` after every wait and before the next attempt."""
+        return call_with_retry(
+            fn,
+            deadline=self.ctx.deadline,
+            clock=self.ctx.monotonic,
+            sleep=self.ctx.sleep,
+            on_retry=lambda exc, attempt, delay: log_event(
+                "retrying", logging.WARNING, job=self.job_key, code=exc.code, attempt=attempt, delay=round(delay, 3)
+            ),
+            before_retry=check,
+        )
+
+    def _aborted(
+        self, included: list[ChangeRecord], error: DtsChangeError, *, unanswered_token: str | None = None
+    ) -> PassReport:
+        if isinstance(error, DbListChangedError) or unanswered_token is not None:
+            self.note_error(included, error, unanswered_token=unanswered_token)
+        for r in included:
+            self._set(r, "pending")
+        self.report.action = "aborted"
+        self.report.error = error.to_dict()
+        return self.report
+
     _lease: Any = None
 
 
@@ -903,19 +1029,33 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
                 one.report.action = "waiting-for-modification"
                 return one.report
             seen = (first, detail) if detail is not None else None
-        records = ctx.ledger.open_changes(job_key)
+        # Reading every record costs two store calls each: a third of the time left at most, so
+        # that confirming or submitting what was read fits before the deadline (issue 12.10).
+        read_until = ctx.monotonic() + max(0.0, ctx.deadline - ctx.monotonic()) / 3
+        cut: list[bool] = []
+
+        def out_of_time() -> bool:
+            if ctx.monotonic() < read_until:
+                return False
+            cut.append(True)
+            return True
+
+        records = ctx.ledger.open_changes(job_key, out_of_time=out_of_time)
         if not records:
             return one.report
         if not dry_run:
             # A change written slowly can become visible after later ones were applied: it goes
             # to the end of the order, so the ledger's seq order stays the order of application.
-            records = ctx.ledger.admit(job_key, records)
+            records = ctx.ledger.admit(job_key, records, complete=not cut)
         return one.run(records, seen)
     except DtsChangeError as exc:
         # Transient or unclassified service trouble: everything stays pending for the next pass.
         if exc.category != "internal" and records:
             # Read again: the pass may have moved some on (confirmed, re-sequenced) before it stopped.
             records = ctx.ledger.open_changes(job_key)
+            if not dry_run:
+                # DTS failing (403, 503...) must not keep a change open past its maximum age.
+                records = one.expire(records)
             one.note_error(records, exc)
         for r in records:
             one.report.outcomes.setdefault(r.key, "pending")

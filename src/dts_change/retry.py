@@ -39,11 +39,14 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     on_retry: Callable[[DtsChangeError, int, float], None] | None = None,
+    before_retry: Callable[[], None] | None = None,
 ) -> T:
     """Call `fn`, retrying transient errors while attempts and the deadline allow; re-raise the rest.
 
     Only `category == "transient"` is retried here: a busy job is not waited for (the change stays
-    pending) and credential reloads happen inside the clients."""
+    pending) and credential reloads happen inside the clients. `before_retry` runs after each
+    wait and before the next attempt; what it raises ends the retries (a write whose input went
+    stale during the wait must not be repeated as it was)."""
     policy = policy or RetryPolicy()
     rng = rng or random.Random()
     attempt = 0
@@ -62,3 +65,5 @@ def call_with_retry(
             if on_retry is not None:
                 on_retry(exc, attempt, delay)
             sleep(delay)
+            if before_retry is not None:
+                before_retry()

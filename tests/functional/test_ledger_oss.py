@@ -181,3 +181,23 @@ def test_ledger_oss_wrong_credentials_raise_instead_of_reading_as_absent(emulato
             store.get("k")
     finally:
         client.close()
+
+
+def test_ledger_oss_store_delete_many_uses_delete_multiple_objects_in_batches_of_1000(
+    oss_client: OssClient, emulator_server: Any
+) -> None:
+    # GIVEN 1,001 objects under the store's prefix (seeded directly), and one outside it
+    state = emulator_server.get_state()
+    names = [f"p/x/{i:04d}.json" for i in range(1001)]
+    state["buckets"][BUCKET] = {**{name: "{}" for name in names}, "other/keep.json": "{}"}
+    emulator_server.put_state(state)
+    store = open_store(f"oss://{BUCKET}/p", oss_client=oss_client)
+    # WHEN they are deleted with one missing key among them
+    store.delete_many([name[len("p/"):] for name in names] + ["x/missing.json"])
+    # THEN two signed DeleteMultipleObjects calls did it, and nothing else was touched
+    batches = [c for c in emulator_server.calls() if c.get("action") == "Bucket:POST?delete"]
+    assert [c["outcome"] for c in batches] == ["ok", "ok"]
+    assert [c["deleted"] for c in batches] == [1000, 2]
+    assert emulator_server.calls("DeleteObject") == []
+    assert store.list("x/") == []
+    assert sorted(emulator_server.get_state()["buckets"][BUCKET]) == ["other/keep.json"]

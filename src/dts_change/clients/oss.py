@@ -38,6 +38,7 @@ OssSignatureVersion = Literal["v4", "v1"]
 MAX_ERROR_BODY_BYTES = 64 * 1024
 MAX_LIST_BODY_BYTES = 16 * 1024 * 1024
 MAX_KEY_BYTES = 1023
+MAX_DELETE_KEYS = 1000
 _EXPIRED_CODES = frozenset({"SecurityTokenExpired", "InvalidSecurityToken.Expired"})
 _BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _XML_DECLARATION_BLOCKERS = (b"<!DOCTYPE", b"<!ENTITY")
@@ -49,6 +50,10 @@ class OssObject:
     etag: str | None
     content_type: str | None
     request_id: str | None
+    last_modified: str | None = None
+    """`Last-Modified` and `Date` (RFC 1123): both read on OSS's clock, so their difference is the
+    object's age whatever the local clock says (the ledger's lease relies on it)."""
+    date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,8 @@ class OssClient:
             etag=_unquote_etag(response.headers.get("ETag")),
             content_type=response.headers.get("Content-Type"),
             request_id=response.headers.get("x-oss-request-id"),
+            last_modified=response.headers.get("Last-Modified"),
+            date=response.headers.get("Date"),
         )
 
     def put_object(
@@ -182,6 +189,29 @@ class OssClient:
         """Delete an object (OSS answers 204 whether or not it existed); returns the request id."""
         check_key(key)
         response = self._request("DELETE", "DeleteObject", bucket, key)
+        response.close()
+        return response.headers.get("x-oss-request-id")
+
+    def delete_objects(self, bucket: str, keys: list[str]) -> str | None:
+        """Delete up to 1,000 objects in one call (DeleteMultipleObjects, quiet: OSS answers only
+        failures, and a missing key is not one); returns the request id."""
+        if not 1 <= len(keys) <= MAX_DELETE_KEYS:
+            raise InvalidParameterError(
+                f"Invalid key count {len(keys)} for DeleteMultipleObjects -> expected 1-{MAX_DELETE_KEYS}"
+            )
+        from xml.sax.saxutils import escape as xml_escape  # noqa: PLC0415 - only pruning needs it (cold start)
+
+        for key in keys:
+            check_key(key)
+        items = "".join(f"<Object><Key>{xml_escape(key)}</Key></Object>" for key in keys)
+        payload = f'<?xml version="1.0" encoding="UTF-8"?><Delete><Quiet>true</Quiet>{items}</Delete>'.encode()
+        headers = {
+            "Content-MD5": base64.b64encode(hashlib.md5(payload, usedforsecurity=False).digest()).decode("ascii"),
+            "Content-Type": "application/xml",
+        }
+        response = self._request(
+            "POST", "DeleteMultipleObjects", bucket, None, query={"delete": ""}, headers=headers, body=payload
+        )
         response.close()
         return response.headers.get("x-oss-request-id")
 

@@ -40,6 +40,8 @@ class Fault:
     action: str = "*"
     service: str | None = None
     job_id: str | None = None
+    key_contains: str | None = None
+    param_contains: str | None = None
     error_code: str | None = None
     http_status: int | None = None
     message: str | None = None
@@ -81,6 +83,8 @@ class Fault:
             action=str(obj.get("action") or "*"),
             service=_service(obj, where),
             job_id=opt_str(obj, "jobId", None, where),
+            key_contains=opt_str(obj, "keyContains", None, where),
+            param_contains=opt_str(obj, "paramContains", None, where),
             error_code=code,
             http_status=status,
             message=message,
@@ -105,6 +109,8 @@ class Fault:
             "action": self.action,
             "service": self.service,
             "jobId": self.job_id,
+            "keyContains": self.key_contains,
+            "paramContains": self.param_contains,
             "code": self.error_code,
             "httpStatus": self.http_status,
             "message": self.message,
@@ -120,10 +126,21 @@ class Fault:
             "fired": self.fired,
         }
 
-    def matches(self, service: str, action: str | None, job_id: str | None) -> bool:
+    def matches(
+        self,
+        service: str,
+        action: str | None,
+        job_id: str | None,
+        key: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> bool:
         if self.service is not None and self.service != service:
             return False
         if self.action not in ("*", action):
+            return False
+        if self.key_contains is not None and (key is None or self.key_contains not in key):
+            return False
+        if self.param_contains is not None and not any(self.param_contains in v for v in (params or {}).values()):
             return False
         return self.job_id is None or self.job_id == job_id
 
@@ -183,11 +200,18 @@ class FaultPlan:
     def clear(self) -> None:
         self.faults.clear()
 
-    def decide(self, service: str, action: str | None, job_id: str | None) -> FaultDecision | None:
+    def decide(
+        self,
+        service: str,
+        action: str | None,
+        job_id: str | None,
+        key: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> FaultDecision | None:
         decision = FaultDecision()
         fired_any = False
         for fault in list(self.faults):
-            if not fault.matches(service, action, job_id):
+            if not fault.matches(service, action, job_id, key, params):
                 continue
             fault.matched += 1
             if not self._fires(fault):

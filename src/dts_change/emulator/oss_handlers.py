@@ -1,7 +1,7 @@
 """One method per OSS operation on path-style URLs `/<bucket>/<key>`: parse, call, answer XML.
 
 Only what the handler needs is emulated (GetObject, HeadObject, PutObject with
-x-oss-forbid-overwrite, DeleteObject, ListObjects V1 and V2, Get/PutBucketVersioning); anything
+x-oss-forbid-overwrite, DeleteObject, DeleteMultipleObjects, ListObjects V1 and V2, Get/PutBucketVersioning); anything
 else is answered `NotImplemented` (501), never a fake success.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
+from xml.etree import ElementTree
 
 from dts_change.emulator.admin import CallRecord
 from dts_change.emulator.oss_state import (
@@ -111,6 +112,7 @@ class OssHandlers:
             "HeadObject": self.head_object,
             "PutObject": self.put_object,
             "DeleteObject": self.delete_object,
+            "Bucket:POST?delete": self.delete_multiple_objects,
             "ListObjectsV2": self.list_objects_v2,
             "ListObjects": self.list_objects,
             "GetBucketVersioning": self.get_bucket_versioning,
@@ -208,6 +210,39 @@ class OssHandlers:
     ) -> WireResponse:
         self.oss.delete_object(bucket, key)
         return WireResponse(204)
+
+    def delete_multiple_objects(
+        self, request: WireRequest, bucket: str, key: str | None, query: dict[str, str], call: CallRecord, now: float
+    ) -> WireResponse:
+        """POST /<bucket>?delete with `<Delete><Quiet/><Object><Key/></Object>...</Delete>`: at most
+        1,000 keys, Content-MD5 required; missing keys count as deleted, as on OSS."""
+        body = request.body
+        md5_header = request.header("content-md5")
+        try:
+            sent = base64.b64decode((md5_header or "").strip(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidDigestError() from exc
+        if sent != hashlib.md5(body, usedforsecurity=False).digest():
+            raise InvalidDigestError()
+        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+            raise MalformedXmlError()
+        try:
+            root = ElementTree.fromstring(body)  # noqa: S314 - DTD/entities refused above
+        except ElementTree.ParseError as exc:
+            raise MalformedXmlError() from exc
+        keys = [item.findtext("Key") or "" for item in root.findall("Object")]
+        if root.tag != "Delete" or not keys or len(keys) > 1000 or "" in keys:
+            raise MalformedXmlError()
+        quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
+        url_encoded = query.get("encoding-type") == "url"
+        for name in keys:
+            self.oss.delete_object(bucket, name)
+        call.set(deleted=len(keys))
+        deleted = [] if quiet else [{"Key": quote(k, safe="/") if url_encoded else k} for k in keys]
+        children: dict[str, Any] = {"Deleted": deleted}
+        if url_encoded:
+            children["EncodingType"] = "url"
+        return _xml(xml_document("DeleteResult", children))
 
     def list_objects_v2(
         self,

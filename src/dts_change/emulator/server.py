@@ -155,7 +155,7 @@ class EmulatorApp:
                 call.set(signature=auth.to_log())
                 if auth.error is not None:
                     raise auth.error
-                decision = self.core.faults.decide("dts", action, params.get("DtsJobId"))
+                decision = self.core.faults.decide("dts", action, params.get("DtsJobId"), params=params)
                 call.set(fault=None if decision is None else decision.to_log())
             dropped = self._apply_faults(decision, "before")
             if dropped is not None:
@@ -210,7 +210,7 @@ class EmulatorApp:
                 call.set(signature=auth.to_log())
                 if auth.error is not None:
                     raise auth.error
-                decision = self.core.faults.decide("oss", action, None)
+                decision = self.core.faults.decide("oss", action, None, key)
                 call.set(fault=None if decision is None else decision.to_log())
             dropped = self._apply_faults(decision, "before")
             if dropped is not None:
@@ -254,6 +254,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = SERVER_TIMEOUT_SECONDS
     app: EmulatorApp
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """`Date` on the emulator's clock (what a test moves), sent once per answer."""
+        return formatdate(self.app.core.clock() if timestamp is None else timestamp, usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log; the call log is the record."""
@@ -308,8 +312,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if "content-length" not in names:
             self.send_header("Content-Length", str(len(response.body)))
-        if "date" not in names:
-            self.send_header("Date", formatdate(usegmt=True))
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)

@@ -374,6 +374,7 @@ KNOWN_OSS_STATUSES: dict[str, int] = {
         RequestTimeTooSkewedError,
         InvalidArgumentError,
         InvalidDigestError,
+        MalformedXmlError,
         EntityTooLargeError,
         OssNotImplementedError,
         MethodNotAllowedError,

@@ -45,6 +45,15 @@ class Store(Protocol):
         ...
 
 
+class AgedStore(Store, Protocol):
+    """A store that can tell an object's age on its own clock (no local clock involved)."""
+
+    def get_with_age(self, key: str) -> tuple[bytes, float | None] | None:
+        """The object's bytes and seconds since it was written, on the store's clock (None when
+        the store did not say), or None when the object does not exist."""
+        ...
+
+
 def check_key(key: str) -> str:
     """Return `key` if it can name an object on every backend, else raise `InvalidStoreKeyError`."""
     problem = _key_problem(key)

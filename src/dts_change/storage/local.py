@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -60,6 +61,19 @@ class DirectoryStore:
         except OSError as exc:
             raise self._error("read", key, exc) from exc
 
+    def get_with_age(self, key: str) -> tuple[bytes, float | None] | None:
+        """The file and its age by its modification time (one machine: one clock)."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+                written = os.fstat(handle.fileno()).st_mtime
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise self._error("read", key, exc) from exc
+        return data, max(0.0, time.time() - written)
+
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         temp = self._write_temp(path, key, data)
@@ -102,6 +116,10 @@ class DirectoryStore:
             except OSError:
                 return
             parent = parent.parent
+
+    def delete_many(self, keys: list[str]) -> None:
+        for key in keys:
+            self.delete(key)
 
     def list(self, prefix: str) -> list[str]:
         check_prefix(prefix)

@@ -9,6 +9,7 @@ the real `OssClient` and the emulator.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from ..errors import ObjectExistsError, SourceObjectNotFoundError
@@ -16,6 +17,7 @@ from .base import check_key, check_prefix
 
 DEFAULT_MAX_OBJECT_BYTES = 16 * 1024 * 1024  # a record holds at most a 1 MB DbList and its change
 _CONTENT_TYPE = "application/json"
+_DELETE_BATCH = 1000
 
 
 class OssBodyLike(Protocol):
@@ -85,6 +87,17 @@ class OssStore:
                 raise  # a missing bucket is a configuration error, not an absent record
             return None
 
+    def get_with_age(self, key: str) -> tuple[bytes, float | None] | None:
+        """The object and its age: the answer's `Date` minus the object's `Last-Modified`, both
+        stamped by OSS, so a local clock that is off changes nothing (1 s resolution)."""
+        try:
+            obj = self.client.get_object(self.bucket, self._key(key), self.max_object_bytes)
+        except SourceObjectNotFoundError as exc:
+            if exc.remote_code == "NoSuchBucket":
+                raise
+            return None
+        return obj.body, _age(getattr(obj, "date", None), getattr(obj, "last_modified", None))
+
     def put_if_absent(self, key: str, data: bytes) -> bool:
         try:
             self.client.put_object(
@@ -100,6 +113,18 @@ class OssStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(self.bucket, self._key(key))
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete `keys` with DeleteMultipleObjects, 1,000 a call (pruning: one call, not one per
+        object); a client without it deletes one by one."""
+        names = [self._key(key) for key in keys]
+        delete_objects = getattr(self.client, "delete_objects", None)
+        if delete_objects is None:
+            for name in names:
+                self.client.delete_object(self.bucket, name)
+            return
+        for start in range(0, len(names), _DELETE_BATCH):
+            delete_objects(self.bucket, names[start : start + _DELETE_BATCH])
+
     def list(self, prefix: str) -> list[str]:
         check_prefix(prefix)
         start = len(self.prefix)
@@ -111,3 +136,12 @@ class OssStore:
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
+
+
+def _age(date: str | None, last_modified: str | None) -> float | None:
+    if not date or not last_modified:
+        return None
+    try:
+        return max(0.0, (parsedate_to_datetime(date) - parsedate_to_datetime(last_modified)).total_seconds())
+    except (TypeError, ValueError):
+        return None

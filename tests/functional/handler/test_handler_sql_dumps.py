@@ -8,6 +8,7 @@ the parser does not share).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,13 @@ def objects(db_list: dict[str, Any]) -> set[str]:
 SEED_OBJECTS = objects(seed_state()["jobs"][JOB]["dbList"])
 
 
-def oss_event(key: str, request_id: str = "6632F0A1B2C3D4E5F6A79999") -> bytes:
+def oss_event(key: str, body: str, request_id: str = "6632F0A1B2C3D4E5F6A79999") -> bytes:
     event = json.loads(read_event_bytes("oss-object-created.json"))
     record = event["events"][0]
     record["oss"]["object"]["key"] = key
-    record["oss"]["object"].pop("eTag", None)
-    record["oss"]["object"]["eTag"] = "0" * 32
+    # OSS's ETag of a PutObject is the MD5 of the bytes; a different one means the object was
+    # overwritten after the event (superseded, issue 12.4).
+    record["oss"]["object"]["eTag"] = hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest().upper()
     record["responseElements"]["requestId"] = request_id
     return json.dumps(event).encode()
 
@@ -66,7 +68,7 @@ def make_deploy(tmp_path: Path) -> Iterator[Any]:
 def upload(deploy: LocalDeployment, sample: str, body: str | None = None) -> dict[str, Any]:
     text = body if body is not None else (EVENTS_DIR / "changes" / sample).read_text(encoding="utf-8")
     deploy.put_object(PREFIX + sample, text)
-    return deploy.invoke(oss_event(PREFIX + sample))
+    return deploy.invoke(oss_event(PREFIX + sample, text))
 
 
 SAMPLES = [

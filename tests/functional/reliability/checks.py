@@ -181,6 +181,7 @@ def double_submissions(records: Iterable[ChangeRecord], calls: list[ModifyCall],
     known: set[str] = set()
     problems = []
     for r in records:
+        known.update(r.unanswered_tokens)  # sent, answer lost, pass ended: the change keeps them
         per_phase: dict[str, set[str]] = {}
         for s in r.submissions:
             token = s.get("client_token")

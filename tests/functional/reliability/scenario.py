@@ -21,7 +21,7 @@ from typing import Any
 from dts_change.errors import DtsChangeError
 from dts_change.handler import App
 from tests.conftest import load_event_json
-from tests.harness import JOB, LocalDeployment, seed_state
+from tests.harness import JOB, LocalDeployment, oss_deployment, seed_state
 from tests.reference.generators import ADVERSARIAL_NAMES
 
 INITIAL_TABLES = [("shop", "orders"), ("staging", "tmp_import"), ("staging", "tmp_export")]
@@ -32,6 +32,7 @@ WORKERS = 3
 MAX_FC_RETRIES = 6
 SETTLE_PASSES = 40
 RUN_DEADLINE_SECONDS = 25.0
+LEASE_SECONDS = 4
 CONTENT_CODES = frozenset({
     "conflict", "removal-needs-table-list", "settings-under-whole-database",
     # issue 11: removing an unlisted name, a database's last table or everything
@@ -149,9 +150,13 @@ def fault_plan(rng: random.Random) -> list[dict[str, Any]]:
          "probability": 0.1},
         {"id": "latency", "latencySeconds": rng.choice([0.05, 0.1]), "probability": 0.03},
         {"id": "token-expiry", "service": "dts", "tokenExpiry": True, "probability": p / 2},
+        # The ledger is on OSS: an invocation makes about ten OSS calls, so OSS faults stay rare
+        # enough per call that most invocations still reach DTS and meet its faults.
         {"id": "oss-unavailable", "service": "oss", "action": "GetObject", "code": "InternalError",
-         "httpStatus": 500, "probability": 0.15},
-        {"id": "oss-reset", "service": "oss", "reset": True, "probability": 0.05},
+         "httpStatus": 500, "probability": 0.03},
+        {"id": "oss-reset", "service": "oss", "reset": True, "probability": 0.01},
+        {"id": "oss-lease-lost", "service": "oss", "action": "PutObject", "keyContains": "leases/", "reset": True,
+         "phase": "after", "probability": 0.1},
     ]
 
 
@@ -165,6 +170,7 @@ FAULT_KINDS = {
     "token-expiry": "token expiry",
     "oss-unavailable": "OSS 5xx",
     "oss-reset": "OSS connection reset",
+    "oss-lease-lost": "OSS answer lost after a lease write",
 }
 
 
@@ -202,11 +208,18 @@ class _Instances:
             return False
         return True
 
-    def tick(self, app: App) -> None:
+    def tick(self, app: App) -> bool:
+        """One timer pass; True when it found a job's lease held by another instance."""
         try:
-            self.deploy.tick(app)
+            reports = self.deploy.tick(app)["reconcile"]
+            return any(r["action"] == "lease-held" for r in reports)
+        except DtsChangeError as exc:
+            # The ledger's store failing raises (FC retries the timer; the next one runs anyway).
+            if not exc.retryable:
+                self._unexpected(f"timer: non-retryable {exc.code} raised: {exc.message}")
         except Exception as exc:
             self._unexpected(f"timer: {type(exc).__name__}: {exc}")
+        return False
 
     def _unexpected(self, text: str) -> None:
         with self.lock:
@@ -239,7 +252,10 @@ def run_scenario(seed: int, tmp_path: Path) -> RunResult:
     state = seed_state(**timing)
     state["settings"] = {"seed": seed}
     state["faults"] = fault_plan(rng)
-    deploy = LocalDeployment(tmp_path, state)
+    # The ledger and dead letters on OSS, as deployed. A lease write whose answer is lost, by an
+    # instance whose next calls fail too, stays live for other instances until it expires: short
+    # here so that settling waits seconds for it, not the deployed 300 s.
+    deploy = oss_deployment(tmp_path, state, DTS_CHANGE_LEASE_SECONDS=str(LEASE_SECONDS))
     initial = deploy.db_list()
     result = RunResult(seed, deploy, initial, [], 0, dict(FAULT_KINDS))
     result.initial_reserved = dict(deploy.server.get_state()["jobs"][JOB]["reserved"])
@@ -306,7 +322,8 @@ def run_scenario(seed: int, tmp_path: Path) -> RunResult:
             break
         if pause:
             time.sleep(pause)
-        instances.tick(app)
+        if instances.tick(app):
+            time.sleep(LEASE_SECONDS / 4)  # a lease left by an instance that is gone: wait it out
     result.elapsed = time.monotonic() - started
     assert JOB in deploy.server.get_state()["jobs"]
     return result

@@ -35,7 +35,7 @@ from tests.functional.reliability.checks import (
     unsettled_changes,
 )
 from tests.functional.reliability.scenario import make_change
-from tests.harness import LocalDeployment, seed_state
+from tests.harness import LocalDeployment, oss_deployment, seed_state
 
 CRASH_EXIT = 17
 RUN_TIMEOUT = 40.0
@@ -94,14 +94,14 @@ class Driver:
 
 @pytest.fixture
 def crash_deploy(tmp_path: Path) -> Iterator[LocalDeployment]:
-    deploy = LocalDeployment(tmp_path / "crashed", seed_state(**TIMING))
+    deploy = oss_deployment(tmp_path / "crashed", seed_state(**TIMING))  # ledger on OSS, as deployed
     yield deploy
     deploy.stop()
 
 
 def uninterrupted(tmp_path: Path, events: list[str]) -> tuple[DbList, dict[str, str]]:
     """The reference: the same events, in the same order, by one process that never dies."""
-    deploy = LocalDeployment(tmp_path / "reference", seed_state(**TIMING))
+    deploy = oss_deployment(tmp_path / "reference", seed_state(**TIMING))
     try:
         for event in events:
             deploy.invoke(event)

@@ -136,3 +136,12 @@ def test_fault_plan_decision_combines_latency_and_first_error() -> None:
     assert decision.latency_seconds == 1.5
     assert decision.error is not None and decision.error.code == "Throttling.User"
     assert decision.fault_ids == ["a", "b"]
+
+
+def test_fault_key_contains_matches_only_oss_calls_on_such_keys() -> None:
+    plan = FaultPlan([Fault("f", service="oss", key_contains="leases/", error_code="InternalError", count=5)], seed=0)
+    assert plan.decide("oss", "PutObject", None, "ledger/changes/abc/000000.json") is None
+    assert plan.decide("dts", "PutObject", None, None) is None
+    hit = plan.decide("oss", "PutObject", None, "ledger/leases/job/000000000001.json")
+    assert hit is not None and hit.fault_ids == ["f"]
+    assert Fault.from_state({"keyContains": "leases/", "code": "InternalError"}, "f", "d").to_state()["keyContains"] == "leases/"

@@ -220,3 +220,38 @@ def test_state_bucket_versioning_other_value_is_refused(harness: Harness) -> Non
     state["bucketVersioning"] = {BUCKET: "On"}
     with pytest.raises(Exception, match="bucketVersioning"):
         harness.core.put_state(state)
+def _delete_body(*keys: str, quiet: bool = False) -> bytes:
+    items = "".join(f"<Object><Key>{k}</Key></Object>" for k in keys)
+    return f"<Delete><Quiet>{str(quiet).lower()}</Quiet>{items}</Delete>".encode()
+
+
+def _md5(body: bytes) -> str:
+    return base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+def test_delete_multiple_objects_deletes_listed_keys_and_answers_deleted_unless_quiet(harness: Harness) -> None:
+    _put(harness, "a")
+    _put(harness, "b")
+    body = _delete_body("a", "missing")
+    response = harness.oss("POST", BUCKET, None, body=body, query={"delete": ""}, headers={"content-md5": _md5(body)})
+    assert response.status == 200
+    assert [k.text for k in ET.fromstring(response.body).iter("Key")] == ["a", "missing"]
+    assert harness.oss("GET", BUCKET, "a").status == 404 and harness.oss("GET", BUCKET, "b").status == 200
+    quiet = _delete_body("b", quiet=True)
+    answer = harness.oss("POST", BUCKET, None, body=quiet, query={"delete": ""}, headers={"content-md5": _md5(quiet)})
+    assert answer.status == 200 and b"<Key>" not in answer.body
+
+
+@pytest.mark.parametrize(
+    ("body", "md5", "code"),
+    [
+        (_delete_body("a"), "AAAA", b"InvalidDigest"),
+        (b"<Delete><Quiet>true</Quiet></Delete>", None, b"MalformedXML"),
+        (b"not xml", None, b"MalformedXML"),
+    ],
+)
+def test_delete_multiple_objects_refuses_bad_digest_and_bad_xml(harness: Harness, body: bytes, md5: str | None, code: bytes) -> None:
+    _put(harness, "a")
+    response = harness.oss("POST", BUCKET, None, body=body, query={"delete": ""}, headers={"content-md5": md5 or _md5(body)})
+    assert response.status == 400 and code in response.body
+    assert harness.oss("GET", BUCKET, "a").status == 200

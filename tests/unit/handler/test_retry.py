@@ -5,6 +5,7 @@ import random
 import pytest
 
 from dts_change.errors import (
+    DbListChangedError,
     JobModifyingError,
     ServiceUnavailableError,
     SignatureMismatchError,
@@ -82,3 +83,19 @@ def test_backoff_delay_is_full_jitter_capped():
     delays = [backoff_delay(attempt, policy, rng) for attempt in range(1, 10) for _ in range(50)]
     assert all(0 <= d <= 2.0 for d in delays)
     assert max(delays) > 1.5 and min(delays) < 0.1
+
+
+def test_before_retry_runs_after_each_wait_and_what_it_raises_ends_the_retries() -> None:
+    events: list[str] = []
+
+    def fn() -> str:
+        events.append("call")
+        raise ThrottledError("slow down")
+
+    def stale() -> None:
+        events.append("check")
+        raise DbListChangedError("changed while waiting")
+
+    with pytest.raises(DbListChangedError):
+        call_with_retry(fn, deadline=1e9, sleep=lambda _s: events.append("sleep"), before_retry=stale)
+    assert events == ["call", "sleep", "check"]

@@ -13,6 +13,7 @@ from dts_change.dblist import ObjectRef
 from dts_change.errors import ConfigurationError, NetworkError
 from dts_change.formats import Caps
 from dts_change.intake import intake_event, intake_settings_from_env, key_candidates
+from tests.conftest import EVENTS_DIR
 from tests.unit.intake.conftest import BASE_ENV, BUCKET, DEFAULT_JOB, PREFIX, FakeReader
 
 DEFAULT = JobTarget(DEFAULT_JOB, None, "Forward", "cn-hangzhou")
@@ -182,10 +183,21 @@ def test_intake_event_unroutable_change_is_rejected(event_bytes, run_intake, mak
 # ---------------------------------------------------------------------- removals
 
 
-def _postgres_event(load_event):
+def _etag(body: bytes) -> str:
+    """OSS's ETag of an object written by PutObject: the MD5 of its bytes, upper case."""
+    return hashlib.md5(body, usedforsecurity=False).hexdigest().upper()
+
+
+def _object_event(load_event, key: str, body: bytes):
+    """The sample OSS event, naming `key` with the eTag of `body` (what OSS would send)."""
     event = load_event("oss-object-created.json")
-    event["events"][0]["oss"]["object"]["key"] = PREFIX + "new-table-postgres.sql"
+    event["events"][0]["oss"]["object"].update(key=key, eTag=_etag(body))
     return event
+
+
+def _postgres_event(load_event):
+    name = "new-table-postgres.sql"
+    return _object_event(load_event, PREFIX + name, (EVENTS_DIR / "changes" / name).read_bytes())
 
 
 def test_intake_event_drop_is_reported_and_ignored_without_allow_removals(load_event, run_intake):
@@ -223,8 +235,7 @@ def test_intake_event_explicit_removal_refused_when_route_forbids(event_bytes, r
 
 def test_intake_event_drop_only_file_without_removals_is_rejected(load_event, run_intake, reader):
     reader.put(BUCKET, PREFIX + "drop.sql", b"DROP TABLE shop.old;")
-    event = load_event("oss-object-created.json")
-    event["events"][0]["oss"]["object"]["key"] = PREFIX + "drop.sql"
+    event = _object_event(load_event, PREFIX + "drop.sql", b"DROP TABLE shop.old;")
     error = _failed(_only(run_intake(event)), "invalid-change")
     assert error.message.startswith(
         "Invalid change in oss://dts-change-config/dts-change/incoming/drop.sql: nothing to do"
@@ -303,8 +314,7 @@ def test_intake_event_oss_triggered_request_may_read_its_own_bucket(
     settings = make_settings(DTS_CHANGE_ALLOWED_BUCKETS="somewhere-else")
     request = load_event("manual-modify-dts-job.json")
     reader.put(BUCKET, PREFIX + "req.json", json.dumps(request).encode())
-    event = load_event("oss-object-created.json")
-    event["events"][0]["oss"]["object"]["key"] = PREFIX + "req.json"
+    event = _object_event(load_event, PREFIX + "req.json", json.dumps(request).encode())
     # WHEN intake runs THEN the FileOssUrl in the same bucket is read for that event
     outcome = _only(run_intake(event, settings_=settings))
     assert outcome.status == "accepted", outcome.to_dict()
@@ -357,12 +367,14 @@ def test_intake_event_raw_and_url_encoded_keys_resolve_to_the_right_object(
     assert change.source.key == stored_key
 
 
-def test_intake_event_etag_mismatch_still_reads_the_object(load_event, run_intake, reader):
-    # The object was overwritten after the event: its eTag differs, it is still the object named
+def test_intake_event_etag_mismatch_is_superseded_with_both_etags(load_event, run_intake, reader):
+    # The object was overwritten after the event (issue 12.4): its content is the newer upload's,
+    # never applied as this older event's; the error names both eTags
     event = load_event("oss-object-created.json")
     event["events"][0]["oss"]["object"]["eTag"] = "0" * 32
-    outcome = _only(run_intake(event))
-    assert outcome.status == "accepted"
+    error = _failed(_only(run_intake(event)), "object-superseded")
+    current = _etag((EVENTS_DIR / "changes" / "new-table.sql").read_bytes())
+    assert error.details == {"eventETag": "0" * 32, "currentETag": current}
     assert reader.calls == [(BUCKET, PREFIX + "new-table.sql")]
 
 
@@ -412,8 +424,11 @@ def test_intake_event_unexpected_exception_becomes_internal_error_and_others_con
                 raise RuntimeError("boom")
             return super().get_object(bucket, key, max_bytes)
 
-    reader = Broken({(BUCKET, PREFIX + "dblist-fragment.json"): b'{"a": {"all": true}}'})
-    first, second = intake_event(event_bytes("eventbridge-oss-batch.json"), settings=settings, reader=reader)
+    fragment = b'{"a": {"all": true}}'
+    reader = Broken({(BUCKET, PREFIX + "dblist-fragment.json"): fragment})
+    batch = json.loads(event_bytes("eventbridge-oss-batch.json"))
+    batch[1]["data"]["oss"]["object"]["eTag"] = _etag(fragment)
+    first, second = intake_event(json.dumps(batch), settings=settings, reader=reader)
     error = _failed(first, "internal-error")
     assert error.message == f"Unexpected RuntimeError while reading oss://{BUCKET}/{PREFIX}table-names.txt"
     assert second.status == "accepted"

@@ -32,4 +32,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, fake_oss: FakeOssClien
 
 @pytest.fixture
 def ledger(store: Store, clock: FakeClock) -> Ledger:
-    return Ledger(store, clock=clock)
+    # Lease time on the fake clock (moved by the tests); the store's own clock is tested through
+    # the handler against the emulator (tests/functional/timing).
+    return Ledger(store, clock=clock, monotonic=clock, lease_time="local")

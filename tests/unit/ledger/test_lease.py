@@ -143,3 +143,30 @@ def test_lease_generation_freed_by_pruning_is_not_taken_by_a_stale_contender(
     # THEN it is told the lease is held, and the holder keeps it alone
     assert info.value.holder == "c"
     assert ledger.lease_is_current(holder)
+
+
+def test_lease_store_failing_every_write_is_reported_as_store_trouble_not_as_a_held_lease(
+    store: Store, clock: FakeClock
+) -> None:
+    from dts_change.errors import NetworkError
+
+    class FailingLeaseWrites:
+        """Every lease write fails as if the connection dropped (answer lost or never sent)."""
+
+        def __init__(self, inner: Store) -> None:
+            self.inner = inner
+            self.url = inner.url
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        def put_if_absent(self, key: str, data: bytes) -> bool:
+            if key.startswith("leases/"):
+                raise NetworkError("PutObject failed before an answer arrived")
+            return self.inner.put_if_absent(key, data)
+
+    ledger = Ledger(FailingLeaseWrites(store), clock=clock, monotonic=clock, lease_time="local")  # type: ignore[arg-type]
+    # WHEN every attempt to write the lease fails THEN the store's error comes out (FC retries,
+    # the pass reports store trouble), not a lease "held" by nobody
+    with pytest.raises(NetworkError):
+        ledger.acquire_lease(JOB, "a", 30)

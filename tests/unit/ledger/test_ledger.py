@@ -443,3 +443,24 @@ def test_ledger_note_identity_drops_markers_left_behind_by_pruned_changes(ledger
     # WHEN the identity is noted again THEN the ghost is not reported and its marker is deleted
     assert ledger.note_identity("id:stale", current.key) == []
     assert ledger.identity_markers("id:stale") == [current.key]
+
+
+def test_ledger_admit_after_a_partial_read_keeps_the_unread_changes_in_order(ledger: Ledger, clock: FakeClock) -> None:
+    # GIVEN three open changes a pass has seen in full
+    records = []
+    for name in ("first", "second", "third"):
+        records.append(_record(ledger, name))
+        clock.advance(1)
+    ledger.admit(JOB, ledger.open_changes(JOB))
+    # AND a change that becomes visible late, with a seq older than all of them (slow writer)
+    now = clock.now
+    clock.now = now - 100
+    _record(ledger, "late")
+    clock.now = now
+    # WHEN a pass short of time reads only the oldest open change (issue 12.10): the late one,
+    # which it moves to the end; then a pass reads them all
+    ledger.admit(JOB, ledger.open_changes(JOB)[:1], complete=False)
+    again = ledger.admit(JOB, ledger.open_changes(JOB))
+    # THEN only the late one moved: the others were not taken for late arrivals
+    assert [r.change_id for r in again] == ["first", "second", "third", "late"]
+    assert [r.seq for r in again[:3]] == [r.seq for r in records]

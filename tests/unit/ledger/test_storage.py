@@ -208,3 +208,23 @@ def test_escape_segment_round_trips_without_slash_dot_or_leading_underscore(valu
     escaped = escape_segment(value)
     assert "/" not in escaped and "." not in escaped and not escaped.startswith("_")
     assert unescape_segment(escaped) == value
+
+
+def test_store_age_of_an_oss_object_is_date_minus_last_modified_on_the_store_clock() -> None:
+    from dts_change.storage.oss import _age
+
+    # Both stamps come from OSS: the local clock plays no part; 1 s resolution; never negative
+    assert _age("Sun, 06 Dec 2026 03:35:12 GMT", "Sun, 06 Dec 2026 03:34:02 GMT") == 70.0
+    assert _age("Sun, 06 Dec 2026 03:35:12 GMT", "Sun, 06 Dec 2026 03:35:13 GMT") == 0.0
+    assert _age(None, "Sun, 06 Dec 2026 03:35:12 GMT") is None
+    assert _age("not a date", "Sun, 06 Dec 2026 03:35:12 GMT") is None
+
+
+def test_store_directory_get_with_age_reads_the_file_and_its_age(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path / "aged")
+    store.put_if_absent("a/b.json", b"{}")
+    old = os.stat(tmp_path / "aged" / "a" / "b.json").st_mtime - 120
+    os.utime(tmp_path / "aged" / "a" / "b.json", (old, old))
+    found = store.get_with_age("a/b.json")
+    assert found is not None and found[0] == b"{}" and 119 <= (found[1] or 0) < 130
+    assert store.get_with_age("a/missing.json") is None
