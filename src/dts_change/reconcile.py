@@ -588,6 +588,13 @@ class _Pass:
             check_reserved(None, merged, [r.change.get("reserved") or {} for r in reserved_records])
         except GuardViolationError as exc:
             return self._guard_refused(reserved_records, exc)
+        self.ctx.ledger.note_sending(
+            self.job_key,
+            client_token=token,
+            phase="reserved",
+            keys=[r.key for r in reserved_records],
+            sent_sha256=sha256_text(sent_json),
+        )
         try:
             self._check_lease()
         except LeaseHeldError as lost:
@@ -786,6 +793,13 @@ class _Pass:
             return self._stopped(included)
         # Ledger writes come before the last checks, so that the lease check stays the last step.
         included = self._note_removal_intent(included, listed)
+        self.ctx.ledger.note_sending(
+            self.job_key,
+            client_token=token,
+            phase=phase,
+            keys=[r.key for r in included],
+            sent_sha256=sha256_text(sent_json),
+        )
         flags = self.request(included[0]).modification_flags if included else {}
         try:
             # Re-read right before the write: a write from elsewhere must not be overwritten; the

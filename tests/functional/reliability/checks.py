@@ -13,7 +13,7 @@ from typing import Any
 
 from dts_change.change import ChangeRequest
 from dts_change.dblist import DbList, ObjectRef
-from dts_change.ledger import ChangeRecord, ChangeState
+from dts_change.ledger import ChangeRecord, ChangeState, Ledger
 from dts_change.merge import fold_changes
 
 CLOSED = (ChangeState.APPLIED, ChangeState.DEAD_LETTERED)
@@ -173,12 +173,15 @@ def unsettled_changes(records: Iterable[ChangeRecord], dead_letter_codes: Mappin
     return problems
 
 
-def double_submissions(records: Iterable[ChangeRecord], calls: list[ModifyCall], *, crashes: int = 0) -> list[str]:
+def double_submissions(
+    records: Iterable[ChangeRecord], calls: list[ModifyCall], *, crashes: int = 0, noted: Iterable[str] = ()
+) -> list[str]:
     """No change is carried by two carried-out ModifyDtsJob calls of the same phase, and every
-    answered call is one the ledger knows (its ClientToken is on some change's submissions),
-    except for at most `crashes` calls whose process died before it could record them."""
+    answered call is one the ledger knows (its ClientToken is on some change's submissions, or in
+    `noted`: the write-ahead notes), except for at most `crashes` calls whose process died before
+    it could record them."""
     carried = {c.client_token for c in calls}
-    known: set[str] = set()
+    known: set[str] = set(noted)
     problems = []
     for r in records:
         known.update(r.unanswered_tokens)  # sent, answer lost, pass ended: the change keeps them
@@ -207,3 +210,19 @@ def fault_counts(calls: Iterable[Mapping[str, Any]], kinds: Mapping[str, str]) -
             kind = kinds.get(fault_id, fault_id)
             counts[kind] = counts.get(kind, 0) + 1
     return counts
+
+
+def unnoted_calls(ledger: Ledger, records: Iterable[ChangeRecord], calls: list[ModifyCall]) -> list[int]:
+    """Carried-out ModifyDtsJob calls (answered or not) whose ClientToken no write-ahead note
+    names: the ledger writes the note before every call, so a crash or a failed ledger write
+    after the call still leaves it explained. Empty when every write DTS received is named."""
+    noted = noted_tokens(ledger, records)
+    return [c.seq for c in calls if c.client_token not in noted]
+
+
+def noted_tokens(ledger: Ledger, records: Iterable[ChangeRecord]) -> set[str]:
+    """The ClientTokens of every write-ahead note of the jobs `records` belong to."""
+    tokens: set[str] = set()
+    for job in sorted({r.job_key for r in records}):
+        tokens.update(str(n.get("client_token")) for n in ledger.sending_notes(job))
+    return tokens

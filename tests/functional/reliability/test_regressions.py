@@ -8,7 +8,12 @@ from typing import Any
 from dts_change.config import Settings
 from dts_change.dblist import DbList
 from dts_change.handler import App
-from tests.functional.reliability.checks import carried_out, double_submissions, expected_db_list
+from tests.functional.reliability.checks import (
+    carried_out,
+    double_submissions,
+    expected_db_list,
+    unnoted_calls,
+)
 from tests.harness import LocalDeployment, manual_change
 
 
@@ -28,6 +33,7 @@ def fold_while_busy(deploy: LocalDeployment, *changes: dict[str, Any]) -> None:
 def assert_each_change_submitted_once(deploy: LocalDeployment) -> None:
     records = deploy.app.ledger.all_records()
     assert double_submissions(records, carried_out(deploy.server.calls())) == []
+    assert unnoted_calls(deploy.app.ledger, records, carried_out(deploy.server.calls())) == []
     assert {r.state.value for r in records} == {"applied"}
 
 
