@@ -464,3 +464,22 @@ def test_ledger_admit_after_a_partial_read_keeps_the_unread_changes_in_order(led
     # THEN only the late one moved: the others were not taken for late arrivals
     assert [r.change_id for r in again] == ["first", "second", "third", "late"]
     assert [r.seq for r in again[:3]] == [r.seq for r in records]
+
+
+def test_sending_note_names_the_token_and_changes_before_the_call_and_prune_drops_old_notes(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # GIVEN a note written before a ModifyDtsJob, and a newer one for another job
+    ledger.note_sending("job-a/Forward", client_token="a" * 64, phase="addition", keys=["k2", "k1"],
+                        sent_sha256="d" * 64)
+    clock.advance(ledger.retention_seconds + 1)
+    ledger.note_sending("job-b/Forward", client_token="b" * 64, phase="removal", keys=["k3"], sent_sha256="e" * 64)
+    # THEN each job's notes name its token, phase and changes (sorted) and the digest sent
+    [note] = ledger.sending_notes("job-a/Forward")
+    assert (note["client_token"], note["phase"], note["keys"], note["dblist_sha256"]) == (
+        "a" * 64, "addition", ["k1", "k2"], "d" * 64)
+    assert [n["client_token"] for n in ledger.sending_notes("job-b/Forward")] == ["b" * 64]
+    # WHEN pruning: the note older than the retention goes, the newer one stays
+    ledger.prune()
+    assert ledger.sending_notes("job-a/Forward") == []
+    assert [n["client_token"] for n in ledger.sending_notes("job-b/Forward")] == ["b" * 64]
