@@ -33,6 +33,7 @@ _KNOWN_TOP_LEVEL = frozenset(
         "buckets",
         "objectMeta",
         "bucketVersioning",
+        "objectVersions",
         "faults",
         "calls",
         "hooks",

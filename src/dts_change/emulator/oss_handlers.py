@@ -1,7 +1,7 @@
 """One method per OSS operation on path-style URLs `/<bucket>/<key>`: parse, call, answer XML.
 
-Only what the handler needs is emulated (GetObject, HeadObject, PutObject with
-x-oss-forbid-overwrite, DeleteObject, DeleteMultipleObjects, ListObjects V1 and V2, Get/PutBucketVersioning); anything
+Only what the handler needs is emulated (GetObject and HeadObject, also of one `versionId`,
+PutObject with x-oss-forbid-overwrite, DeleteObject, DeleteMultipleObjects, ListObjects V1 and V2, Get/PutBucketVersioning); anything
 else is answered `NotImplemented` (501), never a fake success.
 """
 
@@ -73,6 +73,8 @@ def oss_action(method: str, bucket: str | None, key: str | None, names: Sequence
         if extra == ["versioning"] and method in ("GET", "PUT"):
             return "GetBucketVersioning" if method == "GET" else "PutBucketVersioning"
         return f"Bucket:{method}{suffix}"
+    if extra == ["versionId"] and method in ("GET", "HEAD"):
+        return "GetObject" if method == "GET" else "HeadObject"
     if extra:
         return f"Object:{method}{suffix}"
     return {
@@ -87,6 +89,16 @@ def _iso_ms(at: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at))
 
 
+def _version_asked(query: dict[str, str]) -> str | None:
+    """The `versionId` a GetObject / HeadObject names; present but empty is `InvalidArgument`."""
+    if "versionId" not in query:
+        return None
+    value = query["versionId"]
+    if not value:
+        raise InvalidArgumentError("Invalid version id specified.", extra={"ArgumentName": "versionId"})
+    return value
+
+
 def _object_headers(obj: StoredObject) -> list[tuple[str, str]]:
     headers = [
         ("Content-Type", obj.content_type or "application/octet-stream"),
@@ -98,6 +110,8 @@ def _object_headers(obj: StoredObject) -> list[tuple[str, str]]:
         ("x-oss-storage-class", "Standard"),
         ("Accept-Ranges", "bytes"),
     ]
+    if obj.version_id is not None:
+        headers.append(("x-oss-version-id", obj.version_id))
     headers.extend((name, value) for name, value in sorted(obj.meta.items()))
     return headers
 
@@ -139,7 +153,10 @@ class OssHandlers:
     def get_object(
         self, request: WireRequest, bucket: str, key: str, query: dict[str, str], call: CallRecord, now: float
     ) -> WireResponse:
-        obj = self.oss.get_object(bucket, key)
+        version_id = _version_asked(query)
+        if version_id is not None:
+            call.set(versionId=version_id)
+        obj = self.oss.get_object(bucket, key, version_id)
         headers = _object_headers(obj)
         override = query.get("response-content-type")
         if override:
@@ -149,7 +166,7 @@ class OssHandlers:
     def head_object(
         self, request: WireRequest, bucket: str, key: str, query: dict[str, str], call: CallRecord, now: float
     ) -> WireResponse:
-        obj = self.oss.get_object(bucket, key)
+        obj = self.oss.get_object(bucket, key, _version_asked(query))
         # HEAD: the server sends these headers and Content-Length of the object, but no body.
         return WireResponse(200, [*_object_headers(obj), ("Content-Length", str(len(obj.body)))])
 

@@ -8,8 +8,10 @@ state JSON a UTF-8 object body is a plain string (the contract); anything else i
 
 Versioning (`bucketVersioning.<bucket>`: `Enabled` or `Suspended`; absent = never enabled) is
 modelled for what the handler depends on: OSS ignores `x-oss-forbid-overwrite` on a bucket
-whose versioning is enabled or suspended, so a create-only write there overwrites. Only the
-current version of an object is kept.
+whose versioning is enabled or suspended, so a create-only write there overwrites; and every
+version written is kept (`objectVersions`), so GetObject with `versionId` reads the version an
+event names even after the key was overwritten or deleted (issue 12.4). A write while versioning
+is suspended replaces the `null` version, as on OSS.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from functools import cached_property
 from typing import Any
 
 from dts_change.emulator.state_fields import as_mapping, opt_mapping, opt_number, opt_str, state_error
-from dts_change.emulator.wire_errors import FileAlreadyExistsError, NoSuchBucketError, NoSuchKeyError
+from dts_change.emulator.wire_errors import (
+    FileAlreadyExistsError,
+    NoSuchBucketError,
+    NoSuchKeyError,
+    NoSuchVersionError,
+)
 
 VERSIONING_STATES = ("Enabled", "Suspended")
 # OSS ListObjects: max-keys defaults to 100 and cannot exceed 1000 (OSS API reference).
@@ -85,11 +92,14 @@ class StoredObject:
             return {"base64": base64.b64encode(self.body).decode("ascii")}
 
     def meta_state(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "contentType": self.content_type,
             "lastModified": self.last_modified,
             "meta": dict(self.meta),
         }
+        if self.version_id is not None:
+            out["versionId"] = self.version_id
+        return out
 
 
 @dataclass(frozen=True)
@@ -106,10 +116,16 @@ class OssBackend:
     """Every bucket of the emulator; buckets exist only if the state names them."""
 
     def __init__(
-        self, buckets: dict[str, dict[str, StoredObject]], versioning: dict[str, str] | None = None
+        self,
+        buckets: dict[str, dict[str, StoredObject]],
+        versioning: dict[str, str] | None = None,
+        versions: dict[str, dict[str, dict[str, StoredObject]]] | None = None,
     ) -> None:
         self.buckets = buckets
         self.versioning: dict[str, str] = dict(versioning or {})
+        self.versions: dict[str, dict[str, dict[str, StoredObject]]] = versions or {}
+        """bucket -> key -> version id -> object: every version written to a versioned bucket
+        (the current one included), kept after overwrites and deletes."""
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], now: float) -> OssBackend:
@@ -127,6 +143,7 @@ class OssBackend:
                     last_modified=opt_number(meta, "lastModified", now, spot) or now,
                     content_type=opt_str(meta, "contentType", None, spot),
                     meta={str(k): str(v) for k, v in opt_mapping(meta, "meta", spot).items()},
+                    version_id=opt_str(meta, "versionId", None, spot),
                 )
             buckets[str(bucket)] = stored
         versioning: dict[str, str] = {}
@@ -134,7 +151,20 @@ class OssBackend:
             if status not in VERSIONING_STATES:
                 raise state_error(f"bucketVersioning.{bucket}", status, '"Enabled" or "Suspended"')
             versioning[str(bucket)] = status
-        return cls(buckets, versioning)
+        versions: dict[str, dict[str, dict[str, StoredObject]]] = {}
+        for bucket, keys in opt_mapping(state, "objectVersions", "state").items():
+            for key, by_id in as_mapping(keys, f"objectVersions.{bucket}").items():
+                where = f"objectVersions.{bucket}.{key}"
+                versions.setdefault(str(bucket), {})[str(key)] = {
+                    str(vid): StoredObject(_body_from_state(raw, f"{where}.{vid}"), now, version_id=str(vid))
+                    for vid, raw in as_mapping(by_id, where).items()
+                }
+        backend = cls(buckets, versioning, versions)
+        for bucket, objects in buckets.items():
+            for key, obj in objects.items():
+                if obj.version_id is not None:
+                    backend._keep_version(bucket, key, obj.version_id, obj)
+        return backend
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -147,6 +177,10 @@ class OssBackend:
                 for bucket, objects in self.buckets.items()
             },
             "bucketVersioning": dict(self.versioning),
+            "objectVersions": {
+                bucket: {key: {vid: obj.body_state() for vid, obj in by_id.items()} for key, by_id in keys.items()}
+                for bucket, keys in self.versions.items()
+            },
         }
 
     def _bucket(self, bucket: str) -> dict[str, StoredObject]:
@@ -155,11 +189,25 @@ class OssBackend:
             raise NoSuchBucketError(extra={"BucketName": bucket})
         return objects
 
-    def get_object(self, bucket: str, key: str) -> StoredObject:
-        obj = self._bucket(bucket).get(key)
-        if obj is None:
+    def get_object(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
+        """The current object, or with `version_id` that version (`null`: the version written
+        while versioning was never enabled or suspended)."""
+        current = self._bucket(bucket).get(key)
+        if version_id is None:
+            if current is None:
+                raise NoSuchKeyError(extra={"Key": key})
+            return current
+        if current is not None and (current.version_id or "null") == version_id:
+            return current
+        kept = self.versions.get(bucket, {}).get(key, {})
+        if version_id in kept:
+            return kept[version_id]
+        if current is None and not kept:
             raise NoSuchKeyError(extra={"Key": key})
-        return obj
+        raise NoSuchVersionError(extra={"Key": key, "VersionId": version_id})
+
+    def _keep_version(self, bucket: str, key: str, version_id: str, obj: StoredObject) -> None:
+        self.versions.setdefault(bucket, {}).setdefault(key, {})[version_id] = obj
 
     def put_object(
         self,
@@ -187,6 +235,8 @@ class OssBackend:
             version_id = "null"
         obj = StoredObject(body, now, content_type, dict(meta or {}), version_id)
         objects[key] = obj
+        if version_id is not None:
+            self._keep_version(bucket, key, version_id, obj)
         return obj
 
     def get_versioning(self, bucket: str) -> str | None:
@@ -200,7 +250,8 @@ class OssBackend:
         self.versioning[bucket] = status
 
     def delete_object(self, bucket: str, key: str) -> None:
-        """Deleting a missing key succeeds, as on OSS (204)."""
+        """Deleting a missing key succeeds, as on OSS (204). In a versioned bucket the versions
+        stay readable by id (OSS adds a delete marker; the emulator only drops the current one)."""
         self._bucket(bucket).pop(key, None)
 
     def list_objects(

@@ -245,6 +245,14 @@ class NoSuchKeyError(EmulatedApiError):
     MESSAGE = "The specified key does not exist."
 
 
+class NoSuchVersionError(EmulatedApiError):
+    """GetObject / HeadObject with a `versionId` the object never had (or that was deleted)."""
+
+    CODE = "NoSuchVersion"
+    HTTP_STATUS = 404
+    MESSAGE = "The specified version does not exist."
+
+
 class NoSuchBucketError(EmulatedApiError):
     """The bucket is not in the emulator's state."""
 
@@ -364,6 +372,7 @@ KNOWN_OSS_STATUSES: dict[str, int] = {
     cls.CODE: cls.HTTP_STATUS
     for cls in (
         NoSuchKeyError,
+        NoSuchVersionError,
         NoSuchBucketError,
         FileAlreadyExistsError,
         OssSignatureDoesNotMatchError,
@@ -468,6 +477,7 @@ _OSS_CLASSES: dict[str, type[EmulatedApiError]] = {
     cls.CODE: cls
     for cls in (
         NoSuchKeyError,
+        NoSuchVersionError,
         NoSuchBucketError,
         FileAlreadyExistsError,
         OssSignatureDoesNotMatchError,

@@ -255,3 +255,70 @@ def test_delete_multiple_objects_refuses_bad_digest_and_bad_xml(harness: Harness
     response = harness.oss("POST", BUCKET, None, body=body, query={"delete": ""}, headers={"content-md5": md5 or _md5(body)})
     assert response.status == 400 and code in response.body
     assert harness.oss("GET", BUCKET, "a").status == 200
+
+
+def _enable_versioning(harness: Harness, status: str = "Enabled") -> None:
+    body = f"<VersioningConfiguration><Status>{status}</Status></VersioningConfiguration>".encode()
+    assert harness.oss("PUT", BUCKET, query={"versioning": ""}, body=body).status == 200
+
+
+def _put_version(harness: Harness, key: str, body: bytes) -> str:
+    response = harness.oss("PUT", BUCKET, key, body=body)
+    assert response.status == 200, response.body
+    version = response.header("x-oss-version-id")
+    assert version
+    return version
+
+
+@pytest.mark.parametrize("signature", ["v4", "v1"])
+def test_get_object_with_version_id_reads_that_version_after_an_overwrite(harness: Harness, signature: str) -> None:
+    # GIVEN a versioned bucket where a key was written twice
+    _enable_versioning(harness)
+    first, second = _put_version(harness, "k", b"one"), _put_version(harness, "k", b"two")
+    assert first != second
+    # WHEN each version is read by id (versionId is a signed sub-resource in V1)
+    old = harness.oss("GET", BUCKET, "k", query={"versionId": first}, version=signature)
+    new = harness.oss("GET", BUCKET, "k", query={"versionId": second}, version=signature)
+    # THEN each answer is that version's bytes, eTag and id; without an id, the current one
+    assert (old.status, old.body, old.header("x-oss-version-id")) == (200, b"one", first)
+    assert old.header("ETag") == '"' + hashlib.md5(b"one").hexdigest().upper() + '"'
+    assert (new.status, new.body, new.header("x-oss-version-id")) == (200, b"two", second)
+    assert harness.oss("GET", BUCKET, "k").body == b"two"
+    head = harness.oss("HEAD", BUCKET, "k", query={"versionId": first})
+    assert (head.status, head.header("Content-Length")) == (200, "3")
+    logged = [c.get("versionId") for c in harness.core.calls.entries() if c.get("action") == "GetObject"]
+    assert logged == [first, second, None]
+
+
+def test_get_object_unknown_version_is_404_no_such_version_and_empty_is_invalid_argument(harness: Harness) -> None:
+    _enable_versioning(harness)
+    _put_version(harness, "k", b"one")
+    unknown = harness.oss("GET", BUCKET, "k", query={"versionId": "CAEQunknown"})
+    assert unknown.status == 404
+    assert b"<Code>NoSuchVersion</Code>" in unknown.body and b"<VersionId>CAEQunknown</VersionId>" in unknown.body
+    missing_key = harness.oss("GET", BUCKET, "nope", query={"versionId": "CAEQunknown"})
+    assert (missing_key.status, b"<Code>NoSuchKey</Code>" in missing_key.body) == (404, True)
+    empty = harness.oss("GET", BUCKET, "k", query={"versionId": ""})
+    assert (empty.status, b"<Code>InvalidArgument</Code>" in empty.body) == (400, True)
+
+
+def test_versions_survive_delete_and_a_state_round_trip_and_delete_of_a_version_is_not_implemented(
+    harness: Harness,
+) -> None:
+    _enable_versioning(harness)
+    first = _put_version(harness, "k", b"one")
+    _put_version(harness, "k", b"two")
+    assert harness.oss("DELETE", BUCKET, "k").status == 204
+    assert harness.oss("GET", BUCKET, "k").status == 404
+    harness.core.put_state(harness.core.get_state())
+    assert harness.oss("GET", BUCKET, "k", query={"versionId": first}).body == b"one"
+    refused = harness.oss("DELETE", BUCKET, "k", query={"versionId": first})
+    assert refused.status == 501
+
+
+def test_unversioned_object_is_the_null_version_and_suspended_writes_replace_it(harness: Harness) -> None:
+    _put(harness, "k", b"before")
+    assert harness.oss("GET", BUCKET, "k", query={"versionId": "null"}).body == b"before"
+    _enable_versioning(harness, "Suspended")
+    assert _put_version(harness, "k", b"after") == "null"
+    assert harness.oss("GET", BUCKET, "k", query={"versionId": "null"}).body == b"after"
