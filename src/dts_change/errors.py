@@ -282,6 +282,17 @@ class SourceObjectNotFoundError(PermanentError):
     code = "source-object-not-found"
 
 
+class SourceVersionNotFoundError(SourceObjectNotFoundError):
+    """The object version an event (or a FileOssUrl's `versionId`) names does not exist: OSS
+    answered `NoSuchVersion`. The version id and key are in the details."""
+
+    code = "source-version-not-found"
+    default_hint = (
+        "The version was deleted (or never existed in this bucket); upload the content again to "
+        "apply it, or replay the dead letter once the version is restored"
+    )
+
+
 class ObjectSupersededError(PermanentError):
     """The object was overwritten after this event: its eTag is not the event's. The event's
     content is never applied (the newer upload's event applies the current one); both eTags are

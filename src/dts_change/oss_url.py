@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from ._record import LazyPattern, dataclass
 from .errors import FileOssUrlRefusedError, short_repr
@@ -31,18 +31,37 @@ _VIRTUAL_HOST_RE = LazyPattern(
 DTS_UPLOAD_BUCKETS: frozenset[str] = frozenset({"db-list-os-file"})
 MAX_KEY_BYTES = 1023  # OSS object key limit
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# An OSS version id is an opaque token the service hands out (base64, e.g. `CAEQNhiBgM...`, or
+# `null` for the version written before versioning was enabled; `_ -` allow URL-safe base64). It comes from events and URLs,
+# so it is untrusted: only these characters and this length are sent on (a signed query value).
+MAX_VERSION_ID_CHARS = 255
+_VERSION_ID_RE = LazyPattern(r"^[A-Za-z0-9+/=_-]+$")
+
+
+def version_id_problem(value: object) -> str | None:
+    """Why `value` cannot be an OSS version id, or None when it can."""
+    if not isinstance(value, str) or not value:
+        return "expected a non-empty string"
+    if len(value) > MAX_VERSION_ID_CHARS:
+        return f"it is {len(value)} characters long; at most {MAX_VERSION_ID_CHARS} are accepted"
+    if not _VERSION_ID_RE.fullmatch(value):
+        return f"{short_repr(value)} has characters other than A-Z a-z 0-9 + / = _ -"
+    return None
 
 
 @dataclass(frozen=True)
 class OssLocation:
-    """One OSS object, as bucket + key (+ the region the URL named, when it named one)."""
+    """One OSS object, as bucket + key (+ the region the URL named, when it named one, and the
+    version a URL's `versionId` named)."""
 
     bucket: str
     key: str
     region: str | None = None
+    version_id: str | None = None
 
     def __str__(self) -> str:
-        return f"oss://{self.bucket}/{self.key}"
+        version = f"?versionId={self.version_id}" if self.version_id else ""
+        return f"oss://{self.bucket}/{self.key}{version}"
 
 
 def _refuse(reason: str, message: str, *, hint: str | None = None) -> FileOssUrlRefusedError:
@@ -185,7 +204,19 @@ def parse_file_oss_url(
         )
     key = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
     _check_key(key, where)
-    return OssLocation(match["bucket"], key, match["region"])
+    return OssLocation(match["bucket"], key, match["region"], _url_version(parts, where))
+
+
+def _url_version(parts: SplitResult, where: str) -> str | None:
+    """The `versionId` query parameter of an http(s) URL: the exact version to read (issue 12.4).
+    Other parameters (a presigned URL's signature) are ignored: the read is signed anew."""
+    values = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "versionId"]
+    if not values:
+        return None
+    problem = version_id_problem(values[0]) if len(values) == 1 else "it is given more than once"
+    if problem:
+        raise _refuse("malformed", f"Invalid {where} versionId: {problem}")
+    return values[0]
 
 
 def _parse_oss_scheme(url: str, where: str) -> OssLocation:
@@ -211,7 +242,7 @@ def _parse_path_style(parts: SplitResult, where: str, shown: str) -> OssLocation
     _check_bucket(bucket, where)
     key = unquote(raw_key)
     _check_key(key, where)
-    return OssLocation(bucket, key)
+    return OssLocation(bucket, key, version_id=_url_version(parts, where))
 
 
 def check_bucket_allowed(

@@ -29,6 +29,7 @@ from ..errors import (
     ServiceUnavailableError,
     SignatureMismatchError,
     SourceObjectNotFoundError,
+    SourceVersionNotFoundError,
     ThrottledError,
     short_repr,
 )
@@ -90,6 +91,9 @@ DTS_ERRORS: dict[str, ErrorRule] = {
 OSS_ERRORS: dict[str, ErrorRule] = {
     "NoSuchKey": ErrorRule(
         SourceObjectNotFoundError, "The object is gone (deleted or never written); check the key"
+    ),
+    "NoSuchVersion": ErrorRule(
+        SourceVersionNotFoundError, "The object has no such version (deleted, or another bucket's id)"
     ),
     "NoSuchBucket": ErrorRule(
         SourceObjectNotFoundError, "The bucket does not exist in this region; check its name"
