@@ -88,6 +88,9 @@ class SourceInfo:
     event_id: str | None = None
     region: str | None = None
     file_oss_url: str | None = None
+    version_id: str | None = None
+    """The object version an OSS event named (versioned bucket): that version is read, not the
+    current one (issue 12.4). Not part of `identity`: the eTag already names the content."""
 
     def identity(self) -> str | None:
         """A stable name for this delivery (bucket+key+eTag, message id, CloudEvent id), if any."""

@@ -36,6 +36,7 @@ from .errors import (
     ObjectSupersededError,
     RemovalNotAllowedError,
     SourceObjectNotFoundError,
+    SourceVersionNotFoundError,
     UnknownFormatError,
     UnrecognisedEventError,
     UnroutableChangeError,
@@ -64,9 +65,10 @@ _ID_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 class ObjectReader(Protocol):
     """What intake needs of OSS: one bounded read. Returns bytes, or an object with `.body`
-    (and optionally `.etag`), as `clients.oss.OssClient.get_object` does."""
+    (and optionally `.etag`), as `clients.oss.OssClient.get_object` does. `version_id` is passed
+    only when an event or URL names a version (a reader for unversioned tests need not take it)."""
 
-    def get_object(self, bucket: str, key: str, max_bytes: int) -> Any: ...
+    def get_object(self, bucket: str, key: str, max_bytes: int, version_id: str | None = None) -> Any: ...
 
 
 # ---------------------------------------------------------------------- settings
@@ -273,11 +275,14 @@ def read_object(
     *,
     max_bytes: int,
     expected_etag: str | None = None,
+    version_id: str | None = None,
 ) -> _Read:
     """Read an object, trying URL-decoded forms of the key when the key as given does not exist.
 
     When the event names an eTag and two spellings of the key both exist, the object whose eTag
-    matches wins; otherwise the first spelling found (raw first) is used.
+    matches wins; otherwise the first spelling found (raw first) is used. With `version_id` that
+    exact version is read (GetObject `?versionId=`), so an overwrite since the event does not
+    matter; a version the object does not have is `SourceVersionNotFoundError`.
     """
     if reader is None:
         raise ConfigurationError(
@@ -286,12 +291,18 @@ def read_object(
         )
     tried: list[str] = []
     found: _Read | None = None
+    no_version: DtsChangeError | None = None
     for candidate in key_candidates(key):
         tried.append(candidate)
         try:
-            result = reader.get_object(bucket, candidate, max_bytes)
+            if version_id is None:
+                result = reader.get_object(bucket, candidate, max_bytes)
+            else:
+                result = reader.get_object(bucket, candidate, max_bytes, version_id=version_id)
         except DtsChangeError as exc:
             if _is_not_found(exc):
+                if version_id is not None and exc.remote_code == "NoSuchVersion":
+                    no_version = no_version or exc
                 continue
             raise
         read = _as_read(result, bucket, candidate, max_bytes)
@@ -301,6 +312,15 @@ def read_object(
     if found is not None:
         return found
     also = f" (also tried {', '.join(repr(k) for k in tried[1:])})" if len(tried) > 1 else ""
+    if no_version is not None:
+        raise SourceVersionNotFoundError(
+            f"Source object version not found: oss://{bucket}/{key} has no version {version_id!r} "
+            f"(OSS NoSuchVersion){also}",
+            details={"bucket": bucket, "key": key, "versionId": version_id},
+            http_status=404,
+            remote_code="NoSuchVersion",
+            request_id=no_version.request_id,
+        )
     raise SourceObjectNotFoundError(
         f"Source object not found: oss://{bucket}/{key} does not exist{also}",
         hint="The object may have been deleted or overwritten since the event; upload it again",
@@ -431,7 +451,13 @@ def _load_file_oss_url(
         also_allowed=own,
         oss_region=settings.oss_region,
     )
-    read = read_object(reader, location.bucket, location.key, max_bytes=settings.caps.max_document_bytes)
+    read = read_object(
+        reader,
+        location.bucket,
+        location.key,
+        max_bytes=settings.caps.max_document_bytes,
+        version_id=location.version_id,
+    )
     return location, read
 
 
@@ -548,6 +574,7 @@ def _load(
         source.key,
         max_bytes=settings.caps.max_document_bytes,
         expected_etag=source.etag,
+        version_id=source.version_id,
     )
     if source.etag and read.etag and not _same_etag(read.etag, source.etag):
         # Read under this event's identity, the newer content would be applied as the older

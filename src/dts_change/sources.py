@@ -141,11 +141,11 @@ def _oss_record_envelope(
         etag=_clean_etag(obj.eTag),
         region=record.region,
         event_id=record.request_id,
+        version_id=obj.versionId,
     )
     ref = {**ref, "eventName": record.eventName, "requestId": record.request_id}
-    version_id = (obj.model_extra or {}).get("versionId")
-    if isinstance(version_id, str) and version_id:
-        ref["versionId"] = version_id
+    if obj.versionId:
+        ref["versionId"] = obj.versionId
     envelope = Envelope(
         kind=kind,
         correlation_id=correlation_id or record.request_id or ids.next(),

@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
+from ..oss_url import version_id_problem
 from ._wire import Wire
 
 
@@ -20,6 +21,22 @@ class OssObject(Wire):
     deltaSize: int | None = None  # noqa: N815 - wire name
     eTag: str | None = None  # noqa: N815 - wire name
     objectMeta: dict[str, Any] | None = None  # noqa: N815 - wire name
+    versionId: str | None = Field(  # noqa: N815 - wire name
+        default=None, validation_alias=AliasChoices("versionId", "versionid", "VersionId")
+    )
+    """The version the event is about, in a versioned bucket. UNCONFIRMED where OSS puts it: the
+    S3-style `oss.object.versionId` is assumed, `versionid` / `VersionId` are accepted too
+    (docs/formats.md, "Versioned buckets"). Empty means none."""
+
+    @field_validator("versionId", mode="before")
+    @classmethod
+    def _version_id_form(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        problem = version_id_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class OssDetail(Wire):

@@ -42,6 +42,24 @@ def test_parse_file_oss_url_query_is_dropped_from_location():
     assert loc == OssLocation("cfg-1", "x.json", "cn-hangzhou")
 
 
+def test_parse_file_oss_url_version_id_names_the_version_to_read():
+    url = "https://cfg-1.oss-cn-hangzhou.aliyuncs.com/x.json?versionId=CAEQ%2Bab%2F%3D&Expires=1"
+    loc = parse_file_oss_url(url)
+    assert loc == OssLocation("cfg-1", "x.json", "cn-hangzhou", "CAEQ+ab/=")
+    assert str(loc) == "oss://cfg-1/x.json?versionId=CAEQ+ab/="
+    path_style = parse_file_oss_url(f"{ENDPOINT}/dts-change-config/k.txt?versionId=null", oss_endpoint=ENDPOINT)
+    assert path_style.version_id == "null"
+
+
+@pytest.mark.parametrize(
+    "query", ["versionId=", "versionId=a%26acl", "versionId=" + "a" * 256, "versionId=a&versionId=b"]
+)
+def test_parse_file_oss_url_malformed_version_id_is_refused_naming_the_field(query):
+    error = _refused(f"https://cfg-1.oss-cn-hangzhou.aliyuncs.com/x.json?{query}")
+    assert error.message.startswith("Invalid FileOssUrl versionId: ")
+    assert error.details == {"reason": "malformed"}
+
+
 def test_parse_file_oss_url_path_style_on_configured_endpoint_is_accepted():
     loc = parse_file_oss_url(f"{ENDPOINT}/dts-change-config/k%20ey.txt", oss_endpoint=ENDPOINT)
     assert loc == OssLocation("dts-change-config", "k ey.txt")

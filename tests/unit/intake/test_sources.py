@@ -58,6 +58,42 @@ def test_split_event_oss_created_without_etag_is_invalid_event(load_event):
     )
 
 
+@pytest.mark.parametrize("field", ["versionId", "versionid", "VersionId"])
+def test_split_event_oss_version_id_is_carried_to_the_source(load_event, field):
+    # UNCONFIRMED where OSS puts the version: the S3-style name and its plausible spellings
+    data = load_event("oss-object-created.json")
+    data["events"][0]["oss"]["object"][field] = "CAEQNhiBgMDJgZCA0BYiIDc4MGZj+/="
+    env = _one(split_event(json.dumps(data)))
+    assert env.problem is None
+    assert env.source.version_id == "CAEQNhiBgMDJgZCA0BYiIDc4MGZj+/="
+    assert env.event_ref["versionId"] == "CAEQNhiBgMDJgZCA0BYiIDc4MGZj+/="
+
+
+def test_split_event_oss_empty_version_id_is_none(load_event):
+    data = load_event("oss-object-created.json")
+    data["events"][0]["oss"]["object"]["versionId"] = ""
+    env = _one(split_event(json.dumps(data)))
+    assert env.problem is None and env.source.version_id is None and "versionId" not in env.event_ref
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("v1&acl", "has characters other than"),
+        ("x" * 256, "256 characters long; at most 255"),
+        (12, "expected a non-empty string"),
+        ("../x", "has characters other than"),
+    ],
+)
+def test_split_event_oss_malformed_version_id_is_invalid_event_naming_the_field(load_event, value, why):
+    data = load_event("oss-object-created.json")
+    data["events"][0]["oss"]["object"]["versionId"] = value
+    env = _one(split_event(json.dumps(data)))
+    assert env.problem is not None and env.problem.code == "invalid-event"
+    assert env.problem.message.startswith("Invalid OSS event events[0]: oss.object.versionId: ")
+    assert why in env.problem.message
+
+
 def test_split_event_eventbridge_oss_uses_cloud_event_id(event_bytes):
     env = _one(split_event(event_bytes("eventbridge-oss-object-created.json")))
     assert env.kind == "eventbridge-oss"
