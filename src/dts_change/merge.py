@@ -105,6 +105,9 @@ class ChangeOutcome:
     status: OutcomeStatus
     diff: DbListDiff = field(default_factory=DbListDiff)
     error: DtsChangeError | None = None
+    waits_for_earlier: bool = False
+    """Rejected only by the removal phase (rule 6) because earlier changes of the same fold are
+    in it: folded after them on its own it could pass, so a pass defers it instead of refusing."""
 
 
 @dataclass
@@ -632,19 +635,25 @@ def fold_changes(current: DbList, changes: Sequence[ChangeSpec]) -> FoldResult:
         if change.add is not None:
             touched.update(change.add.databases)
         focus = {db: e.table_map().keys() for db, e in change.add.databases.items()} if change.add else {}
+        in_removal_phase = False
         try:
             nxt = apply_change(work, change)
             check_no_loss(work, nxt, removals, only=touched)
             phase_work = removal_work
             if removals:
+                in_removal_phase = True
                 phase_work = dict(removal_work)
                 _remove_objects(phase_work, removals)
                 _refuse_empty(phase_work, "the removal phase (sent before any addition)")
+                in_removal_phase = False
             step = diff_dblists(work, nxt, only=touched, focus=focus, warnings=False)
             if change.target_names == "reject":
                 _refuse_target_names(work, step.added)
         except DtsChangeError as exc:
-            outcomes.append(ChangeOutcome(change.change_id, "rejected", error=exc))
+            # The change passed on the list the earlier changes left; only their shared removal
+            # phase refused it: with nothing accepted before it, that phase is its own list.
+            waits = in_removal_phase and any(o.status != "rejected" for o in outcomes)
+            outcomes.append(ChangeOutcome(change.change_id, "rejected", error=exc, waits_for_earlier=waits))
             continue
         outcomes.append(ChangeOutcome(change.change_id, "no_op" if step.empty else "applied", step))
         accepted_removals.extend(removals)

@@ -716,6 +716,16 @@ class _Pass:
                 ),
             )
             specs = specs[1:]
+        waiting_at = next((i for i, o in enumerate(result.outcomes) if o.waits_for_earlier), None)
+        if waiting_at is not None:
+            # Rule 6 refuses a removal whose removal phase, shared with earlier changes of this
+            # fold, would empty a database they refill. Refusing it would make its outcome depend
+            # on which changes happen to share a pass; the pass stops before it instead, and it
+            # (with every later change, to keep ledger order) is folded again once they landed.
+            log_event("change waits for the changes before it", job=self.job_key,
+                      change_id=by_id[specs[waiting_at].change_id].change_id,
+                      code=getattr(result.outcomes[waiting_at].error, "code", None))
+            result, fitted = self._fit(specs[:waiting_at], current)
         deferred = specs[fitted:]
         for s in deferred:
             self._set(by_id[s.change_id], "pending")

@@ -241,3 +241,23 @@ def test_pass_stopped_after_confirming_notes_error_on_fresh_records_not_stale_on
         assert deploy.states() == {"rm-add": "applied"}
     finally:
         deploy.stop()
+
+
+def test_removal_emptying_a_database_an_earlier_change_refills_waits_and_applies(busy_deploy: LocalDeployment) -> None:
+    # GIVEN a pending addition of staging.s9, then a removal of both tables staging listed, folded
+    # together: their shared removal phase (sent first) would list staging with no table
+    fold_while_busy(
+        busy_deploy,
+        manual_change("add-s9", add=["staging.s9"]),
+        manual_change("rm-both", remove=["staging.tmp_import", "staging.tmp_export"]),
+    )
+    # THEN the removal is not refused (crash seed 15 found its fate depended on which changes
+    # shared a pass): it waited for the addition and then applied, as in ledger order
+    assert busy_deploy.states() == {"warmup": "applied", "add-s9": "applied", "rm-both": "applied"}
+    assert busy_deploy.dead_letters() == []
+    assert tables(busy_deploy.db_list(), "staging") == {"s9": {"name": "s9", "all": True}}
+    # AND no list DTS received ever held staging without a table
+    for call in carried_out(busy_deploy.server.calls()):
+        staging = (call.db_list or {}).get("staging")
+        assert staging is None or staging.get("Table"), call
+    assert_each_change_submitted_once(busy_deploy)

@@ -107,6 +107,23 @@ def test_removal_phase_that_would_empty_a_database_refills_later_is_refused():
     assert result.outcomes[1].error is not None and result.outcomes[1].error.code == "removal-empties-database"
     for _phase, listed in result.plan.phases():
         assert listed.to_wire()["d"].get("Table")
+    # only the shared removal phase refused it: a pass defers it until c1 landed
+    assert [o.waits_for_earlier for o in result.outcomes] == [False, True]
+    # folded on its own after c1, it passes
+    alone = fold_changes(result.after, [build_change("c2", remove=["d.a", "d.b"])])
+    assert [o.status for o in alone.outcomes] == ["applied"]
+
+
+def test_a_change_that_empties_a_database_by_itself_does_not_wait():
+    two = {"d": {"name": "d", "all": False, "Table": {"a": {"name": "a", "all": True}}},
+           "hr": {"name": "hr", "all": True}}
+    # alone, and after an accepted change that does not refill d: refused for good either way
+    for changes in ([build_change("c2", remove=["d.a"])],
+                    [build_change("c1", add={"hr2": {"all": True}}), build_change("c2", remove=["d.a"])]):
+        result = fold_changes(build_dts_dblist(two), changes)
+        assert result.outcomes[-1].status == "rejected"
+        assert result.outcomes[-1].error is not None and result.outcomes[-1].error.code == "removal-empties-database"
+        assert result.outcomes[-1].waits_for_earlier is False
 
 
 # ---------------------------------------------------------------------- 3. never an empty DbList
@@ -125,6 +142,7 @@ def test_removal_phase_that_would_be_empty_is_refused_even_if_additions_follow()
     assert [o.status for o in result.outcomes] == ["applied", "rejected"]
     assert result.outcomes[1].error is not None and result.outcomes[1].error.code == "dblist-would-be-empty"
     assert all(listed.databases for _phase, listed in result.plan.phases())
+    assert result.outcomes[1].waits_for_earlier is True
 
 
 # ---------------------------------------------------------------------- 4. names the job does not list
