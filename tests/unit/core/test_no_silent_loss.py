@@ -329,3 +329,20 @@ def test_property_only_dts_markers_are_stripped_names_and_values_survive(db_list
     listed = DbList.from_dts(json.dumps(db_list))
     assert json.loads(listed.to_json()) == _without_markers(db_list)
     assert json.loads(listed.to_json(keep_server_keys=True)) == db_list
+
+
+def test_only_a_removal_phase_refusal_after_an_accepted_change_waits():
+    # A change refused after its removal phase passed (rule 7) does not wait, even after an
+    # accepted change; one refused by a removal phase no accepted change shares does not either.
+    spec = build_change("c2", add={"shop_dst": {"all": True}}, remove=["hr"])
+    strict = ChangeSpec(spec.change_id, spec.add, spec.remove, spec.on_conflict, target_names="reject")
+    result = fold_changes(build_dts_dblist(MAPPED), [build_change("c1", add={"crm": {"all": True}}), strict])
+    assert [o.status for o in result.outcomes] == ["applied", "rejected"]
+    assert result.outcomes[1].error is not None and result.outcomes[1].error.code == "target-name-added"
+    assert result.outcomes[1].waits_for_earlier is False
+    only = {"hr": {"name": "hr", "all": True}}
+    swap = build_change("c2", remove=["hr"], add={"crm": {"all": True}})  # its removal phase is {}
+    result = fold_changes(build_dts_dblist(only), [build_change("c1", remove=["nope"]), swap])
+    assert [o.status for o in result.outcomes] == ["rejected", "rejected"]
+    assert result.outcomes[1].error is not None and result.outcomes[1].error.code == "dblist-would-be-empty"
+    assert result.outcomes[1].waits_for_earlier is False
