@@ -80,6 +80,8 @@ _SENT = "sent/"
 _VERSION_SUFFIX = ".json"
 _LEASE_ATTEMPTS = 3
 _PRUNE_BATCH = 250
+_KNOWN_VERSIONS = 256
+_KNOWN_SECONDS = 60.0
 
 
 class ChangeState(str, Enum):
@@ -327,6 +329,14 @@ class Ledger:
         for itself until they expire (issue 12.7)."""
         """Lease token -> when (our monotonic clock) a lease we took ends for us: counted from
         before its object was written, so we stop believing in it no later than the store does."""
+        self._below: dict[str, list[int]] = {}
+        """Lease token -> the older generations its acquisition listed and left (released with it)."""
+        self._known: dict[tuple[str, int], tuple[float, float, bytes]] = {}
+        """(change key, version) -> (monotonic and clock time of the write, the bytes) of versions
+        this ledger wrote lately. A version is written once with create-if-absent, and only prune
+        deletes one, once its change has been closed for the retention: while the listing names a
+        version written moments ago, these are its bytes. So `get` still lists (its freshness
+        check) but does not read back what this instance has just written."""
         self.retention_seconds = retention_seconds
         self.marker_grace_seconds = marker_grace_seconds
 
@@ -361,6 +371,7 @@ class Ledger:
         marker = self._open_marker(job_key, record.seq)
         self._write_open_marker(marker, record, now)
         if self.store.put_if_absent(self._version_key(key, 0), data):
+            self._remember(key, 0, data)
             return record, True
         # Another delivery of the same change won the race: its record and marker stand.
         winner = self.get(key)
@@ -379,7 +390,7 @@ class Ledger:
             versions = self._versions(key)
             if not versions:
                 return None
-            record = self._read_version(key, versions[-1])
+            record = self._read_version(key, versions[-1], known=True)
             if record is not None:
                 return record
         return None
@@ -489,14 +500,26 @@ class Ledger:
             raise CorruptRecordError(f"Change {key} was reported as existing but cannot be read from {self.store.url}")
         return winner
 
-    def open_changes(self, job_key: str, *, out_of_time: Callable[[], bool] | None = None) -> list[ChangeRecord]:
+    def open_changes(
+        self,
+        job_key: str,
+        *,
+        out_of_time: Callable[[], bool] | None = None,
+        known: ChangeRecord | None = None,
+        markers: list[str] | None = None,
+    ) -> list[ChangeRecord]:
         """The job's open changes in arrival order; reads only its index and those records.
 
         With `out_of_time`, reading stops once it says so (after at least one record): the
-        oldest changes, a prefix in arrival order, which a pass may fold on its own (issue 12.10)."""
+        oldest changes, a prefix in arrival order, which a pass may fold on its own (issue 12.10).
+        `known`: an open record the caller read under the job's lease, with nothing written since
+        (`first_open_change` of the same pass): only the lease holder writes an open change's
+        versions, so it is taken as read instead of being read again for its marker. `markers`:
+        the job's index as `open_markers` listed it in the same pass (a change recorded since is
+        the next pass's, as it would be had it come just after this listing)."""
         prefix = f"{_OPEN}{escape_segment(job_key)}/"
         out: list[ChangeRecord] = []
-        for marker in self.store.list(prefix):
+        for marker in self.open_markers(job_key) if markers is None else markers:
             if out and out_of_time is not None and out_of_time():
                 break
             seq = marker[len(prefix) :]
@@ -505,6 +528,9 @@ class Ledger:
                 _check_record_key(key)
             except InvalidStoreKeyError:
                 continue  # not a marker this ledger wrote
+            if known is not None and known.key == key and known.seq == seq:
+                out.append(known)
+                continue
             record = self.get(key)
             if record is None:
                 self._drop_marker_if_old(marker)
@@ -554,11 +580,15 @@ class Ledger:
             self.store.put(name, _dumps({"high_water": new_high, "open_keys": sorted(known)}, what="order cursor"))
         return out
 
-    def first_open_change(self, job_key: str) -> ChangeRecord | None:
+    def open_markers(self, job_key: str) -> list[str]:
+        """The job's open-change index (one listing), for `first_open_change` and `open_changes`."""
+        return self.store.list(f"{_OPEN}{escape_segment(job_key)}/")
+
+    def first_open_change(self, job_key: str, *, markers: list[str] | None = None) -> ChangeRecord | None:
         """The job's oldest open change, reading records only until one is found (no repairs:
         `open_changes` does those). Enough to learn the job's target before reading the rest."""
         prefix = f"{_OPEN}{escape_segment(job_key)}/"
-        for marker in self.store.list(prefix):
+        for marker in self.open_markers(job_key) if markers is None else markers:
             seq = marker[len(prefix) :]
             key = seq.partition("-")[2]
             try:
@@ -654,6 +684,8 @@ class Ledger:
             if len(batch) >= _PRUNE_BATCH:
                 flush()
         flush()
+        if pruned:
+            self._known.clear()  # nothing it deleted may be recalled (a replay may write it again)
         self._prune_sending_notes(cutoff_ns, deadline)
         return pruned
 
@@ -766,7 +798,8 @@ class Ledger:
                 try:
                     # Pruning frees old generation numbers: a contender that listed long ago can create
                     # one again after newer generations exist. Only the highest generation is the lease.
-                    newer = [g for g in self._lease_generations(folder) if g > lease.generation]
+                    listed = self._lease_generations(folder)
+                    newer = [g for g in listed if g > lease.generation]
                     if newer:
                         self.store.delete(self._lease_key(folder, lease.generation))
                         raise self._lease_held(job_key, self._read_lease(folder, newer[-1]))
@@ -774,6 +807,8 @@ class Ledger:
                 except DtsChangeError:
                     self._give_up(lease)
                     raise
+                # What the release deletes, from this listing (it need not list again).
+                self._below[lease.token] = [g for g in listed if latest <= g < lease.generation]
                 return lease
         if store_error is not None:
             raise store_error  # every attempt failed on the store: not a lease someone holds
@@ -812,11 +847,21 @@ class Ledger:
 
     def _give_up(self, lease: Lease) -> None:
         self._held_until.pop(lease.token, None)
+        self._below.pop(lease.token, None)
         self._orphans.add(lease.token)
 
     def _release(self, lease: Lease) -> None:
-        if not self.lease_is_current(lease):
+        until = self._held_until.get(lease.token)
+        below = self._below.pop(lease.token, None)
+        if until is None or below is None or lease.released:
+            if not self.lease_is_current(lease):
+                return
+        elif self.monotonic() >= until:
             return
+        # else: a lease this instance took and still holds by its own clock, counted from before
+        # the lease was written: the store sees it live too, and a live lease is never taken
+        # over, so there is no later generation to look for. Create-if-absent of the next one
+        # settles any doubt: it fails if one exists, and under newer generations it is ignored.
         folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
         now = self.clock()
         released = Lease(
@@ -832,7 +877,9 @@ class Ledger:
         if self.store.put_if_absent(
             self._lease_key(folder, released.generation), self._lease_bytes(released)
         ):
-            self._prune_generations(folder, self._lease_generations(folder), keep_from=lease.generation)
+            if below is None:
+                below = self._lease_generations(folder)
+            self._prune_generations(folder, below, keep_from=lease.generation)
 
     # ------------------------------------------------------------------ internals: changes
 
@@ -879,6 +926,7 @@ class Ledger:
                 f"to write it after version {record.version}",
                 details={"key": record.key, "version": new.version, "state": state.value},
             )
+        self._remember(record.key, new.version, raw)
         if opening:
             self._write_open_marker(marker, new, now, overwrite=True)  # fresh written_at, and back if lost
         if closing:
@@ -937,12 +985,36 @@ class Ledger:
         numbers = (_parse_version(name[len(prefix) :]) for name in self.store.list(prefix))
         return sorted(n for n in numbers if n is not None)
 
-    def _read_version(self, key: str, version: int) -> ChangeRecord | None:
+    def _read_version(self, key: str, version: int, *, known: bool = False) -> ChangeRecord | None:
+        """The stored version; with `known`, from the bytes this ledger has just written, if it
+        has (see `_known`), parsed again so that every caller gets its own record."""
         name = self._version_key(key, version)
-        raw = self.store.get(name)
+        raw = self._recall(key, version) if known else None
         if raw is None:
-            return None
+            raw = self.store.get(name)
+            if raw is None:
+                return None
         return ChangeRecord.from_json(raw, where=f"{self.store.url}{name}")
+
+    def _remember(self, key: str, version: int, raw: bytes) -> None:
+        """Keep the bytes of a version this ledger created (create-if-absent said so)."""
+        self._known.pop((key, version), None)
+        self._known[(key, version)] = (self.monotonic(), self.clock(), raw)
+        while len(self._known) > _KNOWN_VERSIONS:
+            del self._known[next(iter(self._known))]
+
+    def _recall(self, key: str, version: int) -> bytes | None:
+        """The bytes of a version this ledger wrote less than `_KNOWN_SECONDS` (and half the
+        retention) ago, by both its clocks: prune deletes a version, and a replay can write one
+        of that number again, only once its change has been closed for the whole retention."""
+        found = self._known.get((key, version))
+        if found is None:
+            return None
+        limit = min(_KNOWN_SECONDS, self.retention_seconds / 2)
+        if self.monotonic() - found[0] >= limit or abs(self.clock() - found[1]) >= limit:
+            del self._known[(key, version)]
+            return None
+        return found[2]
 
     @staticmethod
     def _version_key(key: str, version: int) -> str:

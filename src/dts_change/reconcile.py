@@ -342,14 +342,19 @@ class _Pass:
 
     # -------------------------------------------------------------- step 0: target
     def resolve_target(self, records: Sequence[ChangeRecord]) -> None:
-        self.target = JobTarget.from_dict(records[0].change.get("job") or {})
+        target = JobTarget.from_dict(records[0].change.get("job") or {})
         served = getattr(self.ctx.dts, "region", None)
-        if self.target.region and isinstance(served, str) and self.target.region != served:
+        if target.region and isinstance(served, str) and target.region != served:
             # Recorded before intake refused other regions, or by another deployment's ledger.
             raise JobRegionMismatchError(
-                f"Region mismatch: {self.job_key} is recorded for region {self.target.region!r}, but this "
+                f"Region mismatch: {self.job_key} is recorded for region {target.region!r}, but this "
                 f"function serves DTS in {served!r}; nothing was sent"
             )
+        if target == self.target and self.job_id and self.instance_id:
+            # Resolved by this pass's first look: a job's instance never changes (one
+            # DescribeDtsJobs less on an event's pass).
+            return
+        self.target = target
         self.job_id = self.target.dts_job_id
         self.instance_id = self.target.dts_instance_id
         if not self.job_id and self.instance_id:
@@ -1039,11 +1044,14 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
     one._lease = lease
     records: list[ChangeRecord] = []
     seen: tuple[ChangeRecord, JobDetail] | None = None
+    first: ChangeRecord | None = None
+    markers: list[str] | None = None
     try:
         if ctx.peek_first:
             # In a burst a pass runs after almost every modification-free moment; while the job
             # is Modifying, reading a thousand open changes to learn that was the main cost.
-            first = ctx.ledger.first_open_change(job_key)
+            markers = ctx.ledger.open_markers(job_key)
+            first = ctx.ledger.first_open_change(job_key, markers=markers)
             if first is None:
                 return one.report
             detail = one.first_sight(first)
@@ -1064,7 +1072,9 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
             cut.append(True)
             return True
 
-        records = ctx.ledger.open_changes(job_key, out_of_time=out_of_time)
+        # The index listed and the first record read under the lease a moment ago (only a describe
+        # since) are taken as read: one listing and one record read less on an event's pass.
+        records = ctx.ledger.open_changes(job_key, out_of_time=out_of_time, known=first, markers=markers)
         if not records:
             return one.report
         if not dry_run:

@@ -11,7 +11,7 @@ from dts_change.ledger import Lease, Ledger, job_key
 from dts_change.storage import Store
 from dts_change.storage.base import escape_segment
 
-from .fakes import FakeClock
+from .fakes import CountingStore, FakeClock
 
 JOB = job_key("dtsab12cd", "Forward")
 
@@ -97,6 +97,43 @@ def test_lease_release_after_takeover_changes_nothing(ledger: Ledger, clock: Fak
     new = ledger.acquire_lease(JOB, "new", 10)
     ledger.release_lease(old)
     assert ledger.lease_is_current(new)
+
+
+def test_lease_release_of_a_lease_still_held_reads_nothing_back(store: Store, clock: FakeClock) -> None:
+    counting = CountingStore(store)
+    ledger = Ledger(counting, clock=clock, monotonic=clock, lease_time="local")
+    ledger.release_lease(ledger.acquire_lease(JOB, "a", 300))
+    held = ledger.acquire_lease(JOB, "b", 300)
+    counting.reads.clear()
+    counting.writes.clear()
+    # WHEN a lease this instance took and still holds by its own clock is released
+    ledger.release_lease(held)
+    # THEN nothing is read (no generation could be newer: a live lease is never taken over);
+    # the released generation is created and the one below it, listed when taking it, deleted
+    assert counting.reads == []
+    folder = f"leases/{escape_segment(JOB)}/"
+    assert counting.writes == [
+        ("put_if_absent", f"{folder}{held.generation + 1:012d}.json"),
+        ("delete", f"{folder}{held.generation - 1:012d}.json"),
+    ]
+    assert not ledger.lease_is_current(held)
+    assert ledger.acquire_lease(JOB, "c", 300).generation == held.generation + 2
+
+
+def test_lease_release_by_a_holder_whose_clock_lags_leaves_the_new_holder_alone(store: Store) -> None:
+    # GIVEN a holder whose clocks say its lease still runs, while another instance (clocks ahead,
+    # judging by the writer's expiry) has taken it over
+    slow_clock, fast_clock = FakeClock(), FakeClock()
+    slow = Ledger(store, clock=slow_clock, monotonic=slow_clock, lease_time="local")
+    fast = Ledger(store, clock=fast_clock, monotonic=fast_clock, lease_time="local")
+    old = slow.acquire_lease(JOB, "slow", 10)
+    fast_clock.advance(11)
+    new = fast.acquire_lease(JOB, "fast", 10)
+    # WHEN the slow holder releases without looking
+    slow.release_lease(old)
+    # THEN create-if-absent of the next generation failed and the new holder still holds
+    assert fast.lease_is_current(new)
+    assert store.list(f"leases/{escape_segment(JOB)}/")[-1].endswith(f"{new.generation:012d}.json")
 
 
 def test_lease_old_generations_are_pruned_but_never_the_latest_two(store: Store, ledger: Ledger) -> None:

@@ -222,14 +222,91 @@ def test_ledger_open_changes_reads_only_index_and_open_records(tmp_path: Any, cl
         _record(ledger, f"other{i}", job=OTHER_JOB)
     open_keys = {_record(ledger, f"new{i}").key for i in range(3)}
     counting.reads.clear()
-    # WHEN the open changes of the job are listed
-    found = ledger.open_changes(JOB)
+    # WHEN the open changes of the job are listed by another instance (the writer would not
+    # read back the versions it has just written: see the next test)
+    found = Ledger(counting, clock=clock).open_changes(JOB)
     # THEN only the job's index and those three records were read
     assert {r.key for r in found} == open_keys
     index = f"open/{escape_segment(JOB)}/"
     allowed = (index, *(f"changes/{key}/" for key in open_keys))
     assert all(key.startswith(allowed) for _, key in counting.reads), counting.reads
     assert len(counting.reads) == 1 + 2 * len(open_keys)
+
+
+def test_ledger_does_not_read_back_versions_it_wrote_but_still_lists_them(tmp_path: Any, clock: FakeClock) -> None:
+    from dts_change.storage import DirectoryStore
+
+    counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
+    ledger = Ledger(counting, clock=clock)
+    record = _record(ledger, "a")
+    submitted = ledger.transition(record, ChangeState.SUBMITTED)
+    counting.reads.clear()
+    # WHEN the writer reads the change it has just written
+    got = ledger.get(record.key)
+    # THEN it lists the versions (the freshness check) and reads none back, and gets its own copy
+    assert got == submitted and got is not submitted
+    assert counting.reads == [("list", f"changes/{record.key}/")]
+    got.change["mutated"] = True
+    assert "mutated" not in (ledger.get(record.key) or submitted).change
+    # AND a later version written by another instance is read from the store
+    other = Ledger(counting, clock=clock)
+    latest = other.get(record.key)
+    assert latest is not None
+    applied = other.transition(latest, ChangeState.APPLIED)
+    counting.reads.clear()
+    assert ledger.get(record.key) == applied
+    assert ("get", f"changes/{record.key}/000002.json") in counting.reads
+
+
+def test_ledger_reads_its_own_versions_again_once_they_are_not_fresh(tmp_path: Any, clock: FakeClock) -> None:
+    from dts_change.storage import DirectoryStore
+
+    counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
+    ledger = Ledger(counting, clock=clock)
+    record = _record(ledger, "a")
+    # WHEN a minute has passed on the ledger's clock (prune and a replay could have rewritten
+    # a version of that number only after a whole retention, but the memory is kept short)
+    clock.advance(60)
+    counting.reads.clear()
+    # THEN the version is read from the store again
+    assert ledger.get(record.key) == record
+    assert ("get", f"changes/{record.key}/000000.json") in counting.reads
+    # AND a ledger whose retention is shorter than a minute keeps it only for half the retention
+    short = Ledger(counting, clock=clock, retention_seconds=4.0)
+    second = _record(short, "b")
+    clock.advance(2)
+    counting.reads.clear()
+    assert short.get(second.key) == second
+    assert ("get", f"changes/{second.key}/000000.json") in counting.reads
+
+
+def test_ledger_open_changes_takes_a_known_record_as_read(tmp_path: Any, clock: FakeClock) -> None:
+    from dts_change.storage import DirectoryStore
+
+    counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
+    writer = Ledger(counting, clock=clock)
+    first = _record(writer, "first")
+    clock.advance(1)
+    second = _record(writer, "second")
+    reader = Ledger(counting, clock=clock)
+    known = reader.first_open_change(JOB)
+    assert known == first
+    counting.reads.clear()
+    # WHEN the pass that read the first record under the lease lists the open changes
+    found = reader.open_changes(JOB, known=known)
+    # THEN that record is not read again; the others are
+    assert found == [first, second] and found[0] is known
+    assert not any(key.startswith(f"changes/{first.key}/") for _, key in counting.reads), counting.reads
+    assert ("list", f"changes/{second.key}/") in counting.reads
+    # AND with the index the pass listed, the index is not listed again either
+    markers = reader.open_markers(JOB)
+    assert reader.first_open_change(JOB, markers=markers) == first
+    counting.reads.clear()
+    assert reader.open_changes(JOB, known=known, markers=markers) == [first, second]
+    assert counting.reads == [("list", f"changes/{second.key}/"), ("get", f"changes/{second.key}/000000.json")]
+    # AND a known record whose marker is not listed any more (moved on) is not returned
+    writer.transition(first, ChangeState.APPLIED)
+    assert reader.open_changes(JOB, known=known) == [second]
 
 
 # ---------------------------------------------------------------- crash safety

@@ -1,0 +1,88 @@
+"""A new instance's first OSS event: how many round trips it makes, and in which order.
+
+The packaged cold start (docs/performance.md) is mostly these calls, so their number is held
+here, through the real path: `index.initialize` and `index.handler` with FC's environment (job
+id only, ledger and dead letters on the emulator's OSS), counted in the emulator's call log.
+The order of the last calls before ModifyDtsJob is the safety of issues 11/12 and is checked too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.conftest import EVENTS_DIR
+from tests.harness import BUCKET, JOB, oss_deployment
+
+FIRST_EVENT_CALLS = 23
+"""Round trips of the first event (32 before the cold-start work: records read back, the
+instance resolved twice, the open index listed twice, the lease re-read and listed on release)."""
+
+KEY = "dts-change/incoming/add-tables.json"
+
+
+def _oss_event(body: str) -> bytes:
+    event = json.loads((EVENTS_DIR / "oss-object-created.json").read_text(encoding="utf-8"))
+    event["events"][0]["oss"]["object"].update(
+        {"key": KEY, "size": len(body.encode()),
+         "eTag": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest().upper()}
+    )
+    return json.dumps(event).encode()
+
+
+def _what(call: dict[str, Any]) -> str:
+    """`Action path-kind`: e.g. `GetObject leases`, `PutObject sent`, `ModifyDtsJob`."""
+    key = call.get("key") or call.get("prefix") or ""
+    kind = key.split("dts-change/ledger/", 1)[1].split("/", 1)[0] if "dts-change/ledger/" in key else ""
+    return f"{call['action']} {kind}".strip()
+
+
+def test_first_event_of_a_new_instance_makes_at_most_the_known_round_trips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = oss_deployment(tmp_path)
+    try:
+        # GIVEN FC's environment: the job id only (its instance is looked up), stores on OSS
+        env = dict(deploy.env)
+        env.pop("DTS_INSTANCE_ID")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
+        import index
+        from dts_change.handler import reset_app
+
+        reset_app()
+        context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
+        body = deploy.server.get_state()["buckets"][BUCKET][KEY]
+        before = len(deploy.server.calls())
+        # WHEN a new instance initializes and takes its first OSS event
+        index.initialize(context)
+        initialized = len(deploy.server.calls())
+        result = json.loads(index.handler(_oss_event(body), context))
+        calls = deploy.server.calls()[initialized:]
+        # THEN the change was submitted
+        assert [c["outcome"] for c in result["changes"]] == ["submitted"]
+        # AND initialize asked one thing (is the bucket versioned?) and the event no more than
+        # the known number of round trips
+        assert [c["action"] for c in deploy.server.calls()[before:initialized]] == ["GetBucketVersioning"]
+        whats = [_what(c) for c in calls]
+        assert len(calls) <= FIRST_EVENT_CALLS, whats
+        # AND the instance was looked up once, the change's record never read back
+        assert whats.count("DescribeDtsJobs") == 1
+        assert "GetObject changes" not in whats
+        # AND before the write: the write-ahead note, the DbList re-read, then the lease check
+        # (the next generation absent, ours stored) as the last step before ModifyDtsJob
+        modify = whats.index("ModifyDtsJob")
+        assert whats[modify - 4 : modify] == [
+            "PutObject sent", "DescribeDtsJobDetail", "GetObject leases", "GetObject leases"
+        ], whats
+        assert [c["httpStatus"] for c in calls[modify - 2 : modify]] == [404, 200]
+        assert calls[modify]["jobId"] == JOB and calls[modify]["outcome"] == "ok"
+        reset_app()
+    finally:
+        deploy.stop()
