@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -331,6 +332,7 @@ class Ledger:
         before its object was written, so we stop believing in it no later than the store does."""
         self._below: dict[str, list[int]] = {}
         """Lease token -> the older generations its acquisition listed and left (released with it)."""
+        self._known_lock = threading.Lock()  # passes of several threads may share a ledger
         self._known: dict[tuple[str, int], tuple[float, float, bytes]] = {}
         """(change key, version) -> (monotonic and clock time of the write, the bytes) of versions
         this ledger wrote lately. A version is written once with create-if-absent, and only prune
@@ -685,7 +687,8 @@ class Ledger:
                 flush()
         flush()
         if pruned:
-            self._known.clear()  # nothing it deleted may be recalled (a replay may write it again)
+            with self._known_lock:
+                self._known.clear()  # nothing it deleted may be recalled (a replay may write it again)
         self._prune_sending_notes(cutoff_ns, deadline)
         return pruned
 
@@ -998,21 +1001,25 @@ class Ledger:
 
     def _remember(self, key: str, version: int, raw: bytes) -> None:
         """Keep the bytes of a version this ledger created (create-if-absent said so)."""
-        self._known.pop((key, version), None)
-        self._known[(key, version)] = (self.monotonic(), self.clock(), raw)
-        while len(self._known) > _KNOWN_VERSIONS:
-            del self._known[next(iter(self._known))]
+        entry = (self.monotonic(), self.clock(), raw)
+        with self._known_lock:
+            self._known.pop((key, version), None)
+            self._known[(key, version)] = entry
+            while len(self._known) > _KNOWN_VERSIONS:
+                del self._known[next(iter(self._known))]
 
     def _recall(self, key: str, version: int) -> bytes | None:
         """The bytes of a version this ledger wrote less than `_KNOWN_SECONDS` (and half the
         retention) ago, by both its clocks: prune deletes a version, and a replay can write one
         of that number again, only once its change has been closed for the whole retention."""
-        found = self._known.get((key, version))
+        with self._known_lock:
+            found = self._known.get((key, version))
         if found is None:
             return None
         limit = min(_KNOWN_SECONDS, self.retention_seconds / 2)
         if self.monotonic() - found[0] >= limit or abs(self.clock() - found[1]) >= limit:
-            del self._known[(key, version)]
+            with self._known_lock:
+                self._known.pop((key, version), None)
             return None
         return found[2]
 
