@@ -264,8 +264,8 @@ def _quiet_logs() -> Iterator[None]:
 
 def _ours_worker(env: dict[str, str], bodies: list[str], start: Any, results: Any, index: int) -> None:
     """One "FC instance": build the App (cold start, not timed), wait for the start, handle events."""
-    from dts_change.config import Settings
-    from dts_change.handler import App
+    from dts_change.app.handler import App
+    from dts_change.app.settings import Settings
 
     _quiet_logs().__enter__()  # a worker process: quiet until it exits
     app = App(Settings.from_env(env, cwd=Path(env["DTS_CHANGE_LEDGER"][len("file://") :]).parent))
@@ -478,9 +478,9 @@ def _count(records: list[list[dict[str, Any]]], key: str = "outcomes") -> dict[s
 
 
 def run_ours(cfg: BurstConfig, workdir: Path) -> HandlerRun:
-    from dts_change.config import Settings
-    from dts_change.handler import App
-    from dts_change.ledger import ChangeState
+    from dts_change.app.handler import App
+    from dts_change.app.settings import Settings
+    from dts_change.state.ledger import ChangeState
 
     run = HandlerRun("ours", cfg.events, cfg.workers)
     bodies = [json.dumps(change_event(i)) for i in range(cfg.events)]

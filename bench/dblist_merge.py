@@ -15,8 +15,8 @@ import time
 import tracemalloc
 from typing import Any
 
-from dts_change.dblist import MAX_DBLIST_BYTES, DbList, ObjectRef
-from dts_change.merge import ChangeSpec, fold_changes
+from dts_change.core.dblist import MAX_DBLIST_BYTES, DbList, ObjectRef
+from dts_change.core.merge import ChangeSpec, fold_changes
 
 DATABASES = 60
 TABLES_PER_DB = 165

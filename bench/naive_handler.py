@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dts_change.clients.dts import DtsClient
-from dts_change.dblist import DbList
-from dts_change.errors import DtsChangeError, JobBusyError
-from dts_change.merge import ChangeSpec, fold_changes
+from dts_change.core.dblist import DbList
+from dts_change.core.errors import DtsChangeError, JobBusyError
+from dts_change.core.merge import ChangeSpec, fold_changes
 
 
 @dataclass

@@ -22,9 +22,9 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from dts_change.ddl import parse_ddl
-from dts_change.errors import InputTooLargeError
-from dts_change.formats import Caps
+from dts_change.core.errors import InputTooLargeError
+from dts_change.intake.detect import Caps
+from dts_change.intake.formats.ddl import parse_ddl
 
 TABLES = 500
 RUNS = 7
@@ -97,7 +97,7 @@ def pg_dump(tables: int) -> str:
 
 
 def count_statements(text: str, dialect: str) -> int:
-    from dts_change.sql_script import split_script
+    from dts_change.intake.formats.sql_script import split_script
 
     return sum(1 for s in split_script(text, dialect) if s.directive is None)  # type: ignore[arg-type]
 

@@ -38,11 +38,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from dts_change.config import DEADLINE_MARGIN_SECONDS, Settings  # noqa: E402
+from dts_change.app.handler import App  # noqa: E402
+from dts_change.app.settings import DEADLINE_MARGIN_SECONDS, Settings  # noqa: E402
 from dts_change.emulator import EmulatorServer  # noqa: E402
-from dts_change.handler import App  # noqa: E402
-from dts_change.ledger import ChangeState, Ledger  # noqa: E402
-from dts_change.storage import DirectoryStore  # noqa: E402
+from dts_change.state.ledger import ChangeState, Ledger  # noqa: E402
+from dts_change.state.storage import DirectoryStore  # noqa: E402
 
 JOB = "dtsjob1demo"
 BUCKET = "dts-change-config"

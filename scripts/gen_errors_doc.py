@@ -13,8 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from dts_change import errors  # noqa: E402
 from dts_change.clients import remote_errors  # noqa: E402
+from dts_change.core import errors  # noqa: E402
 
 GROUPS = {
     "transient": "retried with backoff inside the invocation; then the change stays pending",
@@ -62,7 +62,7 @@ def render() -> str:
         "Every error this project reports has a stable code (below), a category that decides what",
         "happens next, and a hint. Results, log lines and dead-letter records carry `code`,",
         "`message` (what failed, where, the offending value, what was expected) and `hint`.",
-        "This page is generated from `src/dts_change/errors.py` by `scripts/gen_errors_doc.py`.",
+        "This page is generated from `src/dts_change/core/errors.py` by `scripts/gen_errors_doc.py`.",
         "",
         "| category | what happens |",
         "|---|---|",

@@ -30,7 +30,7 @@ KILLED = ("killed", "timeout")  # a timeout is a change the tests noticed (they 
 
 
 def modules_from_config() -> list[str]:
-    """`src/dts_change/merge.py` -> `dts_change.merge`, from pyproject's only_mutate."""
+    """`src/dts_change/core/merge.py` -> `dts_change.core.merge`, from pyproject's only_mutate."""
     text = (ROOT / "pyproject.toml").read_text("utf-8")
     match = re.search(r"^only_mutate\s*=\s*\[(.*?)\]", text, re.MULTILINE | re.DOTALL)
     if match is None:

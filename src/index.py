@@ -24,7 +24,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 _gc_was_enabled = gc.isenabled()
 gc.disable()
 try:
-    from dts_change.handler import function_timeout, get_app, handle_event
+    from dts_change.app.handler import function_timeout, get_app, handle_event
 
     gc.freeze()
 finally:
@@ -51,6 +51,6 @@ def on_failure(event: bytes | str, context: Any) -> str:
 
     A separate function (s.yaml) with the same code; its module is imported here, on its first
     event, so the handler's cold start does not pay for it."""
-    from dts_change.failure_function import handle_failure_event  # noqa: PLC0415 - see docstring
+    from dts_change.app.failure_function import handle_failure_event  # noqa: PLC0415 - see docstring
 
     return json.dumps(handle_failure_event(event, context), ensure_ascii=False)

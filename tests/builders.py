@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dts_change.dblist import DbList, ObjectRef
-from dts_change.merge import ChangeSpec, OnConflict
+from dts_change.core.dblist import DbList, ObjectRef
+from dts_change.core.merge import ChangeSpec, OnConflict
 
 
 def build_dts_dblist(data: dict[str, Any]) -> DbList:

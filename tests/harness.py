@@ -13,11 +13,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from dts_change.config import Settings
+from dts_change.app.handler import App
+from dts_change.app.local_deploy import sample_state
+from dts_change.app.settings import Settings
 from dts_change.emulator import EmulatorServer
-from dts_change.handler import App
-from dts_change.ledger import ChangeState
-from dts_change.local_deploy import sample_state
+from dts_change.state.ledger import ChangeState
 
 JOB = "dtsjob1demo"
 INSTANCE = "dtsinst1demo"

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from dts_change import observe
-from dts_change.deadletter import DeadLetterRecord, DeadLetterSink
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.core import observe
+from dts_change.state.deadletter import DeadLetterRecord, DeadLetterSink
 
 MIN_SECRET_LENGTH = 6
 """`observe.register_secret` ignores shorter values; so does the scan (too many false hits)."""

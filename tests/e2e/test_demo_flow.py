@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-CLI = [sys.executable, "-m", "dts_change.cli"]
+CLI = [sys.executable, "-m", "dts_change.app.cli"]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:

@@ -159,7 +159,7 @@ PATH_TOKEN = re.compile(r"^(?:\./)?(?:events|docs|src|scripts|tests|bench)/[\w./
 
 
 def _cli_flags() -> dict[str, set[str]]:
-    from dts_change.cli import build_parser
+    from dts_change.app.cli import build_parser
 
     parser = build_parser()
     out: dict[str, set[str]] = {}

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-CLI = [sys.executable, "-m", "dts_change.cli"]
+CLI = [sys.executable, "-m", "dts_change.app.cli"]
 TRACEBACK = "Traceback (most recent call last)"
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from dts_change import errors as e
 from dts_change.clients.credentials import Credentials, CredentialsProvider
 from dts_change.clients.dts import DtsClient
 from dts_change.clients.oss import OssClient
+from dts_change.core import errors as e
 from tests.emulator_fixture import emulator_server as started_emulator
 
 emulator = pytest.importorskip("dts_change.emulator")

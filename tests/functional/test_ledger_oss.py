@@ -11,11 +11,11 @@ import pytest
 from dts_change.clients.credentials import Credentials
 from dts_change.clients.oss import OssClient
 from dts_change.clients.transport import Timeouts
-from dts_change.deadletter import DeadLetterRecord, DeadLetterSink
+from dts_change.core.errors import LeaseHeldError, LedgerConflictError, SignatureMismatchError
 from dts_change.emulator import EmulatorServer
-from dts_change.errors import LeaseHeldError, LedgerConflictError, SignatureMismatchError
-from dts_change.ledger import ChangeState, Ledger, job_key
-from dts_change.storage import OssStore, open_store
+from dts_change.state.deadletter import DeadLetterRecord, DeadLetterSink
+from dts_change.state.ledger import ChangeState, Ledger, job_key
+from dts_change.state.storage import OssStore, open_store
 from tests.emulator_fixture import emulator_server as started_emulator
 
 BUCKET = "ledger-bucket"

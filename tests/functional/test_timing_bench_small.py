@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bench.timing_backlog import backlog, prune, seed_state, verdicts
 
-from dts_change.config import DEADLINE_MARGIN_SECONDS
+from dts_change.app.settings import DEADLINE_MARGIN_SECONDS
 from tests.emulator_fixture import emulator_server
 
 TIMEOUT = DEADLINE_MARGIN_SECONDS + 3.0

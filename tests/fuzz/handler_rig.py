@@ -4,7 +4,7 @@ oracles every example is checked against.
 Oracles are written here from the guarantees (DESIGN §1), not taken from the code under test:
 - the reply is JSON text FC can send (UTF-8 encodable), every change has a known outcome;
 - every dead letter (in the reply, the ledger and the sink) carries a specific leaf code of
-  `dts_change.errors`, never a group code (`error`, `permanent`, `internal-error`, ...);
+  `dts_change.core.errors`, never a group code (`error`, `permanent`, `internal-error`, ...);
 - every DbList the emulator ACCEPTED in a ModifyDtsJob covers every object of the job's list
   before that call, except objects a recorded change explicitly removed.
 """
@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import dts_change.handler as handler_module
-from dts_change import errors
-from dts_change.handler import App
+import dts_change.app.handler as handler_module
+from dts_change.app.handler import App
+from dts_change.core import errors
 from index import handler as fc_handler
 from tests.harness import BUCKET, LocalDeployment, fc_context
 
@@ -41,7 +41,7 @@ def _leaf_codes() -> frozenset[str]:
 
 
 SPECIFIC_CODES = _leaf_codes()
-"""Every code a dead letter may carry: the leaf codes declared in src/dts_change/errors.py."""
+"""Every code a dead letter may carry: the leaf codes declared in src/dts_change/core/errors.py."""
 OUTCOMES = frozenset({"applied", "submitted", "pending", "duplicate", "dead_lettered", "no_op", "dry_run"})
 
 

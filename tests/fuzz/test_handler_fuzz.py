@@ -5,7 +5,7 @@ mutated anywhere, including inside JSON-in-a-string fields): wrong types, huge n
 nesting, invalid UTF-8, enormous strings, unicode confusables, duplicate keys, truncation, base64
 garbage. Every example is checked by `HandlerRig.run` (tests/fuzz/handler_rig.py):
 - the handler never raises and its reply is JSON that FC can send;
-- every dead letter carries a specific leaf code of src/dts_change/errors.py;
+- every dead letter carries a specific leaf code of src/dts_change/core/errors.py;
 - no accepted ModifyDtsJob loses an object nobody removed.
 
 Examples per test: DTS_CHANGE_FUZZ_EXAMPLES (default 40, so this file stays well under 60 s);

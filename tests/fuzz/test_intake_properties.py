@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dts_change.change import ChangeRequest
-from dts_change.dblist import ObjectRef
-from dts_change.intake import IntakeOutcome, intake_event, intake_settings_from_env
+from dts_change.core.change import ChangeRequest
+from dts_change.core.dblist import ObjectRef
+from dts_change.intake.read import IntakeOutcome, intake_event, intake_settings_from_env
 from tests.conftest import load_event_json
 from tests.unit.intake.conftest import BASE_ENV, FakeReader, sample_objects
 

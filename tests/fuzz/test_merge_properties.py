@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dts_change.dblist import DbList, ObjectRef
-from dts_change.merge import ChangeSpec, check_no_loss, fold_changes
+from dts_change.core.dblist import DbList, ObjectRef
+from dts_change.core.merge import ChangeSpec, check_no_loss, fold_changes
 from tests.reference.generators import dts_lists as adversarial_lists
 from tests.reference.generators import removals as adversarial_removals
 from tests.reference.generators import user_fragments as adversarial_fragments

@@ -11,9 +11,9 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dts_change.dblist import ObjectRef
-from dts_change.ddl import parse_ddl
-from dts_change.errors import DtsChangeError
+from dts_change.core.dblist import ObjectRef
+from dts_change.core.errors import DtsChangeError
+from dts_change.intake.formats.ddl import parse_ddl
 
 EXAMPLES = int(os.environ.get("DTS_CHANGE_FUZZ_EXAMPLES", "150"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,9 +16,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dts_change.dblist import DbList, ObjectRef
-from dts_change.errors import DbListValidationError, DtsChangeError
-from dts_change.merge import ChangeSpec, fold_changes
+from dts_change.core.dblist import DbList, ObjectRef
+from dts_change.core.errors import DbListValidationError, DtsChangeError
+from dts_change.core.merge import ChangeSpec, fold_changes
 from tests.reference import model
 from tests.reference.generators import dts_lists, removals, user_fragments
 

@@ -19,7 +19,7 @@ def modules_after(stmt: str) -> set[str]:
 
 def test_import_index_loads_neither_sqlglot_nor_the_emulator():
     loaded = modules_after("import index")
-    assert "index" in loaded and "dts_change.handler" in loaded
+    assert "index" in loaded and "dts_change.app.handler" in loaded
     assert not any(m == "sqlglot" or m.startswith("sqlglot.") for m in loaded)
     assert not any(m.startswith("dts_change.emulator") for m in loaded)
     assert not any(m.startswith(("alibabacloud", "oss2", "aiohttp")) for m in loaded)
@@ -48,16 +48,16 @@ def test_import_index_defines_no_trigger_models_until_an_event_of_that_family_ar
     code = (
         "import sys, json\n"
         "import index\n"
-        "at_import = sorted(m for m in sys.modules if m.startswith('dts_change.events'))\n"
-        "from dts_change.sources import split_event\n"
+        "at_import = sorted(m for m in sys.modules if m.startswith('dts_change.intake.events'))\n"
+        "from dts_change.intake.split import split_event\n"
         "envs = split_event(open('events/oss-object-created.json', 'rb').read())\n"
-        "after = sorted(m for m in sys.modules if m.startswith('dts_change.events.'))\n"
+        "after = sorted(m for m in sys.modules if m.startswith('dts_change.intake.events.'))\n"
         "print(json.dumps([at_import, after, envs[0].source.key]))"
     )
     at_import, after, key = run_probe(code.replace("events/", str(REPO_ROOT / "events") + "/"))
     # THEN no trigger model is defined by the import, and the OSS event loads only the OSS family
     assert at_import == []
-    assert after == ["dts_change.events._wire", "dts_change.events.oss"]
+    assert after == ["dts_change.intake.events._wire", "dts_change.intake.events.oss"]
     assert key == "dts-change/incoming/new-table.sql"
 
 
@@ -81,7 +81,9 @@ def test_import_index_resumes_the_collector_when_the_import_fails(tmp_path):
     shutil.copy(REPO_ROOT / "src" / "index.py", tmp_path / "index.py")
     (tmp_path / "dts_change").mkdir()
     (tmp_path / "dts_change" / "__init__.py").write_text("")
-    (tmp_path / "dts_change" / "handler.py").write_text("raise ImportError('broken on purpose')\n")
+    (tmp_path / "dts_change" / "app").mkdir()
+    (tmp_path / "dts_change" / "app" / "__init__.py").write_text("")
+    (tmp_path / "dts_change" / "app" / "handler.py").write_text("raise ImportError('broken on purpose')\n")
     code = (
         "import gc, json\n"
         "before = gc.get_freeze_count()\n"  # not 0 on every version: 3.12 starts with some frozen

@@ -3,7 +3,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 
-from dts_change import errors
+from dts_change.core import errors
 from tests.conftest import REPO_ROOT
 
 

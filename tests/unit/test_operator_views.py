@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.change import JobTarget
-from dts_change.cli_text import parse_duration, parse_object, parse_when
-from dts_change.dblist import ObjectRef
-from dts_change.deadletter import DeadLetterRecord
-from dts_change.errors import ConfigurationError, PermissionDeniedError
-from dts_change.history import collect_history
-from dts_change.ledger import ChangeRecord, ChangeState
-from dts_change.observe import redact
-from dts_change.status import collect_status
+from dts_change.app.cli_text import parse_duration, parse_object, parse_when
+from dts_change.app.history import collect_history
+from dts_change.app.status import collect_status
+from dts_change.core.change import JobTarget
+from dts_change.core.dblist import ObjectRef
+from dts_change.core.errors import ConfigurationError, PermissionDeniedError
+from dts_change.core.observe import redact
+from dts_change.state.deadletter import DeadLetterRecord
+from dts_change.state.ledger import ChangeRecord, ChangeState
 
 JOB = "j1/Forward"
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO, cast
 
-from .errors import ConfigurationError, DtsChangeError, ReplayRefusedError
+from ..core.errors import ConfigurationError, DtsChangeError, ReplayRefusedError
 
 TIMER_EVENT = json.dumps(
     {"triggerTime": "1970-01-01T00:00:00Z", "triggerName": "dts-change-cli", "payload": '{"action":"reconcile"}'}
@@ -53,9 +53,9 @@ def fc_context(timeout: float = 60.0, request_id: str | None = None) -> Any:
 
 
 def build_app(env: Mapping[str, str] | None, *, dry_run: bool = False, log_stream: TextIO | None = None) -> Any:
-    from .config import Settings  # noqa: PLC0415
+    from ..core.observe import configure_logging  # noqa: PLC0415
     from .handler import App  # noqa: PLC0415
-    from .observe import configure_logging  # noqa: PLC0415
+    from .settings import Settings  # noqa: PLC0415
 
     merged = dict(os.environ if env is None else env)
     if dry_run:
@@ -99,7 +99,7 @@ def deployment(args: argparse.Namespace, *, dry_run: bool = False, scratch: bool
 
 
 def _dblist_lines(db_list: Mapping[str, Any], indent: str = "  ") -> list[str]:
-    from .dblist import ObjectRef  # noqa: PLC0415
+    from ..core.dblist import ObjectRef  # noqa: PLC0415
 
     lines = []
     for db, entry in db_list.items():
@@ -337,7 +337,7 @@ def _is_timer_event(raw: bytes) -> bool:
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
-    from .observe import Metrics  # noqa: PLC0415
+    from ..core.observe import Metrics  # noqa: PLC0415
 
     with deployment(args, dry_run=args.dry_run) as (app, _run):
         jobs = [args.job] if args.job else app.ledger.jobs_with_open_changes()
@@ -359,7 +359,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    from .change import JobTarget  # noqa: PLC0415
+    from ..core.change import JobTarget  # noqa: PLC0415
     from .cli_text import parse_duration  # noqa: PLC0415
     from .status import collect_status, render_status  # noqa: PLC0415
 
@@ -467,7 +467,7 @@ def cmd_dlq(args: argparse.Namespace, out: TextIO) -> int:
 
 def _replay(app: Any, run: Any, record: Any, args: argparse.Namespace, out: TextIO) -> int:
     """An explicit dead_lettered -> pending transition, then a normal pass (and, locally, the timer)."""
-    from .observe import Metrics  # noqa: PLC0415
+    from ..core.observe import Metrics  # noqa: PLC0415
 
     if record.replayed_at is not None:
         print(f"dead letter {record.dl_id} was replayed already", file=out)
@@ -532,7 +532,7 @@ def _fail_next(spec: str) -> dict[str, Any]:
 def _replay_input(app: Any, run: Any, record: Any, args: argparse.Namespace, out: TextIO) -> int:
     """Bad input (no parsed change): its kept bytes (or its OSS object) go through the handler
     again; the dead letter is moved aside once that ran (a new failure is a new dead letter)."""
-    from .input_replay import replay_envelopes  # noqa: PLC0415
+    from ..intake.replay import replay_envelopes  # noqa: PLC0415
 
     dl_id = record.dl_id or args.id
     again = replay_envelopes(record.original_event, dl_id=dl_id, correlation_id=record.correlation_id)
@@ -561,7 +561,7 @@ def _report_rerun(app: Any, run: Any, dl_id: str, result: dict[str, Any], args: 
 
 
 def cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
-    from .emulator.__main__ import main as emulator_main  # noqa: PLC0415
+    from ..emulator.__main__ import main as emulator_main  # noqa: PLC0415
 
     argv = ["--host", args.host, "--port", str(args.port)]
     if args.state:

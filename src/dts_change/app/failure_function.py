@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .deadletter import DeadLetterSink
+from ..core.observe import log_event
+from ..state.deadletter import DeadLetterSink
+from ..state.storage import check_create_if_absent, open_store
 from .failures import dead_letter_record, failure_dead_letters
-from .observe import log_event
-from .storage import check_create_if_absent, open_store
 
 __all__ = ["FailureRecorder", "handle_failure_event", "reset_failure_app"]
 
@@ -57,10 +57,10 @@ class _FailureApp:
     """What a failure-function instance keeps: the credentials provider and the recorder."""
 
     def __init__(self, env: Mapping[str, str] | None) -> None:
-        from .clients.credentials import CredentialsProvider, without_credentials  # noqa: PLC0415 - once per instance
-        from .clients.oss import OssClient  # noqa: PLC0415
-        from .config import Settings  # noqa: PLC0415
-        from .observe import configure_logging, register_secret  # noqa: PLC0415
+        from ..clients.credentials import CredentialsProvider, without_credentials  # noqa: PLC0415 - once per instance
+        from ..clients.oss import OssClient  # noqa: PLC0415
+        from ..core.observe import configure_logging, register_secret  # noqa: PLC0415
+        from .settings import Settings  # noqa: PLC0415
 
         # In FC (env None) keys are read from the live os.environ on each request (FC rotates them),
         # and the settings' start-up copy keeps none (issue 11 point 10).

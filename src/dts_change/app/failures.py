@@ -21,17 +21,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ._record import dataclass, field
-from .deadletter import UNROUTED, DeadLetterRecord
-from .errors import (
+from ..core._record import dataclass, field
+from ..core.errors import (
     AsyncInvocationFailedError,
     DtsChangeError,
     EventDeliveryFailedError,
     UnrecognisedEventError,
     short_repr,
 )
-from .jsonsafe import load_json
-from .sources import MAX_EVENT_BYTES, _queue_from_subject
+from ..core.jsonsafe import load_json
+from ..intake.split import MAX_EVENT_BYTES, _queue_from_subject
+from ..state.deadletter import UNROUTED, DeadLetterRecord
 
 __all__ = ["Failure", "dead_letter_record", "failure_dead_letters", "replay_payload"]
 

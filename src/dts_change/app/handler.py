@@ -18,22 +18,22 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._record import dataclass, field
-from .change import ChangeRequest
-from .clients.credentials import CredentialsProvider, without_credentials
-from .clients.dts import DtsClient
-from .clients.oss import OssClient
-from .config import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, LEASE_MARGIN_SECONDS, Settings
-from .deadletter import DeadLetterRecord, DeadLetterSink
-from .errors import ConfigurationError, DtsChangeError, ObjectSupersededError
-from .input_replay import kept_input
-from .intake import IntakeSettings, intake_envelope, intake_settings_from_env
-from .ledger import ChangeState, Ledger, record_key
-from .merge import fold_changes
-from .observe import Metrics, configure_logging, log_event, register_secret
-from .reconcile import PassReport, ReconcileContext, reconcile_job
-from .sources import Envelope, split_event
-from .storage import check_create_if_absent, open_store
+from ..clients.credentials import CredentialsProvider, without_credentials
+from ..clients.dts import DtsClient
+from ..clients.oss import OssClient
+from ..core._record import dataclass, field
+from ..core.change import ChangeRequest
+from ..core.errors import ConfigurationError, DtsChangeError, ObjectSupersededError
+from ..core.merge import fold_changes
+from ..core.observe import Metrics, configure_logging, log_event, register_secret
+from ..intake.read import IntakeSettings, intake_envelope, intake_settings_from_env
+from ..intake.replay import kept_input
+from ..intake.split import Envelope, split_event
+from ..reconcile.job import PassReport, ReconcileContext, reconcile_job
+from ..state.deadletter import DeadLetterRecord, DeadLetterSink
+from ..state.ledger import ChangeState, Ledger, record_key
+from ..state.storage import check_create_if_absent, open_store
+from .settings import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, LEASE_MARGIN_SECONDS, Settings
 
 _STATE_OUTCOMES = {
     ChangeState.PENDING: "pending",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.dblist import ObjectRef
+from ..state.deadletter import DeadLetterRecord
+from ..state.ledger import ChangeRecord, ChangeState
 from .cli_text import human_list, refs_of_dblist, refs_of_pairs, stamp
-from .dblist import ObjectRef
-from .deadletter import DeadLetterRecord
-from .ledger import ChangeRecord, ChangeState
 
 _SOURCE_FIELDS = ("bucket", "key", "message_id", "topic", "queue", "event_id", "file_oss_url")
 

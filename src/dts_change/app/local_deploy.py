@@ -27,8 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import ENV_NAMES
-from .errors import ConfigurationError
+from ..core.errors import ConfigurationError
+from .settings import ENV_NAMES
 
 DEFAULT_STATE_DIR = Path(".dts-change") / "local"
 SAMPLE_STATE = "local-state.json"
@@ -128,7 +128,7 @@ class LocalDeployment:
         `persist=False` (plan) leaves the folder exactly as it was: nothing is created, the
         emulator's state is not saved, and the ledger and dead letters point at a scratch
         folder deleted afterwards."""
-        from .emulator import EmulatorServer  # noqa: PLC0415 - only the local mode needs the emulator
+        from ..emulator import EmulatorServer  # noqa: PLC0415 - only the local mode needs the emulator
 
         scratch: tempfile.TemporaryDirectory[str] | None = None
         lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()

@@ -10,8 +10,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._record import dataclass, field
-from .errors import ConfigurationError, short_repr
+from ..core._record import dataclass, field
+from ..core.errors import ConfigurationError, short_repr
 
 DEFAULT_MAX_AGE_SECONDS = 24 * 3600
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600

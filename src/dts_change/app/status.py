@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .change import JobTarget
+from ..core.change import JobTarget
+from ..core.errors import DtsChangeError
+from ..state.deadletter import UNROUTED, DeadLetterRecord
+from ..state.ledger import OPEN_STATES, ChangeRecord, ChangeState
 from .cli_text import age, stamp
-from .deadletter import UNROUTED, DeadLetterRecord
-from .errors import DtsChangeError
-from .ledger import OPEN_STATES, ChangeRecord, ChangeState
 
 DescribeJob = Callable[[JobTarget], str]
 """Returns the job's DTS status (raises DtsChangeError when it cannot be read)."""

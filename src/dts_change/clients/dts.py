@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from .. import __version__
-from ..errors import (
+from ..core.errors import (
     ConfigurationError,
     DbListTooLargeError,
     DtsChangeError,
@@ -183,7 +183,7 @@ class DtsClient:
         _check_direction(direction)
         _check_client_token(client_token)
         if db_list_json is not None:
-            from ..dblist import MAX_DBLIST_BYTES  # noqa: PLC0415 - keep this module light to import
+            from ..core.dblist import MAX_DBLIST_BYTES  # noqa: PLC0415 - keep this module light to import
 
             size = len(db_list_json.encode("utf-8"))
             if size > MAX_DBLIST_BYTES:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .._record import dataclass, field
-from ..errors import UnreadableDbObjectError, short_repr
+from ..core._record import dataclass, field
+from ..core.errors import UnreadableDbObjectError, short_repr
 
 if TYPE_CHECKING:
-    from ..dblist import DbList
+    from ..core.dblist import DbList
 
 
 def _str(value: Any) -> str | None:
@@ -196,7 +196,7 @@ class JobDetail:
 
         `DbObjectOssUrl` is not fetched: its contents and trust are undocumented.
         """
-        from ..dblist import DbList  # noqa: PLC0415 - the client stays usable without parsing
+        from ..core.dblist import DbList  # noqa: PLC0415 - the client stays usable without parsing
 
         text = self.db_object
         if text is None or not text.strip() or text.strip() == "null":

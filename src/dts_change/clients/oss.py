@@ -18,8 +18,8 @@ from urllib.parse import unquote
 
 import requests
 
-from .._record import LazyPattern, dataclass
-from ..errors import (
+from ..core._record import LazyPattern, dataclass
+from ..core.errors import (
     ConfigurationError,
     DtsChangeError,
     InvalidParameterError,

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from .._record import dataclass
-from ..errors import (
+from ..core._record import dataclass
+from ..core.errors import (
     CredentialsExpiredError,
     DtsChangeError,
     InvalidParameterError,

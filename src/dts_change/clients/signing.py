@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from .._record import dataclass, field
+from ..core._record import dataclass, field
 
 ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
 OSS_V4_ALGORITHM = "OSS4-HMAC-SHA256"

@@ -14,8 +14,14 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .._record import dataclass
-from ..errors import ConfigurationError, InputTooLargeError, InsecureEndpointError, NetworkError, short_repr
+from ..core._record import dataclass
+from ..core.errors import (
+    ConfigurationError,
+    InputTooLargeError,
+    InsecureEndpointError,
+    NetworkError,
+    short_repr,
+)
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 10.0

@@ -12,8 +12,8 @@ import sys
 import threading
 from types import FrameType
 
+from dts_change.core.errors import ConfigurationError
 from dts_change.emulator.server import EmulatorServer
-from dts_change.errors import ConfigurationError
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dts_change.core.errors import ConfigurationError
 from dts_change.emulator.auth import Credential, NonceCache
 from dts_change.emulator.dts_state import DtsBackend, Hook
 from dts_change.emulator.faults import Fault, FaultPlan
@@ -23,7 +24,6 @@ from dts_change.emulator.settings import EmulatorSettings
 from dts_change.emulator.state_fields import as_mapping, opt_mapping, state_error
 from dts_change.emulator.wire import WireRequest, WireResponse, json_response
 from dts_change.emulator.wire_errors import EmulatedApiError
-from dts_change.errors import ConfigurationError
 
 ADMIN_PREFIX = "/_emulator"
 _KNOWN_TOP_LEVEL = frozenset(

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from dts_change.core.errors import ConfigurationError
 from dts_change.emulator.admin import ADMIN_PREFIX, CallRecord, EmulatorCore, handle_admin
 from dts_change.emulator.auth import AuthContext, AuthResult, authenticate_dts, authenticate_oss
 from dts_change.emulator.dts_handlers import DtsHandlers
@@ -45,7 +46,6 @@ from dts_change.emulator.wire_errors import (
     render_dts_error,
     render_oss_error,
 )
-from dts_change.errors import ConfigurationError
 
 # Never logged: credentials travel in these parameters (RPC V1) and headers.
 _SECRET_PARAMS = frozenset(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dts_change.errors import ConfigurationError, short_repr
+from dts_change.core.errors import ConfigurationError, short_repr
 
 _HINT = "See docs/emulator.md for the state JSON"
 

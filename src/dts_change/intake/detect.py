@@ -26,8 +26,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ._record import LazyPattern, dataclass, replace
-from .change import (
+from ..core._record import LazyPattern, dataclass, replace
+from ..core.change import (
     CHANGE_DOC_KEYS,
     MODIFY_MARKERS,
     ParsedChange,
@@ -38,13 +38,13 @@ from .change import (
     parse_modify_request,
     parse_table_list,
 )
-from .errors import (
+from ..core.errors import (
     AmbiguousFormatError,
     InputTooLargeError,
     UnknownFormatError,
     short_repr,
 )
-from .jsonsafe import decode_utf8, load_json
+from ..core.jsonsafe import decode_utf8, load_json
 
 Syntax = Literal["json", "sql", "table-list"]
 
@@ -288,7 +288,7 @@ def parse_body(
     if syntax == "json":
         result = parse_json_text(decoded.text, what=what, caps=caps)
     elif syntax == "sql":
-        from .ddl import as_dialect, parse_ddl  # noqa: PLC0415 - sqlglot loads only for SQL bodies
+        from .formats.ddl import as_dialect, parse_ddl  # noqa: PLC0415 - sqlglot loads only for SQL bodies
 
         result = parse_ddl(
             decoded.text,

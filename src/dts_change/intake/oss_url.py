@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from ._record import LazyPattern, dataclass
-from .errors import FileOssUrlRefusedError, short_repr
+from ..core._record import LazyPattern, dataclass
+from ..core.errors import FileOssUrlRefusedError, short_repr
 
 # OSS bucket naming rules: 3-63 characters, lower-case letters, digits and hyphens, starting and
 # ending with a letter or digit.

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, unquote_plus
 
-from ._record import LazyPattern, dataclass, field, replace
-from .change import (
+from ..core._record import LazyPattern, dataclass, field, replace
+from ..core.change import (
     ChangeRequest,
     JobTarget,
     ParsedChange,
@@ -26,7 +26,7 @@ from .change import (
     build_change_request,
     parse_job,
 )
-from .errors import (
+from ..core.errors import (
     ChangeDocumentError,
     ConfigurationError,
     DtsChangeError,
@@ -42,10 +42,10 @@ from .errors import (
     UnroutableChangeError,
     short_repr,
 )
-from .formats import Caps, parse_body
+from .detect import Caps, parse_body
 from .oss_url import OssLocation, check_bucket_allowed, parse_file_oss_url
 from .routing import RouteRule, first_match, parse_routes, route_buckets
-from .sources import KNOWN_SHAPES, Envelope, split_event
+from .split import KNOWN_SHAPES, Envelope, split_event
 
 __all__ = [
     "IntakeOutcome",

@@ -25,10 +25,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .change import SourceInfo
-from .errors import ReplayRefusedError
-from .observe import redact_text
-from .sources import Envelope
+from ..core.change import SourceInfo
+from ..core.errors import ReplayRefusedError
+from ..core.observe import redact_text
+from .split import Envelope
 
 __all__ = ["RAW_CAP_BYTES", "kept_input", "replay_envelopes"]
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._record import LazyPattern, dataclass
-from .change import DIRECTIONS, Direction, JobTarget, SourceInfo
-from .errors import ConfigurationError, short_repr
-from .jsonsafe import load_json
+from ..core._record import LazyPattern, dataclass
+from ..core.change import DIRECTIONS, Direction, JobTarget, SourceInfo
+from ..core.errors import ConfigurationError, short_repr
+from ..core.jsonsafe import load_json
 
 ROUTE_KEYS = (
     "name",

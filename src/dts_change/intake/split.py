@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from ._record import dataclass, field, replace
-from .change import SourceInfo
-from .errors import (
+from ..core._record import dataclass, field, replace
+from ..core.change import SourceInfo
+from ..core.errors import (
     DtsChangeError,
     InputTooLargeError,
     InvalidEventError,
@@ -25,12 +25,12 @@ from .errors import (
     UnrecognisedEventError,
     short_repr,
 )
-from .jsonsafe import load_json
+from ..core.jsonsafe import load_json
 
 if TYPE_CHECKING:
     from .events.oss import OssEventRecord
 
-# The trigger models (dts_change.events) are imported inside the function for their family: an
+# The trigger models (dts_change.intake.events) are imported inside the function for their family: an
 # instance pays for defining only the families it receives (docs/performance.md, "Cold start").
 
 MAX_EVENT_BYTES = 32 * 1024 * 1024 + 65536

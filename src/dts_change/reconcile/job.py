@@ -20,12 +20,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, Protocol
 
-from ._record import dataclass, field
-from .change import ChangeRequest, JobTarget, canonical_json
-from .clients.dts_models import JobDetail, ModifyResult, SubSyncJob
-from .dblist import DbList, ObjectRef
-from .deadletter import DeadLetterRecord, DeadLetterSink
-from .errors import (
+from ..clients.dts_models import JobDetail, ModifyResult, SubSyncJob
+from ..core._record import dataclass, field
+from ..core.change import ChangeRequest, JobTarget, canonical_json
+from ..core.dblist import DbList, ObjectRef
+from ..core.errors import (
     ConfigurationError,
     DbListChangedError,
     DbListTooLargeError,
@@ -44,10 +43,11 @@ from .errors import (
     PermissionDeniedError,
     SignatureMismatchError,
 )
-from .guard import allowance_for, check_dblist, check_reserved, databases_of
-from .ledger import ChangeRecord, ChangeState, Ledger
-from .merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, effective_removals, fold_changes
-from .observe import Metrics, log_event
+from ..core.guard import allowance_for, check_dblist, check_reserved, databases_of
+from ..core.merge import ChangeSpec, FoldResult, check_no_loss, diff_dblists, effective_removals, fold_changes
+from ..core.observe import Metrics, log_event
+from ..state.deadletter import DeadLetterRecord, DeadLetterSink
+from ..state.ledger import ChangeRecord, ChangeState, Ledger
 from .retry import call_with_retry
 from .subtask import SubTaskMarks, canonical_dblist_sha256
 

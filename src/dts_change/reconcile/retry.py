@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from ._record import dataclass
-from .errors import DtsChangeError, ThrottledError
+from ..core._record import dataclass
+from ..core.errors import DtsChangeError, ThrottledError
 
 T = TypeVar("T")
 

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ._record import LazyPattern, dataclass
-from .clients.dts_models import SubSyncJob
-from .guard import without_dts_markers
+from ..clients.dts_models import SubSyncJob
+from ..core._record import LazyPattern, dataclass
+from ..core.guard import without_dts_markers
 
 CLOCK_SKEW_SECONDS = 5.0
 """How far DTS's clock may run behind the function's: a sub-task created up to this long before the

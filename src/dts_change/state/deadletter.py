@@ -19,9 +19,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from ._record import asdict, dataclass, field, fields
-from .errors import CorruptRecordError, InvalidStoreKeyError, ReplayRefusedError, short_repr
-from .observe import redact, redact_text
+from ..core._record import asdict, dataclass, field, fields
+from ..core.errors import CorruptRecordError, InvalidStoreKeyError, ReplayRefusedError, short_repr
+from ..core.observe import redact, redact_text
 from .storage.base import Store, check_key, escape_segment
 
 __all__ = ["DeadLetterRecord", "DeadLetterSink"]

@@ -40,8 +40,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._record import asdict, dataclass, field, fields, replace
-from .errors import (
+from ..core._record import asdict, dataclass, field, fields, replace
+from ..core.errors import (
     CorruptRecordError,
     DtsChangeError,
     InvalidStoreKeyError,

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dts_change import errors as e
 from dts_change.clients import signing
 from dts_change.clients.credentials import Credentials, CredentialsProvider
 from dts_change.clients.dts import DtsClient
 from dts_change.clients.transport import Timeouts
+from dts_change.core import errors as e
 from tests.functional.clients.loopback import Recorded, RecordingServer, Reply
 
 SECRET = "s3cr3t-Secret/+="

@@ -9,11 +9,11 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from dts_change import errors as e
 from dts_change.clients import signing
 from dts_change.clients.credentials import CredentialsProvider
 from dts_change.clients.oss import OssClient
 from dts_change.clients.transport import Timeouts
+from dts_change.core import errors as e
 from tests.functional.clients.loopback import Recorded, RecordingServer, Reply
 
 SECRET = "oss-Secret/+="

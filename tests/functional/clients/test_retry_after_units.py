@@ -4,7 +4,7 @@ import pytest
 
 from dts_change.clients.credentials import Credentials
 from dts_change.clients.dts import DtsClient
-from dts_change.errors import ThrottledError
+from dts_change.core.errors import ThrottledError
 
 
 def test_client_reads_emulator_retry_after_as_the_same_duration(fresh_emulator):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dts_change.reconcile import BUSY_RECHECK_SECONDS
+from dts_change.reconcile.job import BUSY_RECHECK_SECONDS
 from tests.harness import LocalDeployment, manual_change, seed_state
 
 

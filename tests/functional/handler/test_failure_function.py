@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from dts_change import cli
-from dts_change.errors import DtsChangeError
-from dts_change.failure_function import reset_failure_app
-from dts_change.handler import reset_app
+from dts_change.app import cli
+from dts_change.app.failure_function import reset_failure_app
+from dts_change.app.handler import reset_app
+from dts_change.core.errors import DtsChangeError
 from tests.conftest import EVENTS_DIR, REPO_ROOT
 from tests.harness import BUCKET, JOB, LocalDeployment
 
@@ -274,7 +274,7 @@ def test_on_failure_refuses_a_versioned_dead_letter_bucket(
 
 def test_on_failure_not_imported_by_the_handler_cold_start() -> None:
     # The failure module is loaded on the failure function's first event only.
-    code = "import sys; sys.path.insert(0, 'src'); import index; print('dts_change.failure_function' in sys.modules or 'dts_change.failures' in sys.modules)"
+    code = "import sys; sys.path.insert(0, 'src'); import index; print('dts_change.app.failure_function' in sys.modules or 'dts_change.app.failures' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dts_change.config import Settings
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
 from tests.conftest import read_event_bytes
 from tests.harness import JOB, LocalDeployment, manual_change, seed_state
 

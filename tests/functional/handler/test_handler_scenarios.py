@@ -261,8 +261,8 @@ def test_handler_reused_id_with_different_content_is_a_new_change_reported_as_su
 
 def test_handler_reused_id_markers_are_pruned_with_their_changes(deploy):
     # GIVEN an app whose clock the test moves, and a document id used for two different contents
-    from dts_change.config import Settings
-    from dts_change.handler import App
+    from dts_change.app.handler import App
+    from dts_change.app.settings import Settings
 
     now = [1_800_000_000.0]
     app = App(Settings.from_env(deploy.env, cwd=deploy.tmp_path), clock=lambda: now[0], sleep=lambda _s: None)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dts_change.errors import DtsChangeError
+from dts_change.core.errors import DtsChangeError
 from tests.conftest import load_event_json
 from tests.harness import BUCKET, INSTANCE, JOB, LocalDeployment, fc_context
 
@@ -205,7 +205,7 @@ def _set_versioning(deploy: LocalDeployment, status: str) -> None:
 def _initialize(deploy: LocalDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
     """FC's initializer, `index.initialize`, on the deployment's environment."""
     import index
-    from dts_change.handler import reset_app
+    from dts_change.app.handler import reset_app
 
     for name, value in deploy.env.items():
         monkeypatch.setenv(name, value)
@@ -279,7 +279,7 @@ def _only_dead_letter(deploy: LocalDeployment) -> dict[str, Any]:
 
 def _cli(deploy: LocalDeployment, monkeypatch: pytest.MonkeyPatch, capsys, *args: str, **env: str):
     """`dts-change <args>` in this process, configured by the deployment's environment."""
-    from dts_change.cli import main
+    from dts_change.app.cli import main
 
     for name, value in {**deploy.env, **env}.items():
         monkeypatch.setenv(name, value)
@@ -323,7 +323,7 @@ def test_invalid_oss_record_keeps_the_element_with_bucket_and_key(deploy):
 
 
 def test_oversized_input_is_kept_capped_with_its_size_and_hash(deploy):
-    from dts_change.input_replay import RAW_CAP_BYTES
+    from dts_change.intake.replay import RAW_CAP_BYTES
 
     raw = ("word " * (RAW_CAP_BYTES // 4)).encode()
     result = deploy.invoke(raw)
@@ -410,7 +410,7 @@ def test_object_over_the_cap_replays_by_its_locators_once_the_cap_is_raised(tmp_
 
 
 def test_replay_of_a_truncated_body_without_locators_is_refused(deploy, monkeypatch, capsys):
-    from dts_change.input_replay import RAW_CAP_BYTES
+    from dts_change.intake.replay import RAW_CAP_BYTES
 
     deploy.invoke(b"word " * (RAW_CAP_BYTES // 4))
     letter = _only_dead_letter(deploy)
@@ -436,7 +436,7 @@ def test_replayed_element_and_event_run_again_and_fail_the_same_way(deploy, monk
 
 
 def test_kept_input_never_holds_secrets(deploy):
-    from dts_change.observe import register_secret
+    from dts_change.core.observe import register_secret
 
     register_secret("kept-secret-value-1")
     raw = b'{"AccessKeySecret": "kept-secret-value-1", "SecurityToken": "tok-999999", "x": \xff'

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dts_change import handler as handler_module
+from dts_change.app import handler as handler_module
 from tests.harness import JOB, LocalDeployment, manual_change, seed_state
 
 STATE_BUCKET = "dts-change-state"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dts_change.dblist import DbList
+from dts_change.core.dblist import DbList
 from tests.harness import JOB, LocalDeployment, manual_change, seed_state
 
 
@@ -177,9 +177,9 @@ def test_a_change_folded_with_the_one_that_lost_data_is_not_dead_lettered_with_i
 
 def test_a_removal_the_merge_invents_is_not_released_by_the_guard(deploy, monkeypatch):
     # GIVEN a merge bug: the plan drops database hr and claims it as a removal nobody asked for
-    from dts_change import reconcile
-    from dts_change.dblist import ObjectRef
-    from dts_change.merge import FoldPlan
+    from dts_change.core.dblist import ObjectRef
+    from dts_change.core.merge import FoldPlan
+    from dts_change.reconcile import job as reconcile
 
     real = reconcile.fold_changes
 

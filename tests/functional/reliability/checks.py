@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from dts_change.change import ChangeRequest
-from dts_change.dblist import DbList, ObjectRef
-from dts_change.ledger import ChangeRecord, ChangeState, Ledger
-from dts_change.merge import fold_changes
+from dts_change.core.change import ChangeRequest
+from dts_change.core.dblist import DbList, ObjectRef
+from dts_change.core.merge import fold_changes
+from dts_change.state.ledger import ChangeRecord, ChangeState, Ledger
 
 CLOSED = (ChangeState.APPLIED, ChangeState.DEAD_LETTERED)
 

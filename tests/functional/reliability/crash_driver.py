@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from dts_change.config import Settings
-from dts_change.errors import DtsChangeError
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
+from dts_change.core.errors import DtsChangeError
 
 TIMER = json.dumps({"triggerTime": "2024-05-01T00:01:00Z", "triggerName": "reconcile", "payload": "{}"})
 EXIT_UNSETTLED = 3

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dts_change.errors import DtsChangeError
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.core.errors import DtsChangeError
 from tests.conftest import load_event_json
 from tests.harness import JOB, LocalDeployment, oss_deployment, seed_state
 from tests.reference.generators import ADVERSARIAL_NAMES

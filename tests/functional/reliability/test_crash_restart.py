@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dts_change.dblist import DbList
+from dts_change.core.dblist import DbList
 from tests.conftest import REPO_ROOT
 from tests.functional.reliability.checks import (
     carried_out,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dts_change.dblist import DbList
+from dts_change.core.dblist import DbList
 from tests.functional.reliability.checks import (
     RunFacts,
     carried_out,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dts_change.config import Settings
-from dts_change.dblist import DbList
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
+from dts_change.core.dblist import DbList
 from tests.functional.reliability.checks import (
     carried_out,
     double_submissions,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dts_change.config import DEADLINE_MARGIN_SECONDS
+from dts_change.app.settings import DEADLINE_MARGIN_SECONDS
 from tests.harness import TIMER, fc_context, manual_change, oss_deployment
 
 BACKLOG = 120
@@ -54,8 +54,8 @@ def test_backlog_under_oss_latency_settles_in_passes_that_each_end_before_the_de
 
 
 def test_prune_under_oss_latency_stops_at_the_deadline_and_the_next_prune_goes_on(tmp_path: Path) -> None:
-    from dts_change.config import Settings
-    from dts_change.handler import App
+    from dts_change.app.handler import App
+    from dts_change.app.settings import Settings
 
     deploy = oss_deployment(tmp_path)
     try:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from dts_change.config import Settings
-from dts_change.errors import ConfigurationError
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
+from dts_change.core.errors import ConfigurationError
 from tests.harness import LocalDeployment, manual_change, oss_deployment
 
 
@@ -74,7 +74,7 @@ def test_initialize_refuses_a_lease_shorter_than_the_function_timeout_plus_margi
         for name, value in deploy.env.items():
             monkeypatch.setenv(name, value)
         import index
-        from dts_change.handler import reset_app
+        from dts_change.app.handler import reset_app
 
         reset_app()
         # GIVEN a function timeout of 120 s and a lease of 100 s: a pass could outlive its lease

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dts_change.config import Settings
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
 from tests.harness import LocalDeployment, manual_change, oss_deployment, seed_state
 
 MAX_AGE = 3600.0

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from dts_change.config import Settings
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
 from tests.harness import LocalDeployment, manual_change, oss_deployment, seed_state
 
 DAY = 86400.0
@@ -88,7 +88,7 @@ def test_replay_works_from_the_dead_letter_after_the_ledger_record_was_pruned(tm
         deploy.set_job(status="Synchronizing")
         for name, value in deploy.env.items():
             monkeypatch.setenv(name, value)
-        from dts_change import cli
+        from dts_change.app import cli
 
         assert cli.main(["dlq", "replay", key, "--json"]) == 0, capsys.readouterr().err
         # THEN the change is recorded again from the dead letter and applied

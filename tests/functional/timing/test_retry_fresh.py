@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dts_change.config import Settings
-from dts_change.handler import App
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
 from tests.harness import JOB, LocalDeployment, manual_change, oss_deployment
 
 

@@ -13,7 +13,7 @@ from dts_change.clients.credentials import (
     StaticCredentialsProvider,
     credentials_from_context,
 )
-from dts_change.errors import ConfigurationError
+from dts_change.core.errors import ConfigurationError
 
 ENV = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": "env-id",

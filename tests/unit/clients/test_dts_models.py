@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dts_change.clients.dts_models import JobDetail, JobsPage, ModifyResult, is_success, parse_reserved
-from dts_change.errors import UnreadableDbObjectError
+from dts_change.core.errors import UnreadableDbObjectError
 
 DETAIL = {
     "RequestId": "R-1",

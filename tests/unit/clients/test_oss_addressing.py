@@ -6,7 +6,7 @@ import pytest
 
 from dts_change.clients.credentials import Credentials
 from dts_change.clients.oss import OssClient, check_bucket, check_key, parse_error_xml
-from dts_change.errors import ConfigurationError, InsecureEndpointError, InvalidParameterError
+from dts_change.core.errors import ConfigurationError, InsecureEndpointError, InvalidParameterError
 
 CREDS = Credentials("id", "secret-value", "token-value")
 

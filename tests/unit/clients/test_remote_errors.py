@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change import errors as e
 from dts_change.clients.remote_errors import DTS_ERRORS, OSS_ERRORS, remote_error, scrub
+from dts_change.core import errors as e
 
 # Every code the seed page and reference §3.5 document, with its class.
 DOCUMENTED_DTS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dts_change.clients.transport import HttpTransport, is_loopback_host, parse_endpoint
-from dts_change.errors import InsecureEndpointError
+from dts_change.core.errors import InsecureEndpointError
 
 
 @pytest.mark.parametrize(

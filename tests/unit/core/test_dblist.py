@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from dts_change.dblist import MAX_DBLIST_BYTES, DbList, ObjectRef
-from dts_change.errors import DbListTooLargeError, DbListValidationError, UnreadableDbObjectError
+from dts_change.core.dblist import MAX_DBLIST_BYTES, DbList, ObjectRef
+from dts_change.core.errors import DbListTooLargeError, DbListValidationError, UnreadableDbObjectError
 
 REALISTIC_DB_OBJECT = (
     '{"dtstestdata":{"all":true,"name":"dtstestdata","state":"normal"},'

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from dts_change.dblist import DbList, ObjectRef
-from dts_change.errors import (
+from dts_change.core.dblist import DbList, ObjectRef
+from dts_change.core.errors import (
     DbListValidationError,
     InvalidJsonError,
     InvariantViolationError,
     UnreadableDbObjectError,
     short_repr,
 )
-from dts_change.merge import ChangeSpec, check_no_loss, fold_changes
+from dts_change.core.merge import ChangeSpec, check_no_loss, fold_changes
 
 
 def refusal(fragment: Any) -> DbListValidationError:

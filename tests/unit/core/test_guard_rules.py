@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from dts_change.errors import GuardViolationError
-from dts_change.guard import (
+from dts_change.core.errors import GuardViolationError
+from dts_change.core.guard import (
     MAX_REPORTED,
     Allowance,
     allowance_for,

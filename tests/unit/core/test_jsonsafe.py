@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.errors import InputTooLargeError, InvalidJsonError
-from dts_change.jsonsafe import load_json
+from dts_change.core.errors import InputTooLargeError, InvalidJsonError
+from dts_change.core.jsonsafe import load_json
 
 
 def test_load_json_integer_over_digit_limit_is_input_too_large() -> None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.dblist import DbList, ObjectRef
-from dts_change.errors import InvariantViolationError
-from dts_change.merge import check_no_loss, fold_changes
+from dts_change.core.dblist import DbList, ObjectRef
+from dts_change.core.errors import InvariantViolationError
+from dts_change.core.merge import check_no_loss, fold_changes
 from tests.builders import build_change, build_dts_dblist, tables
 
 CURRENT = {

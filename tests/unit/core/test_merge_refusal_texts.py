@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dts_change.dblist import ObjectRef
-from dts_change.errors import DtsChangeError
-from dts_change.merge import ChangeSpec, diff_dblists, fold_changes, target_name_warnings
+from dts_change.core.dblist import ObjectRef
+from dts_change.core.errors import DtsChangeError
+from dts_change.core.merge import ChangeSpec, diff_dblists, fold_changes, target_name_warnings
 from tests.builders import build_change, build_dts_dblist
 
 MAPPED = {

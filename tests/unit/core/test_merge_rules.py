@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from dts_change.dblist import MAX_DBLIST_BYTES, MAX_IDENTIFIER_LENGTH, DbList, ObjectRef
-from dts_change.errors import DbListTooLargeError, DbListValidationError, InvariantViolationError
-from dts_change.merge import ChangeSpec, check_no_loss, fold_changes
+from dts_change.core.dblist import MAX_DBLIST_BYTES, MAX_IDENTIFIER_LENGTH, DbList, ObjectRef
+from dts_change.core.errors import DbListTooLargeError, DbListValidationError, InvariantViolationError
+from dts_change.core.merge import ChangeSpec, check_no_loss, fold_changes
 
 
 def job(data: dict[str, Any]) -> DbList:

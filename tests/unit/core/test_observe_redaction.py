@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.observe import redact_text
+from dts_change.core.observe import redact_text
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from dts_change._record import FrozenInstanceError, asdict, dataclass, field, fields, replace
+from dts_change.core._record import FrozenInstanceError, asdict, dataclass, field, fields, replace
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from dts_change.core.errors import ConfigurationError
 from dts_change.emulator.admin import EmulatorCore, demo_state
 from dts_change.emulator.wire import WireRequest
-from dts_change.errors import ConfigurationError
 from tests.unit.emulator.builders import HOST, Harness, base_state
 
 JOB = "dtsjob-demo"
@@ -162,8 +162,8 @@ def test_put_state_unknown_top_level_keys_survive_round_trip(harness: Harness) -
 
 def test_a_saved_state_loaded_again_never_reuses_a_sub_task_id():
     """The CLI's local deployment saves the state after each command and loads it in the next."""
+    from dts_change.app.local_deploy import sample_state
     from dts_change.emulator.admin import EmulatorCore
-    from dts_change.local_deploy import sample_state
 
     state = sample_state()
     state["jobs"]["dtsjob1demo"]["subSyncJobs"] = [

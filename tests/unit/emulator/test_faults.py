@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from dts_change.core.errors import ConfigurationError
 from dts_change.emulator.admin import EmulatorCore
 from dts_change.emulator.faults import Fault, FaultPlan
-from dts_change.errors import ConfigurationError
 from tests.unit.emulator.builders import Harness, base_state
 
 DETAIL = {"DtsJobId": "dtsjob-demo"}

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from dts_change.config import ENV_NAMES, Settings
-from dts_change.errors import ConfigurationError
+from dts_change.app.settings import ENV_NAMES, Settings
+from dts_change.core.errors import ConfigurationError
 from tests.conftest import REPO_ROOT
 
 BASE = {"DTS_REGION": "cn-hangzhou"}

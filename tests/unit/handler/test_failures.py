@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dts_change.deadletter import DeadLetterSink
-from dts_change.failure_function import FailureRecorder
-from dts_change.failures import dead_letter_record, failure_dead_letters, replay_payload
-from dts_change.storage import open_store
+from dts_change.app.failure_function import FailureRecorder
+from dts_change.app.failures import dead_letter_record, failure_dead_letters, replay_payload
+from dts_change.state.deadletter import DeadLetterSink
+from dts_change.state.storage import open_store
 from tests.conftest import EVENTS_DIR
 
 

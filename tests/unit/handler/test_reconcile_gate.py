@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dts_change.clients.dts_models import JobDetail
-from dts_change.reconcile import client_token_for, is_modifiable, latest_sub_job
+from dts_change.reconcile.job import client_token_for, is_modifiable, latest_sub_job
 
 
 def detail(status, *, sub=None, data_sync=None) -> JobDetail:

@@ -4,14 +4,14 @@ import random
 
 import pytest
 
-from dts_change.errors import (
+from dts_change.core.errors import (
     DbListChangedError,
     JobModifyingError,
     ServiceUnavailableError,
     SignatureMismatchError,
     ThrottledError,
 )
-from dts_change.retry import RetryPolicy, backoff_delay, call_with_retry
+from dts_change.reconcile.retry import RetryPolicy, backoff_delay, call_with_retry
 
 
 class FakeClock:

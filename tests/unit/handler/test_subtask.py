@@ -7,7 +7,12 @@ import json
 import pytest
 
 from dts_change.clients.dts_models import SubSyncJob
-from dts_change.subtask import CLOCK_SKEW_SECONDS, SubTaskMarks, canonical_dblist_sha256, parse_dts_time
+from dts_change.reconcile.subtask import (
+    CLOCK_SKEW_SECONDS,
+    SubTaskMarks,
+    canonical_dblist_sha256,
+    parse_dts_time,
+)
 
 AT = 1_714_550_400.0  # 2024-05-01T08:00:00Z
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dts_change.change import (
+from dts_change.core.change import (
     ChangeRequest,
     JobTarget,
     SourceInfo,
@@ -17,9 +17,9 @@ from dts_change.change import (
     parse_table_list,
     split_object_name,
 )
-from dts_change.dblist import ObjectRef
-from dts_change.errors import ChangeDocumentError, InputTooLargeError
-from dts_change.merge import ChangeSpec
+from dts_change.core.dblist import ObjectRef
+from dts_change.core.errors import ChangeDocumentError, InputTooLargeError
+from dts_change.core.merge import ChangeSpec
 from tests.conftest import EVENTS_DIR
 
 CAP = 10_000

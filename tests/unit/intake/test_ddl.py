@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from dts_change.dblist import ObjectRef
-from dts_change.ddl import detect_dialect, parse_ddl
-from dts_change.errors import ChangeDocumentError, InputTooLargeError, InvalidSqlError
+from dts_change.core.dblist import ObjectRef
+from dts_change.core.errors import ChangeDocumentError, InputTooLargeError, InvalidSqlError
+from dts_change.intake.formats.ddl import detect_dialect, parse_ddl
 from tests.conftest import EVENTS_DIR
 
 
@@ -172,7 +172,7 @@ def test_parse_ddl_statement_cap_ignores_skipped_kinds():
 
 def test_intake_import_does_not_import_sqlglot():
     # GIVEN a fresh interpreter WHEN intake (and everything it imports) loads THEN sqlglot does not
-    code = "import sys, dts_change.intake, dts_change.handler; print('sqlglot' in sys.modules)"
+    code = "import sys, dts_change.intake.read, dts_change.app.handler; print('sqlglot' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

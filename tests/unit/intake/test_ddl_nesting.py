@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.change import ParsedChange
-from dts_change.dblist import ObjectRef
-from dts_change.errors import InvalidSqlError
-from dts_change.formats import parse_body
+from dts_change.core.change import ParsedChange
+from dts_change.core.dblist import ObjectRef
+from dts_change.core.errors import InvalidSqlError
+from dts_change.intake.detect import parse_body
 
 DEEP = "(" * 3000 + "1" + ")" * 3000
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 from pydantic import ValidationError
 
-from dts_change.events import (
+from dts_change.intake.events import (
     CloudEvent,
     FcFailureRecord,
     MnsTopicJsonMessage,

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from dts_change.change import ParsedChange, ParsedModifyRequest
-from dts_change.errors import DtsChangeError
-from dts_change.formats import Caps, detect_syntax, parse_body
+from dts_change.core.change import ParsedChange, ParsedModifyRequest
+from dts_change.core.errors import DtsChangeError
+from dts_change.intake.detect import Caps, detect_syntax, parse_body
 from tests.conftest import EVENTS_DIR
 
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from dts_change.change import SourceInfo
-from dts_change.errors import DtsChangeError, InvalidEventError
-from dts_change.input_replay import RAW_CAP_BYTES, kept_input, replay_envelopes
-from dts_change.intake import IntakeSettings, own_record, store_location
-from dts_change.sources import Envelope
+from dts_change.core.change import SourceInfo
+from dts_change.core.errors import DtsChangeError, InvalidEventError
+from dts_change.intake.read import IntakeSettings, own_record, store_location
+from dts_change.intake.replay import RAW_CAP_BYTES, kept_input, replay_envelopes
+from dts_change.intake.split import Envelope
 
 
 @pytest.mark.parametrize(

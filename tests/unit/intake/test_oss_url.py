@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.errors import FileOssUrlRefusedError
-from dts_change.oss_url import OssLocation, check_bucket_allowed, parse_file_oss_url, redact_url
+from dts_change.core.errors import FileOssUrlRefusedError
+from dts_change.intake.oss_url import OssLocation, check_bucket_allowed, parse_file_oss_url, redact_url
 
 ENDPOINT = "http://127.0.0.1:9123"
 

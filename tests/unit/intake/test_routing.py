@@ -7,9 +7,9 @@ import json
 import jsonschema
 import pytest
 
-from dts_change.change import JobTarget, SourceInfo
-from dts_change.errors import ConfigurationError
-from dts_change.routing import first_match, parse_routes, route_buckets, validate_routes
+from dts_change.core.change import JobTarget, SourceInfo
+from dts_change.core.errors import ConfigurationError
+from dts_change.intake.routing import first_match, parse_routes, route_buckets, validate_routes
 from tests.conftest import REPO_ROOT
 
 SCHEMA = json.loads((REPO_ROOT / "docs" / "routes.schema.json").read_text())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dts_change.sources import KNOWN_SHAPES, MAX_EVENT_BYTES, split_event
+from dts_change.intake.split import KNOWN_SHAPES, MAX_EVENT_BYTES, split_event
 
 
 def _one(envelopes):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.sql_kinds import QName, classify, plural
+from dts_change.intake.formats.sql_kinds import QName, classify, plural
 
 
 @pytest.mark.parametrize(

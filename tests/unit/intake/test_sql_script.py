@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.sql_script import ScriptError, split_script
+from dts_change.intake.formats.sql_script import ScriptError, split_script
 
 
 def texts(sql: str, dialect: str = "mysql") -> list[str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dts_change.ledger import Ledger
-from dts_change.storage import DirectoryStore, OssStore, Store
+from dts_change.state.ledger import Ledger
+from dts_change.state.storage import DirectoryStore, OssStore, Store
 
 from .fakes import FakeClock, FakeOssClient
 

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dts_change.errors import ObjectExistsError, SourceObjectNotFoundError
-from dts_change.storage.base import Store
+from dts_change.core.errors import ObjectExistsError, SourceObjectNotFoundError
+from dts_change.state.storage.base import Store
 
 
 @dataclass(frozen=True)

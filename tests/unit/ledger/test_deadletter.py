@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from dts_change.deadletter import DeadLetterRecord, DeadLetterSink
-from dts_change.errors import ConflictError, InvalidStoreKeyError, ReplayRefusedError
-from dts_change.storage import Store
+from dts_change.core.errors import ConflictError, InvalidStoreKeyError, ReplayRefusedError
+from dts_change.state.deadletter import DeadLetterRecord, DeadLetterSink
+from dts_change.state.storage import Store
 
 from .fakes import FakeClock
 

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from dts_change.errors import LeaseHeldError
-from dts_change.ledger import Lease, Ledger, job_key
-from dts_change.storage import Store
-from dts_change.storage.base import escape_segment
+from dts_change.core.errors import LeaseHeldError
+from dts_change.state.ledger import Lease, Ledger, job_key
+from dts_change.state.storage import Store
+from dts_change.state.storage.base import escape_segment
 
 from .fakes import CountingStore, FakeClock
 
@@ -185,7 +185,7 @@ def test_lease_generation_freed_by_pruning_is_not_taken_by_a_stale_contender(
 def test_lease_store_failing_every_write_is_reported_as_store_trouble_not_as_a_held_lease(
     store: Store, clock: FakeClock
 ) -> None:
-    from dts_change.errors import NetworkError
+    from dts_change.core.errors import NetworkError
 
     class FailingLeaseWrites:
         """Every lease write fails as if the connection dropped (answer lost or never sent)."""

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from dts_change.errors import (
+from dts_change.core.errors import (
     CorruptRecordError,
     InvalidTransitionError,
     LedgerConflictError,
     ReplayRefusedError,
 )
-from dts_change.ledger import (
+from dts_change.state.ledger import (
     OPEN_STATES,
     ChangeRecord,
     ChangeState,
@@ -22,8 +22,8 @@ from dts_change.ledger import (
     job_key,
     record_key,
 )
-from dts_change.storage import Store
-from dts_change.storage.base import escape_segment
+from dts_change.state.storage import Store
+from dts_change.state.storage.base import escape_segment
 
 from .fakes import CountingStore, CrashingStore, FakeClock, SimulatedCrashError
 
@@ -208,7 +208,7 @@ def test_ledger_update_of_identity_field_raises_invalid_transition(ledger: Ledge
 
 
 def test_ledger_open_changes_reads_only_index_and_open_records(tmp_path: Any, clock: FakeClock) -> None:
-    from dts_change.storage import DirectoryStore
+    from dts_change.state.storage import DirectoryStore
 
     # GIVEN a long history: many closed changes, another job's open changes, and three open ones
     counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
@@ -313,7 +313,7 @@ def test_ledger_open_changes_takes_a_known_record_as_read(tmp_path: Any, clock: 
 
 
 def _crashing_ledger(tmp_path: Any, clock: FakeClock) -> tuple[CrashingStore, Ledger]:
-    from dts_change.storage import DirectoryStore
+    from dts_change.state.storage import DirectoryStore
 
     store = CrashingStore(DirectoryStore(tmp_path / "ledger"))
     return store, Ledger(store, clock=clock, marker_grace_seconds=60)
@@ -468,7 +468,7 @@ def test_ledger_all_records_filters_by_state(ledger: Ledger) -> None:
 
 
 def test_ledger_get_malformed_key_raises_invalid_store_key(ledger: Ledger) -> None:
-    from dts_change.errors import InvalidStoreKeyError
+    from dts_change.core.errors import InvalidStoreKeyError
 
     with pytest.raises(InvalidStoreKeyError):
         ledger.get("../../etc/passwd")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dts_change.errors import ConfigurationError, InvalidStoreKeyError, SourceObjectNotFoundError
-from dts_change.storage import DirectoryStore, OssStore, Store, open_store
-from dts_change.storage.base import escape_segment, unescape_segment
-from dts_change.storage.local import TEMP_PREFIX
+from dts_change.core.errors import ConfigurationError, InvalidStoreKeyError, SourceObjectNotFoundError
+from dts_change.state.storage import DirectoryStore, OssStore, Store, open_store
+from dts_change.state.storage.base import escape_segment, unescape_segment
+from dts_change.state.storage.local import TEMP_PREFIX
 
 from .fakes import FakeOssClient
 
@@ -211,7 +211,7 @@ def test_escape_segment_round_trips_without_slash_dot_or_leading_underscore(valu
 
 
 def test_store_age_of_an_oss_object_is_date_minus_last_modified_on_the_store_clock() -> None:
-    from dts_change.storage.oss import _age
+    from dts_change.state.storage.oss import _age
 
     # Both stamps come from OSS: the local clock plays no part; 1 s resolution; never negative
     assert _age("Sun, 06 Dec 2026 03:35:12 GMT", "Sun, 06 Dec 2026 03:34:02 GMT") == 70.0

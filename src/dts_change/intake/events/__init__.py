@@ -8,7 +8,7 @@ samples: docs/formats.md, events/*.json, reference fc-platform §2-3.
 A function instance usually serves one trigger, so each family's models are defined when the
 first event of that family arrives (`sources` imports the module then), not at cold start:
 defining a pydantic model class costs about a millisecond even with `defer_build`
-(docs/performance.md). `from dts_change.events import OssEvent` still works for every name.
+(docs/performance.md). `from dts_change.intake.events import OssEvent` still works for every name.
 """
 
 from __future__ import annotations

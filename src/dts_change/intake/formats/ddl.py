@@ -13,7 +13,7 @@ counted per kind in one "skipped: ..." warning. A file is refused only when noth
 understood or a table statement is broken (cut short, unbalanced), naming the line.
 
 sqlglot parses `CREATE TABLE|DATABASE|SCHEMA` statements only, imported on the first one (a test
-checks that importing `dts_change.intake` does not import it). A statement it cannot model
+checks that importing `dts_change.intake.read` does not import it). A statement it cannot model
 (exotic partition clauses) is read from its leading tokens, once the structural checks above
 have passed, so a valid file is never refused for syntax the parser does not know.
 """
@@ -25,10 +25,10 @@ import re
 from itertools import islice
 from typing import Any, Literal
 
-from ._record import dataclass, field
-from .change import ParsedChange, Problems, fragment_from_refs
-from .dblist import DbList, ObjectRef, name_problem
-from .errors import InputTooLargeError, InvalidSqlError, short_repr
+from ...core._record import dataclass, field
+from ...core.change import ParsedChange, Problems, fragment_from_refs
+from ...core.dblist import DbList, ObjectRef, name_problem
+from ...core.errors import InputTooLargeError, InvalidSqlError, short_repr
 from .sql_kinds import LEADING_TOKENS, Kind, QName, classify, object_kind, plural, read_name, skip_if_exists
 from .sql_kinds import tokens as kind_tokens
 from .sql_script import ScriptError, Statement, split_script

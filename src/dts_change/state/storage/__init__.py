@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from ..errors import (
+from ...core.errors import (
     ConfigurationError,
     InvalidParameterError,
     InvalidStoreKeyError,
@@ -59,7 +59,7 @@ def open_store(url: str, *, oss_client: OssClientLike | None = None) -> Store:
                 f"Store URL {short_repr(url)} names OSS but no OSS client was given -> expected an OssClient",
                 hint="Build the OssClient from the function's credentials and pass oss_client=",
             )
-        from ..clients.oss import check_bucket  # noqa: PLC0415 - lazy: a local store needs no HTTP client
+        from ...clients.oss import check_bucket  # noqa: PLC0415 - lazy: a local store needs no HTTP client
 
         try:
             check_bucket(parts.netloc)

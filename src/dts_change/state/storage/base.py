@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .._record import LazyPattern
-from ..errors import InvalidStoreKeyError, short_repr
+from ...core._record import LazyPattern
+from ...core.errors import InvalidStoreKeyError, short_repr
 
 MAX_KEY_CHARS = 900  # OSS keys are at most 1023 UTF-8 bytes, and an OSS store adds its prefix
 _CONTROL_CHARS = LazyPattern("[\x00-\x1f\x7f]")  # a regex: checked on every store call

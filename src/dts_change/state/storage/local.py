@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-from ..errors import InvalidStoreKeyError, LeaseStoreError, short_repr
+from ...core.errors import InvalidStoreKeyError, LeaseStoreError, short_repr
 from .base import check_key, check_prefix
 
 TEMP_PREFIX = ".dts-tmp-"

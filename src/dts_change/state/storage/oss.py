@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-from ..errors import ObjectExistsError, SourceObjectNotFoundError
+from ...core.errors import ObjectExistsError, SourceObjectNotFoundError
 from .base import check_key, check_prefix
 
 DEFAULT_MAX_OBJECT_BYTES = 16 * 1024 * 1024  # a record holds at most a 1 MB DbList and its change

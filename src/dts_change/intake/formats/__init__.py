@@ -1,0 +1,1 @@
+"""One module per change-document format, each with one `parse(...)` entry."""

@@ -1,0 +1,1 @@
+"""The per-job pass, by step: gate, fold and fit, submit, confirm."""

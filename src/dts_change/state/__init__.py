@@ -1,0 +1,1 @@
+"""What survives an invocation: the ledger of changes, its stores and the dead letters."""
