@@ -5,7 +5,6 @@ Kept tiny on purpose: everything lives in `dts_change`, and this module only wir
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 from typing import Any
@@ -14,22 +13,7 @@ from typing import Any
 # every installed distribution) saves a noticeable part of the cold start.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-# Importing creates tens of thousands of objects that live as long as the instance (modules,
-# classes, functions) and almost no garbage, yet the cyclic collector would traverse them about a
-# hundred times while they are being created. So the collector is paused for the import, and then
-# everything alive (in FC: the runtime and this import) is moved to the permanent generation
-# (gc.freeze), so that no later collection traverses it either: about 4 % less cold start, for a
-# few hundred unreachable objects never freed (docs/performance.md). The collector is resumed even
-# if the import fails, and left off if something else had turned it off.
-_gc_was_enabled = gc.isenabled()
-gc.disable()
-try:
-    from dts_change.app.handler import function_timeout, get_app, handle_event
-
-    gc.freeze()
-finally:
-    if _gc_was_enabled:
-        gc.enable()
+from dts_change.app.handler import function_timeout, get_app, handle_event
 
 
 def initialize(context: Any) -> None:

@@ -30,9 +30,9 @@ def test_import_index_adds_few_third_party_modules_beyond_requests_and_pydantic(
     ours = modules_after("import index")
     extra_third_party = {m for m in ours - base if not m.startswith(("dts_change", "index"))}
     # pydantic's field machinery is loaded by the first model class; nothing else outside stdlib
-    # (gc is built into the interpreter: index.py pauses the collector during the import).
+    # (dataclasses is the standard record decorator the package uses).
     assert {m.split(".")[0] for m in extra_third_party} <= {
-        "pydantic", "annotated_types", "secrets", "uuid", "hmac", "gc",
+        "pydantic", "annotated_types", "secrets", "uuid", "hmac", "dataclasses",
     }
 
 
@@ -61,20 +61,19 @@ def test_import_index_defines_no_trigger_models_until_an_event_of_that_family_ar
     assert key == "dts-change/incoming/new-table.sql"
 
 
-def test_import_index_pauses_the_collector_only_for_the_import_and_freezes_what_it_created():
-    enabled, frozen, gen0 = run_probe(
+def test_import_index_leaves_the_collector_as_the_host_has_it():
+    # GIVEN fresh interpreters, one with the collector on (the default) and one that turned it off
+    enabled, frozen = run_probe(
         "import gc, json\nbefore = gc.get_freeze_count()\nimport index\n"
-        "print(json.dumps([gc.isenabled(), gc.get_freeze_count() - before, gc.get_count()[0]]))"
+        "print(json.dumps([gc.isenabled(), gc.get_freeze_count() - before]))"
     )
-    assert enabled is True
-    assert isinstance(frozen, int) and frozen > 10_000  # the import's objects, out of every later collection
-    assert isinstance(gen0, int) and gen0 < 700  # nothing left pending for the first collection
-    # A collector turned off before the import stays off: index does not override its host.
     (still_off,) = run_probe("import gc, json\ngc.disable()\nimport index\nprint(json.dumps([gc.isenabled()]))")
+    # THEN importing index neither pauses nor freezes anything: the host's collector is its own
+    assert enabled is True and frozen == 0
     assert still_off is False
 
 
-def test_import_index_resumes_the_collector_when_the_import_fails(tmp_path):
+def test_import_index_passes_an_import_failure_to_the_caller(tmp_path):
     # GIVEN the real index.py beside a dts_change package whose handler cannot be imported
     import shutil
 
@@ -84,16 +83,10 @@ def test_import_index_resumes_the_collector_when_the_import_fails(tmp_path):
     (tmp_path / "dts_change" / "app").mkdir()
     (tmp_path / "dts_change" / "app" / "__init__.py").write_text("")
     (tmp_path / "dts_change" / "app" / "handler.py").write_text("raise ImportError('broken on purpose')\n")
-    code = (
-        "import gc, json\n"
-        "before = gc.get_freeze_count()\n"  # not 0 on every version: 3.12 starts with some frozen
-        "try:\n    import index\nexcept ImportError as exc:\n    error = str(exc)\n"
-        "print(json.dumps([error, gc.isenabled(), gc.get_freeze_count() - before]))"
-    )
+    code = "import json\ntry:\n    import index\nexcept ImportError as exc:\n    error = str(exc)\nprint(json.dumps([error]))"
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          timeout=60, cwd=tmp_path)
-    error, enabled, frozen = json.loads(out.stdout.strip().splitlines()[-1])
-    # THEN the import error reaches the caller, the collector runs again and nothing was frozen
+    (error,) = json.loads(out.stdout.strip().splitlines()[-1])
+    # THEN the import error reaches the caller (FC reports it as the instance's start-up failure)
     assert error == "broken on purpose"
-    assert enabled is True and frozen == 0

@@ -19,9 +19,9 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..core._record import dataclass, field
 from ..core.errors import (
     AsyncInvocationFailedError,
     DtsChangeError,

@@ -16,12 +16,12 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clients.credentials import CredentialsProvider, without_credentials
 from ..clients.dts import DtsClient
 from ..clients.oss import OssClient
-from ..core._record import dataclass, field
 from ..core.change import ChangeRequest
 from ..core.errors import ConfigurationError, DtsChangeError, ObjectSupersededError
 from ..core.merge import fold_changes

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core._record import dataclass, field
 from ..core.errors import ConfigurationError, short_repr
 
 DEFAULT_MAX_AGE_SECONDS = 24 * 3600

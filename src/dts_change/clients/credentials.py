@@ -13,9 +13,9 @@ import contextvars
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..core._record import dataclass
 from ..core.errors import ConfigurationError
 
 ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"

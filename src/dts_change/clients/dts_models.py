@@ -8,9 +8,9 @@ and the SDK models disagree on several types); the raw dict rides along for anyt
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core._record import dataclass, field
 from ..core.errors import UnreadableDbObjectError, short_repr
 
 if TYPE_CHECKING:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
 
 import requests
 
-from ..core._record import LazyPattern, dataclass
 from ..core.errors import (
     ConfigurationError,
     DtsChangeError,
@@ -41,7 +42,7 @@ MAX_LIST_BODY_BYTES = 16 * 1024 * 1024
 MAX_KEY_BYTES = 1023
 MAX_DELETE_KEYS = 1000
 _EXPIRED_CODES = frozenset({"SecurityTokenExpired", "InvalidSecurityToken.Expired"})
-_BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _XML_DECLARATION_BLOCKERS = (b"<!DOCTYPE", b"<!ENTITY")
 
 

@@ -10,10 +10,10 @@ services echo the string they signed (with the token inside) in `SignatureDoesNo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..core._record import dataclass
 from ..core.errors import (
     CredentialsExpiredError,
     DtsChangeError,

@@ -16,10 +16,9 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import quote
-
-from ..core._record import dataclass, field
 
 ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
 OSS_V4_ALGORITHM = "OSS4-HMAC-SHA256"

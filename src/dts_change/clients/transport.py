@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 
-from ..core._record import dataclass
 from ..core.errors import (
     ConfigurationError,
     InputTooLargeError,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from ._record import LazyPattern, dataclass, field
 from .dblist import DbList, ObjectRef, name_problem
 from .errors import (
     ChangeDocumentError,
@@ -28,8 +29,8 @@ from .merge import ChangeSpec, OnConflict, TargetNamePolicy
 Direction = Literal["Forward", "Reverse"]
 DIRECTIONS: tuple[Direction, ...] = ("Forward", "Reverse")
 
-_ID_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_REGION_RE = LazyPattern(r"^[a-z]{2,}(?:-[a-z0-9]+)+$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_REGION_RE = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+)+$")
 MAX_CHANGE_ID_LENGTH = 128
 
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ._record import dataclass
 from .errors import GuardViolationError
 
 Path = tuple[str, ...]

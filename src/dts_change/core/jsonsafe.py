@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-from ._record import LazyPattern
 from .errors import InputTooLargeError, InvalidJsonError, short_repr
 
 DEFAULT_MAX_DEPTH = 64
-_SURROGATE_RE = LazyPattern("[\ud800-\udfff]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def _reject_constant(name: str) -> Any:

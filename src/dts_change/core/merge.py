@@ -18,9 +18,9 @@ Rules (docs/formats.md has examples):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ._record import dataclass, field
 from .dblist import DatabaseEntry, DbList, ObjectRef, TableEntry
 from .errors import (
     ConflictError,

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
 from collections import Counter
 from typing import Any
 
-from ._record import LazyPattern
-
 LOGGER_NAME = "dts_change"
 # A ClientToken is an idempotency key sent to DTS, not a credential: operators need it to match a
 # modification with DTS's own records, so it is shown.
-_SECRET_KEY = LazyPattern(
+_SECRET_KEY = re.compile(
     r"(?i)(secret|(?<!client)(?<!client_)token|signature|password|authorization|accesskeysecret)"
 )
 _MASK = "***"
@@ -28,7 +27,7 @@ _MASK = "***"
 # common parameters a pasted console request carries ("SecurityToken": "..."). Input bodies are
 # kept in dead letters for replay; these values are never needed for that (the handler drops
 # query strings and ignores the common parameters), so they are masked wherever text is emitted.
-_EMBEDDED_SECRET = LazyPattern(
+_EMBEDDED_SECRET = re.compile(
     r"(?i)(?P<param>[?&](?:signature|security-?token|x-oss-signature|x-oss-security-token|"
     r"x-acs-security-token)=)[^&#\s\"'\\]+"
     r'|(?P<field>"(?:signature|securitytoken|security-token|bearertoken|accesskeysecret)"\s*:\s*")'

@@ -24,9 +24,9 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from ..core._record import LazyPattern, dataclass, replace
 from ..core.change import (
     CHANGE_DOC_KEYS,
     MODIFY_MARKERS,
@@ -56,14 +56,14 @@ _EXTENSIONS: dict[str, Syntax] = {
     ".list": "table-list",
     ".tables": "table-list",
 }
-_SQL_START_RE = LazyPattern(
+_SQL_START_RE = re.compile(
     r"^(?:(?:create|drop|use|set|alter|insert|begin|start|comment|lock|unlock)(?=\s|;|$)|/\*"
     r"|rename\s+table\s|delimiter\s+\S|\\connect\s)",
     re.I,
 )
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
 _DB_ENTRY_KEYS = frozenset({"name", "all", "Table"})
-_CONTROL_RE = LazyPattern(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 EXPECTED_FORMATS = (
     "a change document {add, remove, reserved, job, id}",
     "a ModifyDtsJob request {DtsInstanceId, DtsJobId, DbList, FileOssUrl, ...}",
@@ -191,7 +191,7 @@ TABLE_LIST_HINT = (
     "Name the object *.txt (or *.list, *.tables), start the text with the line "
     '"# format: table-list", or send {"add": ["db.table", ...]}'
 )
-_FORMAT_LINE_RE = LazyPattern(r"^#\s*format\s*:\s*table-list\s*$", re.I)
+_FORMAT_LINE_RE = re.compile(r"^#\s*format\s*:\s*table-list\s*$", re.I)
 
 
 def _declares_table_list(text: str) -> bool:

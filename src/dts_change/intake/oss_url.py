@@ -12,17 +12,17 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from ..core._record import LazyPattern, dataclass
 from ..core.errors import FileOssUrlRefusedError, short_repr
 
 # OSS bucket naming rules: 3-63 characters, lower-case letters, digits and hyphens, starting and
 # ending with a letter or digit.
-_BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 # <bucket>.oss-<region>[-internal].aliyuncs.com; a region has at least one hyphen (cn-hangzhou,
 # ap-southeast-1, cn-shanghai-finance-1), which keeps oss-accelerate.* and similar out.
-_VIRTUAL_HOST_RE = LazyPattern(
+_VIRTUAL_HOST_RE = re.compile(
     r"^(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.oss-"
     r"(?P<region>[a-z]{2,}(?:-[a-z0-9]+)+?)(?P<internal>-internal)?\.aliyuncs\.com$"
 )
@@ -35,7 +35,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # `null` for the version written before versioning was enabled; `_ -` allow URL-safe base64). It comes from events and URLs,
 # so it is untrusted: only these characters and this length are sent on (a signed query value).
 MAX_VERSION_ID_CHARS = 255
-_VERSION_ID_RE = LazyPattern(r"^[A-Za-z0-9+/=_-]+$")
+_VERSION_ID_RE = re.compile(r"^[A-Za-z0-9+/=_-]+$")
 
 
 def version_id_problem(value: object) -> str | None:

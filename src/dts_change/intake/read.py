@@ -11,11 +11,12 @@ dead-letter; transient OSS read errors keep `retryable` so the handler can retry
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, unquote_plus
 
-from ..core._record import LazyPattern, dataclass, field, replace
 from ..core.change import (
     ChangeRequest,
     JobTarget,
@@ -60,7 +61,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
-_ID_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class ObjectReader(Protocol):
@@ -471,7 +472,7 @@ _FLAG_FIELDS = {
 def _with_request_flags(loaded: ParsedChange, flags: Mapping[str, bool], what: str) -> ParsedChange:
     """The FileOssUrl objects travel with the request's initialization flags (new tables must get
     the initial load the request asked for); a file that states other values is refused."""
-    updates: dict[str, bool] = {}
+    updates: dict[str, Any] = {}
     for param, attr in _FLAG_FIELDS.items():
         if param not in flags:
             continue

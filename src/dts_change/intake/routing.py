@@ -10,10 +10,11 @@ the deployment's first invocation loudly instead of routing changes to nowhere.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ..core._record import LazyPattern, dataclass
 from ..core.change import DIRECTIONS, Direction, JobTarget, SourceInfo
 from ..core.errors import ConfigurationError, short_repr
 from ..core.jsonsafe import load_json
@@ -36,10 +37,10 @@ ROUTE_KEYS = (
 SQL_DIALECTS = ("mysql", "postgres")
 TARGET_NAME_POLICIES = ("warn", "reject")
 MAX_ROUTES = 200
-_BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_MNS_NAME_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
-_DTS_ID_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_REGION_RE = LazyPattern(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_MNS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
+_DTS_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _rule_problems(index: int, item: Any) -> list[str]:
     for key in item:
         if key not in ROUTE_KEYS:
             out.append(_problem(index, str(key), f"unknown key; expected one of: {', '.join(ROUTE_KEYS)}"))
-    checks: dict[str, tuple[LazyPattern, str]] = {
+    checks: dict[str, tuple[re.Pattern[str], str]] = {
         "bucket": (_BUCKET_RE, "an OSS bucket name"),
         "topic": (_MNS_NAME_RE, "an MNS topic name"),
         "queue": (_MNS_NAME_RE, "an MNS queue name"),

@@ -18,10 +18,10 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..clients.dts_models import JobDetail, ModifyResult, SubSyncJob
-from ..core._record import dataclass, field
 from ..core.change import ChangeRequest, JobTarget, canonical_json
 from ..core.dblist import DbList, ObjectRef
 from ..core.errors import (

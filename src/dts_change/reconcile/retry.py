@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from ..core._record import dataclass
 from ..core.errors import DtsChangeError, ThrottledError
 
 T = TypeVar("T")

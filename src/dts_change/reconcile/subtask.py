@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..clients.dts_models import SubSyncJob
-from ..core._record import LazyPattern, dataclass
 from ..core.guard import without_dts_markers
 
 CLOCK_SKEW_SECONDS = 5.0
 """How far DTS's clock may run behind the function's: a sub-task created up to this long before the
 submission's time still counts as after it (the list check tells them apart)."""
 
-_TIME = LazyPattern(
+_TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
 

@@ -16,10 +16,10 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
-from ..core._record import asdict, dataclass, field, fields
 from ..core.errors import CorruptRecordError, InvalidStoreKeyError, ReplayRefusedError, short_repr
 from ..core.observe import redact, redact_text
 from .storage.base import Store, check_key, escape_segment

@@ -37,10 +37,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..core._record import asdict, dataclass, field, fields, replace
 from ..core.errors import (
     CorruptRecordError,
     DtsChangeError,

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
 
-from ...core._record import dataclass, field
 from ...core.change import ParsedChange, Problems, fragment_from_refs
 from ...core.dblist import DbList, ObjectRef, name_problem
 from ...core.errors import InputTooLargeError, InvalidSqlError, short_repr

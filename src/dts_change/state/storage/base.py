@@ -9,13 +9,13 @@ escape a directory store and a malformed key fails the same way on both backends
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
-from ...core._record import LazyPattern
 from ...core.errors import InvalidStoreKeyError, short_repr
 
 MAX_KEY_CHARS = 900  # OSS keys are at most 1023 UTF-8 bytes, and an OSS store adds its prefix
-_CONTROL_CHARS = LazyPattern("[\x00-\x1f\x7f]")  # a regex: checked on every store call
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")  # a regex: checked on every store call
 _SAFE_SEGMENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
