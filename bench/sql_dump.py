@@ -24,7 +24,7 @@ from typing import Any
 
 from dts_change.core.errors import InputTooLargeError
 from dts_change.intake.detect import Caps
-from dts_change.intake.formats.ddl import parse_ddl
+from dts_change.intake.formats.sql import parse as parse_ddl
 
 TABLES = 500
 RUNS = 7

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from dts_change.core.dblist import ObjectRef
 from dts_change.core.errors import DtsChangeError
-from dts_change.intake.formats.ddl import parse_ddl
+from dts_change.intake.formats.sql import parse as parse_ddl
 
 EXAMPLES = int(os.environ.get("DTS_CHANGE_FUZZ_EXAMPLES", "150"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -27,17 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from ..core.change import (
-    CHANGE_DOC_KEYS,
-    MODIFY_MARKERS,
-    ParsedChange,
-    ParsedModifyRequest,
-    check_object_cap,
-    parse_change_document,
-    parse_dblist_fragment,
-    parse_modify_request,
-    parse_table_list,
-)
+from ..core.change import ParsedChange
 from ..core.errors import (
     AmbiguousFormatError,
     InputTooLargeError,
@@ -45,6 +35,10 @@ from ..core.errors import (
     short_repr,
 )
 from ..core.jsonsafe import decode_utf8, load_json
+from .formats import change_doc, dblist_fragment, modify_request, table_list
+from .formats.change_doc import CHANGE_DOC_KEYS
+from .formats.common import check_object_cap
+from .formats.modify_request import MODIFY_MARKERS, ParsedModifyRequest
 
 Syntax = Literal["json", "sql", "table-list"]
 
@@ -250,12 +244,12 @@ def parse_json_text(text: str, *, what: str, caps: Caps) -> ParseResult:
     if isinstance(data, Mapping):
         kind = classify_object(data, what=what)
         if kind == "modify":
-            return parse_modify_request(data, what=what, max_objects=caps.max_objects)
+            return modify_request.parse(data, what=what, max_objects=caps.max_objects)
         if kind == "change":
-            return parse_change_document(data, what=what, max_objects=caps.max_objects)
-        return parse_dblist_fragment(data, what=what, max_objects=caps.max_objects)
+            return change_doc.parse(data, what=what, max_objects=caps.max_objects)
+        return dblist_fragment.parse(data, what=what, max_objects=caps.max_objects)
     if isinstance(data, list) and data and all(isinstance(item, str) for item in data):
-        return parse_table_list(
+        return table_list.parse(
             "\n".join(data),
             what=what,
             max_objects=caps.max_objects,
@@ -288,18 +282,18 @@ def parse_body(
     if syntax == "json":
         result = parse_json_text(decoded.text, what=what, caps=caps)
     elif syntax == "sql":
-        from .formats.ddl import as_dialect, parse_ddl  # noqa: PLC0415 - sqlglot loads only for SQL bodies
+        from .formats import sql  # noqa: PLC0415 - sqlglot loads only for SQL bodies
 
-        result = parse_ddl(
+        result = sql.parse(
             decoded.text,
             what=what,
             max_statements=caps.max_statements,
-            dialect=as_dialect(sql_dialect),
+            dialect=sql.as_dialect(sql_dialect),
             default_database=sql_database,
         )
         check_object_cap(result.object_count(), caps.max_objects, what)
     else:
-        result = parse_table_list(
+        result = table_list.parse(
             decoded.text,
             what=what,
             max_objects=caps.max_objects,

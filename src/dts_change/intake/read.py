@@ -17,16 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, unquote_plus
 
-from ..core.change import (
-    ChangeRequest,
-    JobTarget,
-    ParsedChange,
-    ParsedModifyRequest,
-    Problems,
-    SourceInfo,
-    build_change_request,
-    parse_job,
-)
+from ..core.change import ChangeRequest, JobTarget, ParsedChange, SourceInfo, build_change_request
 from ..core.errors import (
     ChangeDocumentError,
     ConfigurationError,
@@ -44,6 +35,8 @@ from ..core.errors import (
     short_repr,
 )
 from .detect import Caps, parse_body
+from .formats.common import Problems, parse_job
+from .formats.modify_request import ParsedModifyRequest
 from .oss_url import OssLocation, check_bucket_allowed, parse_file_oss_url
 from .routing import RouteRule, first_match, parse_routes, route_buckets
 from .split import KNOWN_SHAPES, Envelope, split_event

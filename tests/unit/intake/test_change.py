@@ -6,20 +6,15 @@ import json
 
 import pytest
 
-from dts_change.core.change import (
-    ChangeRequest,
-    JobTarget,
-    SourceInfo,
-    build_change_request,
-    parse_change_document,
-    parse_dblist_fragment,
-    parse_modify_request,
-    parse_table_list,
-    split_object_name,
-)
+from dts_change.core.change import ChangeRequest, JobTarget, SourceInfo, build_change_request
 from dts_change.core.dblist import ObjectRef
 from dts_change.core.errors import ChangeDocumentError, InputTooLargeError
 from dts_change.core.merge import ChangeSpec
+from dts_change.intake.formats.change_doc import parse as parse_change_document
+from dts_change.intake.formats.common import split_object_name
+from dts_change.intake.formats.dblist_fragment import parse as parse_dblist_fragment
+from dts_change.intake.formats.modify_request import parse as parse_modify_request
+from dts_change.intake.formats.table_list import parse as parse_table_list
 from tests.conftest import EVENTS_DIR
 
 CAP = 10_000

@@ -9,7 +9,8 @@ import pytest
 
 from dts_change.core.dblist import ObjectRef
 from dts_change.core.errors import ChangeDocumentError, InputTooLargeError, InvalidSqlError
-from dts_change.intake.formats.ddl import detect_dialect, parse_ddl
+from dts_change.intake.formats.sql import detect_dialect
+from dts_change.intake.formats.sql import parse as parse_ddl
 from tests.conftest import EVENTS_DIR
 
 

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from dts_change.core.change import ParsedChange, ParsedModifyRequest
+from dts_change.core.change import ParsedChange
 from dts_change.core.errors import DtsChangeError
 from dts_change.intake.detect import Caps, detect_syntax, parse_body
+from dts_change.intake.formats.modify_request import ParsedModifyRequest
 from tests.conftest import EVENTS_DIR
 
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
 
-from ...core.change import ParsedChange, Problems, fragment_from_refs
+from ...core.change import ParsedChange
 from ...core.dblist import DbList, ObjectRef, name_problem
 from ...core.errors import InputTooLargeError, InvalidSqlError, short_repr
+from .common import Problems, fragment_from_refs
 from .sql_kinds import LEADING_TOKENS, Kind, QName, classify, object_kind, plural, read_name, skip_if_exists
 from .sql_kinds import tokens as kind_tokens
 from .sql_script import ScriptError, Statement, split_script
@@ -464,7 +465,7 @@ def _default_database(text: str, dialect: Dialect) -> str | None:
     return header.group("db") if header else None
 
 
-def parse_ddl(
+def parse(
     text: str,
     *,
     what: str,
