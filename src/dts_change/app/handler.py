@@ -29,7 +29,8 @@ from ..core.observe import Metrics, configure_logging, log_event, register_secre
 from ..intake.read import IntakeSettings, intake_envelope, intake_settings_from_env
 from ..intake.replay import kept_input
 from ..intake.split import Envelope, split_event
-from ..reconcile.job import PassReport, ReconcileContext, reconcile_job
+from ..reconcile.context import PassReport, ReconcileContext
+from ..reconcile.job import reconcile_job
 from ..state.deadletter import DeadLetterRecord, DeadLetterSink
 from ..state.ledger import ChangeState, Ledger, record_key
 from ..state.storage import check_create_if_absent, open_store

@@ -179,7 +179,7 @@ def test_a_removal_the_merge_invents_is_not_released_by_the_guard(deploy, monkey
     # GIVEN a merge bug: the plan drops database hr and claims it as a removal nobody asked for
     from dts_change.core.dblist import ObjectRef
     from dts_change.core.merge import FoldPlan
-    from dts_change.reconcile import job as reconcile
+    from dts_change.reconcile import fold as reconcile
 
     real = reconcile.fold_changes
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from dts_change.core.change import ChangeRequest, JobTarget, ParsedChange, SourceInfo, build_change_request
 from dts_change.core.dblist import DbList, ObjectRef
 from dts_change.core.merge import ChangeSpec, fold_changes, target_name_warnings
-from dts_change.reconcile.job import list_digest
+from dts_change.reconcile.context import list_digest
 from tests.builders import build_change, build_dts_dblist
 
 # ---------------------------------------------------------------------- 1. the `state` marker

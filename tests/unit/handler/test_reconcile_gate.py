@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from dts_change.clients.dts_models import JobDetail
-from dts_change.reconcile.job import client_token_for, is_modifiable, latest_sub_job
+from dts_change.reconcile.gate import is_modifiable, latest_sub_job
+from dts_change.reconcile.submit import client_token_for
 
 
 def detail(status, *, sub=None, data_sync=None) -> JobDetail:
