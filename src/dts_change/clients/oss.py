@@ -27,7 +27,7 @@ from ..core.errors import (
     RemoteError,
     short_repr,
 )
-from ..oss_url import version_id_problem
+from ..core.oss_names import version_id_problem
 from . import signing
 from .credentials import Credentials, CredentialsSource, as_credentials_source
 from .remote_errors import OSS_ERRORS, remote_error

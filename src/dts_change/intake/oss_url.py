@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from ..core.errors import FileOssUrlRefusedError, short_repr
+from ..core.oss_names import version_id_problem
 
 # OSS bucket naming rules: 3-63 characters, lower-case letters, digits and hyphens, starting and
 # ending with a letter or digit.
@@ -31,22 +32,6 @@ _VIRTUAL_HOST_RE = re.compile(
 DTS_UPLOAD_BUCKETS: frozenset[str] = frozenset({"db-list-os-file"})
 MAX_KEY_BYTES = 1023  # OSS object key limit
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# An OSS version id is an opaque token the service hands out (base64, e.g. `CAEQNhiBgM...`, or
-# `null` for the version written before versioning was enabled; `_ -` allow URL-safe base64). It comes from events and URLs,
-# so it is untrusted: only these characters and this length are sent on (a signed query value).
-MAX_VERSION_ID_CHARS = 255
-_VERSION_ID_RE = re.compile(r"^[A-Za-z0-9+/=_-]+$")
-
-
-def version_id_problem(value: object) -> str | None:
-    """Why `value` cannot be an OSS version id, or None when it can."""
-    if not isinstance(value, str) or not value:
-        return "expected a non-empty string"
-    if len(value) > MAX_VERSION_ID_CHARS:
-        return f"it is {len(value)} characters long; at most {MAX_VERSION_ID_CHARS} are accepted"
-    if not _VERSION_ID_RE.fullmatch(value):
-        return f"{short_repr(value)} has characters other than A-Z a-z 0-9 + / = _ -"
-    return None
 
 
 @dataclass(frozen=True)

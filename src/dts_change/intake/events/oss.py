@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from ..oss_url import version_id_problem
+from ...core.oss_names import version_id_problem
 from ._wire import Wire
 
 
