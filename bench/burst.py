@@ -480,7 +480,7 @@ def _count(records: list[list[dict[str, Any]]], key: str = "outcomes") -> dict[s
 def run_ours(cfg: BurstConfig, workdir: Path) -> HandlerRun:
     from dts_change.app.handler import App
     from dts_change.app.settings import Settings
-    from dts_change.state.ledger import ChangeState
+    from dts_change.state.records import ChangeState
 
     run = HandlerRun("ours", cfg.events, cfg.workers)
     bodies = [json.dumps(change_event(i)) for i in range(cfg.events)]

@@ -41,7 +41,8 @@ sys.path.insert(0, str(REPO / "src"))
 from dts_change.app.handler import App  # noqa: E402
 from dts_change.app.settings import DEADLINE_MARGIN_SECONDS, Settings  # noqa: E402
 from dts_change.emulator import EmulatorServer  # noqa: E402
-from dts_change.state.ledger import ChangeState, Ledger  # noqa: E402
+from dts_change.state.ledger import Ledger  # noqa: E402
+from dts_change.state.records import ChangeState  # noqa: E402
 from dts_change.state.storage import DirectoryStore  # noqa: E402
 
 JOB = "dtsjob1demo"

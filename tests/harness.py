@@ -17,7 +17,7 @@ from dts_change.app.handler import App
 from dts_change.app.local_deploy import sample_state
 from dts_change.app.settings import Settings
 from dts_change.emulator import EmulatorServer
-from dts_change.state.ledger import ChangeState
+from dts_change.state.records import ChangeState
 
 JOB = "dtsjob1demo"
 INSTANCE = "dtsinst1demo"

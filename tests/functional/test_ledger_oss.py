@@ -14,7 +14,8 @@ from dts_change.clients.transport import Timeouts
 from dts_change.core.errors import LeaseHeldError, LedgerConflictError, SignatureMismatchError
 from dts_change.emulator import EmulatorServer
 from dts_change.state.deadletter import DeadLetterRecord, DeadLetterSink
-from dts_change.state.ledger import ChangeState, Ledger, job_key
+from dts_change.state.ledger import Ledger
+from dts_change.state.records import ChangeState, job_key
 from dts_change.state.storage import OssStore, open_store
 from tests.emulator_fixture import emulator_server as started_emulator
 

@@ -12,7 +12,7 @@ from dts_change.core.dblist import ObjectRef
 from dts_change.core.errors import ConfigurationError, PermissionDeniedError
 from dts_change.core.observe import redact
 from dts_change.state.deadletter import DeadLetterRecord
-from dts_change.state.ledger import ChangeRecord, ChangeState
+from dts_change.state.records import ChangeRecord, ChangeState
 
 JOB = "j1/Forward"
 

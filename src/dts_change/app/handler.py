@@ -32,7 +32,8 @@ from ..intake.split import Envelope, split_event
 from ..reconcile.context import PassReport, ReconcileContext
 from ..reconcile.job import reconcile_job
 from ..state.deadletter import DeadLetterRecord, DeadLetterSink
-from ..state.ledger import ChangeState, Ledger, record_key
+from ..state.ledger import Ledger
+from ..state.records import ChangeState, record_key
 from ..state.storage import check_create_if_absent, open_store
 from .settings import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, LEASE_MARGIN_SECONDS, Settings
 

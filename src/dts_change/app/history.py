@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.dblist import ObjectRef
 from ..state.deadletter import DeadLetterRecord
-from ..state.ledger import ChangeRecord, ChangeState
+from ..state.records import ChangeRecord, ChangeState
 from .cli_text import human_list, refs_of_dblist, refs_of_pairs, stamp
 
 _SOURCE_FIELDS = ("bucket", "key", "message_id", "topic", "queue", "event_id", "file_oss_url")

@@ -13,7 +13,7 @@ from typing import Any
 from ..core.change import JobTarget
 from ..core.errors import DtsChangeError
 from ..state.deadletter import UNROUTED, DeadLetterRecord
-from ..state.ledger import OPEN_STATES, ChangeRecord, ChangeState
+from ..state.records import OPEN_STATES, ChangeRecord, ChangeState
 from .cli_text import age, stamp
 
 DescribeJob = Callable[[JobTarget], str]

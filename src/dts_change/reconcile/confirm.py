@@ -16,7 +16,7 @@ from ..core.errors import (
     NotConfirmedError,
 )
 from ..core.observe import log_event
-from ..state.ledger import ChangeRecord, ChangeState
+from ..state.records import ChangeRecord, ChangeState
 from .context import PassBase, awaiting_confirmation, is_listed, last_submission, refs_wanted
 from .gate import FAILED_SUB_JOB_STATUSES, is_modifiable, latest_sub_job
 from .subtask import SubTaskMarks

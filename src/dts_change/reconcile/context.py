@@ -24,7 +24,8 @@ from ..core.errors import (
 )
 from ..core.observe import Metrics, log_event
 from ..state.deadletter import DeadLetterRecord, DeadLetterSink
-from ..state.ledger import ChangeRecord, ChangeState, Ledger
+from ..state.ledger import Ledger
+from ..state.records import ChangeRecord, ChangeState
 from .retry import call_with_retry
 
 Phase = Literal["reserved", "removal", "addition"]

@@ -10,7 +10,7 @@ from ..core.errors import (
 )
 from ..core.merge import ChangeSpec, FoldResult, effective_removals, fold_changes
 from ..core.observe import log_event
-from ..state.ledger import ChangeRecord, ChangeState
+from ..state.records import ChangeRecord, ChangeState
 from .context import (
     PassReport,
     awaiting_confirmation,

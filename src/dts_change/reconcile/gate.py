@@ -11,7 +11,7 @@ from ..clients.dts_models import JobDetail, SubSyncJob
 from ..core.errors import (
     MaxAgeExceededError,
 )
-from ..state.ledger import ChangeRecord
+from ..state.records import ChangeRecord
 from .context import PassBase
 
 FAILED_SUB_JOB_STATUSES = frozenset({"precheckfailed", "failed", "initializefailed", "migrationfailed"})

@@ -30,7 +30,7 @@ from ..core.errors import (
     LeaseHeldError,
 )
 from ..core.observe import log_event
-from ..state.ledger import ChangeRecord
+from ..state.records import ChangeRecord
 from .confirm import ConfirmStep
 from .context import PassReport, ReconcileContext, needs_reserved
 from .fold import FoldStep, is_foldable

@@ -22,7 +22,7 @@ from ..core.errors import (
 from ..core.guard import allowance_for, check_dblist, check_reserved, databases_of
 from ..core.merge import FoldResult, check_no_loss, diff_dblists
 from ..core.observe import log_event
-from ..state.ledger import ChangeRecord, ChangeState
+from ..state.records import ChangeRecord, ChangeState
 from .context import (
     SETUP_ERRORS,
     PassBase,

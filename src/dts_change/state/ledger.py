@@ -27,18 +27,18 @@ Crash safety: a change becomes visible in the index *before* its record exists a
 history grows; `prune` reads only the `closed/` markers that are old enough, and deletes a
 change's identity marker before its versions (a crash in between leaves nothing a later prune
 does not finish).
+
+Modules: `records.py` (records, states, the store layout), `leases.py`, `write_ahead.py`;
+this one holds `Ledger`, which composes them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
-from enum import Enum
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..core.errors import (
@@ -46,266 +46,47 @@ from ..core.errors import (
     DtsChangeError,
     InvalidStoreKeyError,
     InvalidTransitionError,
-    LeaseHeldError,
     LedgerConflictError,
     ReplayRefusedError,
     short_repr,
 )
-from .storage.base import Store, check_key, escape_segment, unescape_segment
+from .storage.base import Store, escape_segment, unescape_segment
 
 if TYPE_CHECKING:
     from .deadletter import DeadLetterRecord
-
-__all__ = [
-    "CLOSED_STATES",
-    "OPEN_STATES",
-    "ChangeRecord",
-    "ChangeState",
-    "Lease",
-    "Ledger",
-    "job_key",
-    "record_key",
-]
-
-DEFAULT_RETENTION_SECONDS = 7 * 86400.0
-DEFAULT_MARKER_GRACE_SECONDS = 300.0
-RECORD_FORMAT = 1
-
-_CHANGES = "changes/"
-_OPEN = "open/"
-_CLOSED = "closed/"
-_LEASES = "leases/"
-_ORDER = "order/"
-_IDENTITIES = "identities/"
-_SENT = "sent/"
-_VERSION_SUFFIX = ".json"
-_LEASE_ATTEMPTS = 3
-_PRUNE_BATCH = 250
-_KNOWN_VERSIONS = 256
-_KNOWN_SECONDS = 60.0
-
-
-class ChangeState(str, Enum):
-    """Where a change is in its life; only `dead_lettered` -> `pending` (replay) leaves a closed state."""
-
-    PENDING = "pending"
-    REMOVAL_SUBMITTED = "removal_submitted"
-    SUBMITTED = "submitted"
-    APPLIED = "applied"
-    DEAD_LETTERED = "dead_lettered"
-
-
-OPEN_STATES: frozenset[ChangeState] = frozenset(
-    {ChangeState.PENDING, ChangeState.REMOVAL_SUBMITTED, ChangeState.SUBMITTED}
+from .leases import LeaseBook
+from .records import (
+    _CHANGES,
+    _CLOSED,
+    _IDENTITIES,
+    _KNOWN_SECONDS,
+    _KNOWN_VERSIONS,
+    _OPEN,
+    _ORDER,
+    _PRUNE_BATCH,
+    _UPDATABLE,
+    _VERSION_SUFFIX,
+    CLOSED_STATES,
+    DEFAULT_MARKER_GRACE_SECONDS,
+    DEFAULT_RETENTION_SECONDS,
+    ChangeRecord,
+    ChangeState,
+    _check_record_key,
+    _dumps,
+    _loads,
+    _ns,
+    _parse_version,
+    _seq_ns,
+    record_key,
 )
-CLOSED_STATES: frozenset[ChangeState] = frozenset({ChangeState.APPLIED, ChangeState.DEAD_LETTERED})
+from .write_ahead import WriteAheadNotes
 
-# Fields a transition may change; the rest is the change's identity and the ledger's bookkeeping.
-_UPDATABLE = frozenset(
-    {
-        "attempts",
-        "last_error",
-        "submissions",
-        "evidence",
-        "confirm_retries",
-        "change",
-        "pending_since",
-        "removal_intent",
-        "unanswered_tokens",
-    }
-)
+__all__ = ["Ledger"]
 
 
-def job_key(job_id: str, direction: str) -> str:
-    """`<dtsJobId or instance id>/<direction>`: the unit that is reconciled and leased."""
-    if not isinstance(job_id, str) or not job_id or not isinstance(direction, str) or not direction:
-        raise InvalidStoreKeyError(
-            f"Invalid job key parts {short_repr(job_id)} / {short_repr(direction)} -> expected a "
-            "non-empty job id and direction"
-        )
-    return f"{job_id}/{direction}"
-
-
-def record_key(idempotency_key: str) -> str:
-    """The store-safe key of a change: 32 hex characters of SHA-256 of its idempotency key."""
-    if not isinstance(idempotency_key, str) or not idempotency_key:
-        raise InvalidStoreKeyError(
-            f"Invalid idempotency key {short_repr(idempotency_key)} -> expected a non-empty string"
-        )
-    return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
-
-
-def _check_record_key(key: str) -> str:
-    check_key(key)
-    if "/" in key or "-" in key:
-        raise InvalidStoreKeyError(
-            f"Invalid change key {short_repr(key)} -> expected one segment without '/' or '-' "
-            "(the key printed by `dts-change dlq list`)"
-        )
-    return key
-
-
-def _dumps(data: dict[str, Any], *, what: str) -> bytes:
-    try:
-        return json.dumps(data, sort_keys=True, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise InvalidTransitionError(
-            f"Could not serialise {what} as JSON -> {exc}; expected only JSON values (dict, list, "
-            "str, int, float, bool, None)"
-        ) from exc
-
-
-def _loads(raw: bytes, *, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CorruptRecordError(f"Unreadable JSON in {where} -> {exc}") from exc
-    if not isinstance(data, dict):
-        raise CorruptRecordError(f"Unexpected JSON in {where}: {short_repr(data)} -> expected an object")
-    return data
-
-
-def _ns(seconds: float) -> int:
-    return round(seconds * 1_000_000_000)
-
-
-# ---------------------------------------------------------------------- records
-
-
-@dataclass
-class ChangeRecord:
-    """One transition of one change, as stored; `version` 0 is the first."""
-
-    key: str
-    idempotency_key: str
-    change_id: str
-    job_key: str
-    seq: str
-    state: ChangeState
-    change: dict[str, Any]
-    created_at: float
-    updated_at: float
-    version: int
-    attempts: int = 0
-    last_error: dict[str, Any] | None = None
-    submissions: list[dict[str, Any]] = field(default_factory=list)
-    evidence: dict[str, Any] | None = None
-    confirm_retries: int = 0
-    pending_since: float = 0.0
-    """When the change (re)entered `pending` from outside: at `record` and at `replay`. Maximum
-    age is measured from here, so a replayed change is not dead-lettered again at once."""
-    replays: int = 0
-    removal_intent: str | None = None
-    """SHA-256 of the list (canonical JSON) a write carrying this change's removals is about to
-    send, noted before ModifyDtsJob: if the answer or the process is lost after DTS carried it
-    out, the next pass finds the job holding that list and knows the removals were done."""
-    unanswered_tokens: list[str] = field(default_factory=list)
-    """ClientTokens of ModifyDtsJob calls sent for this change whose outcome stayed unknown (no
-    answer, then the pass ended): DTS may have carried one out; the job's call log names it."""
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
-    def to_dict(self) -> dict[str, Any]:
-        """Shallow: nested values are the record's own, and every caller serialises the result
-        (asdict's deep copy of the change document was most of a burst's ledger CPU time)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["state"] = self.state.value
-        data["format"] = RECORD_FORMAT
-        return data
-
-    def to_json(self) -> str:
-        return _dumps(self.to_dict(), what=f"change record {self.key}").decode("utf-8")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, where: str = "a change record") -> ChangeRecord:
-        known = {f.name for f in fields(cls)}
-        values = {name: value for name, value in data.items() if name in known}
-        try:
-            values["state"] = ChangeState(values["state"])
-            record = cls(**values)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptRecordError(
-                f"Invalid change record in {where}: {short_repr(exc)} -> expected the fields "
-                "written by this ledger"
-            ) from exc
-        problems = [
-            name
-            for name, kind in (
-                ("key", str),
-                ("idempotency_key", str),
-                ("change_id", str),
-                ("job_key", str),
-                ("seq", str),
-                ("change", dict),
-                ("version", int),
-                ("attempts", int),
-                ("submissions", list),
-                ("confirm_retries", int),
-            )
-            if not isinstance(getattr(record, name), kind)
-        ]
-        if problems:
-            raise CorruptRecordError(
-                f"Invalid change record in {where}: wrong type for {', '.join(problems)} -> expected "
-                "the types written by this ledger"
-            )
-        return record
-
-    @classmethod
-    def from_json(cls, text: str | bytes, *, where: str = "a change record") -> ChangeRecord:
-        raw = text.encode("utf-8") if isinstance(text, str) else text
-        return cls.from_dict(_loads(raw, where=where), where=where)
-
-
-@dataclass(frozen=True)
-class Lease:
-    """A held lease generation; `token` tells our generation from a lookalike with the same owner."""
-
-    job_key: str
-    owner: str
-    generation: int
-    acquired_at: float
-    expires_at: float
-    token: str
-    released: bool = False
-    ttl_seconds: float = 0.0
-    """How long the lease lives, counted on the store's clock from when its object was written
-    (`acquired_at`/`expires_at` are the writer's clock, kept for people reading the record)."""
-
-    @property
-    def ttl(self) -> float:
-        return self.ttl_seconds or max(0.0, self.expires_at - self.acquired_at)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, where: str) -> Lease:
-        try:
-            lease = cls(
-                job_key=str(data["job_key"]),
-                owner=str(data["owner"]),
-                generation=int(data["generation"]),
-                acquired_at=float(data["acquired_at"]),
-                expires_at=float(data["expires_at"]),
-                token=str(data["token"]),
-                released=bool(data.get("released", False)),
-                ttl_seconds=float(data.get("ttl_seconds") or 0.0),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptRecordError(
-                f"Invalid lease in {where}: {short_repr(exc)} -> expected the fields written by this ledger"
-            ) from exc
-        return lease
-
-
-# ---------------------------------------------------------------------- ledger
-
-
-class Ledger:
+class Ledger(LeaseBook, WriteAheadNotes):
     """Change records, their per-job index and leases over one `Store`."""
+
 
     def __init__(
         self,
@@ -344,8 +125,6 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"Ledger({self.store.url!r})"
-
-    # ------------------------------------------------------------------ changes
 
     def record(
         self, *, idempotency_key: str, change_id: str, job_key: str, change: dict[str, Any]
@@ -411,8 +190,6 @@ class Ledger:
     def update(self, record: ChangeRecord, **updates: Any) -> ChangeRecord:
         """A new version in the same state (attempts, last error, submissions, evidence...)."""
         return self._write_transition(record, record.state, updates)
-
-    # ------------------------------------------------------------------ identities
 
     @staticmethod
     def _identity_folder(identity: str) -> str:
@@ -692,200 +469,6 @@ class Ledger:
         self._prune_sending_notes(cutoff_ns, deadline)
         return pruned
 
-    # ------------------------------------------------------------------ write-ahead of calls
-
-    def note_sending(
-        self, job_key: str, *, client_token: str, phase: str, keys: list[str], sent_sha256: str
-    ) -> str:
-        """Write, before a ModifyDtsJob, which changes it carries under which ClientToken.
-
-        One object per submission, whatever the number of changes: a process that dies (or whose
-        ledger write fails) right after DTS carried the call out still leaves the call explained,
-        so every write DTS received is one the ledger can name. Another pass sending the same
-        token writes another note (same token, later time). Pruned with the closed changes, by age."""
-        now = self.clock()
-        name = f"{_SENT}{escape_segment(job_key)}/{_ns(now):020d}-{check_key(client_token)}.json"
-        body = _dumps(
-            {
-                "client_token": client_token,
-                "phase": phase,
-                "keys": sorted(keys),
-                "dblist_sha256": sent_sha256,
-                "job_key": job_key,
-                "at": now,
-            },
-            what="sending note",
-        )
-        self.store.put_if_absent(name, body)
-        return name
-
-    def sending_notes(self, job_key: str) -> list[dict[str, Any]]:
-        """The write-ahead notes of a job, oldest first (for audits and the reliability checks)."""
-        prefix = f"{_SENT}{escape_segment(job_key)}/"
-        notes = []
-        for name in self.store.list(prefix):
-            raw = self.store.get(name)
-            if raw is not None:
-                notes.append(_loads(raw, where=f"{self.store.url}{name}"))
-        return notes
-
-    def _prune_sending_notes(self, cutoff_ns: int, deadline: float | None) -> None:
-        """Delete write-ahead notes older than the retention; the age is in the name (no reads)."""
-        old: list[str] = []
-        for name in self.store.list(_SENT):
-            if deadline is not None and self.monotonic() >= deadline:
-                break
-            stamp = name.rsplit("/", 1)[-1].partition("-")[0]
-            if stamp.isdigit() and int(stamp) <= cutoff_ns:
-                old.append(name)
-                if len(old) >= _PRUNE_BATCH:
-                    self._delete_many(old)
-                    old = []
-        self._delete_many(old)
-
-    def _delete_many(self, names: list[str]) -> None:
-        if not names:
-            return
-        delete_many = getattr(self.store, "delete_many", None)
-        if delete_many is not None:
-            delete_many(names)
-            return
-        for name in names:
-            self.store.delete(name)
-
-    # ------------------------------------------------------------------ leases
-
-    def acquire_lease(self, job_key: str, owner: str, ttl_seconds: float) -> Lease:
-        """Take the job's lease by creating its next generation; `LeaseHeldError` while another is live.
-
-        A live lease is never taken over, not even by the same owner name; an expired or released one
-        is taken over by creating the next generation, which exactly one contender manages."""
-        if not ttl_seconds > 0:
-            raise InvalidTransitionError(
-                f"Invalid lease ttl {ttl_seconds!r} for job {short_repr(job_key)} -> expected seconds > 0"
-            )
-        folder = f"{_LEASES}{escape_segment(job_key)}/"
-        current: Lease | None = None
-        store_error: DtsChangeError | None = None
-        for _ in range(_LEASE_ATTEMPTS):
-            generations = self._lease_generations(folder)
-            latest = generations[-1] if generations else 0
-            aged = self._read_lease_aged(folder, latest) if generations else None
-            if generations and aged is None:
-                continue  # pruned between list and get: look again
-            current = aged[0] if aged is not None else None
-            if aged is not None and self._live(*aged):
-                raise self._lease_held(job_key, aged[0])
-            now = self.clock()
-            lease = Lease(
-                job_key=job_key,
-                owner=owner,
-                generation=latest + 1,
-                acquired_at=now,
-                expires_at=now + ttl_seconds,
-                token=uuid.uuid4().hex,
-                ttl_seconds=ttl_seconds,
-            )
-            started = self.monotonic()
-            try:
-                created = self.store.put_if_absent(self._lease_key(folder, lease.generation), self._lease_bytes(lease))
-            except DtsChangeError as exc:
-                # The answer may be lost after OSS stored it (issue 12.7): the generation, if it
-                # exists, is ours and unused, so this instance may take the next one at once.
-                self._orphans.add(lease.token)
-                store_error = exc
-                continue
-            store_error = None
-            if created:
-                self._held_until[lease.token] = started + ttl_seconds
-                try:
-                    # Pruning frees old generation numbers: a contender that listed long ago can create
-                    # one again after newer generations exist. Only the highest generation is the lease.
-                    listed = self._lease_generations(folder)
-                    newer = [g for g in listed if g > lease.generation]
-                    if newer:
-                        self.store.delete(self._lease_key(folder, lease.generation))
-                        raise self._lease_held(job_key, self._read_lease(folder, newer[-1]))
-                    self._prune_generations(folder, generations, keep_from=latest)
-                except DtsChangeError:
-                    self._give_up(lease)
-                    raise
-                # What the release deletes, from this listing (it need not list again).
-                self._below[lease.token] = [g for g in listed if latest <= g < lease.generation]
-                return lease
-        if store_error is not None:
-            raise store_error  # every attempt failed on the store: not a lease someone holds
-        if current is None:
-            current = self._latest_lease(folder)
-        raise self._lease_held(job_key, current)
-
-    def lease_is_current(self, lease: Lease) -> bool:
-        """True while `lease` is unexpired, still stored, and no later generation exists.
-
-        Unexpired by our monotonic clock from before the lease was written (a wall clock that is
-        off or jumps changes nothing); a lease this instance did not take falls back on its clock."""
-        if lease.released:
-            return False
-        until = self._held_until.get(lease.token)
-        if until is not None:
-            if self.monotonic() >= until:
-                return False
-        elif self.clock() >= lease.expires_at:
-            return False
-        folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
-        if self.store.get(self._lease_key(folder, lease.generation + 1)) is not None:
-            return False
-        stored = self._read_lease(folder, lease.generation)
-        return stored is not None and stored.token == lease.token
-
-    def release_lease(self, lease: Lease) -> None:
-        """Give the lease up by creating the next generation marked released (nothing is deleted).
-
-        Never raises for store trouble: a release whose answer was lost leaves either the released
-        generation or our own, which this instance no longer counts as live (issue 12.7)."""
-        try:
-            self._release(lease)
-        except DtsChangeError:
-            self._give_up(lease)
-
-    def _give_up(self, lease: Lease) -> None:
-        self._held_until.pop(lease.token, None)
-        self._below.pop(lease.token, None)
-        self._orphans.add(lease.token)
-
-    def _release(self, lease: Lease) -> None:
-        until = self._held_until.get(lease.token)
-        below = self._below.pop(lease.token, None)
-        if until is None or below is None or lease.released:
-            if not self.lease_is_current(lease):
-                return
-        elif self.monotonic() >= until:
-            return
-        # else: a lease this instance took and still holds by its own clock, counted from before
-        # the lease was written: the store sees it live too, and a live lease is never taken
-        # over, so there is no later generation to look for. Create-if-absent of the next one
-        # settles any doubt: it fails if one exists, and under newer generations it is ignored.
-        folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
-        now = self.clock()
-        released = Lease(
-            job_key=lease.job_key,
-            owner=lease.owner,
-            generation=lease.generation + 1,
-            acquired_at=now,
-            expires_at=now,
-            token=uuid.uuid4().hex,
-            released=True,
-        )
-        self._held_until.pop(lease.token, None)
-        if self.store.put_if_absent(
-            self._lease_key(folder, released.generation), self._lease_bytes(released)
-        ):
-            if below is None:
-                below = self._lease_generations(folder)
-            self._prune_generations(folder, below, keep_from=lease.generation)
-
-    # ------------------------------------------------------------------ internals: changes
-
     def _resequence(self, record: ChangeRecord, seq: str) -> ChangeRecord:
         """Move an open change to `seq`: new marker, then the version carrying it, then the old
         marker goes (a crash in between leaves a marker whose record has another seq, which
@@ -1030,81 +613,3 @@ class Ledger:
     @staticmethod
     def _open_marker(job: str, seq: str) -> str:
         return f"{_OPEN}{escape_segment(job)}/{seq}"
-
-    # ------------------------------------------------------------------ internals: leases
-
-    def _lease_generations(self, folder: str) -> list[int]:
-        numbers = (_parse_version(name[len(folder) :]) for name in self.store.list(folder))
-        return sorted(n for n in numbers if n is not None)
-
-    def _read_lease(self, folder: str, generation: int) -> Lease | None:
-        name = self._lease_key(folder, generation)
-        raw = self.store.get(name)
-        if raw is None:
-            return None
-        return Lease.from_dict(_loads(raw, where=f"{self.store.url}{name}"), where=f"{self.store.url}{name}")
-
-    def _read_lease_aged(self, folder: str, generation: int) -> tuple[Lease, float | None] | None:
-        """The lease generation and its age on the store's clock (None where the store cannot tell)."""
-        name = self._lease_key(folder, generation)
-        get_with_age = getattr(self.store, "get_with_age", None) if self.lease_time == "store" else None
-        if get_with_age is None:
-            lease = self._read_lease(folder, generation)
-            return (lease, None) if lease is not None else None
-        found: tuple[bytes, float | None] | None = get_with_age(name)
-        if found is None:
-            return None
-        raw, age = found
-        where = f"{self.store.url}{name}"
-        return Lease.from_dict(_loads(raw, where=where), where=where), age
-
-    def _live(self, lease: Lease, age: float | None) -> bool:
-        """Whether a stored lease still holds: by its age on the store's clock when the store tells
-        it (issue 12.2: the writer's and the reader's clocks may disagree by more than a lease),
-        else by the writer's expiry against our clock."""
-        if lease.released or lease.token in self._orphans:
-            return False
-        if age is not None:
-            return age < lease.ttl
-        return self.clock() < lease.expires_at
-
-    def _latest_lease(self, folder: str) -> Lease | None:
-        generations = self._lease_generations(folder)
-        return self._read_lease(folder, generations[-1]) if generations else None
-
-    def _prune_generations(self, folder: str, generations: list[int], *, keep_from: int) -> None:
-        """Old generations are noise once two newer exist; the previous one stays so that its holder
-        sees the takeover through `lease_is_current`."""
-        for generation in generations:
-            if generation < keep_from:
-                self.store.delete(self._lease_key(folder, generation))
-
-    @staticmethod
-    def _lease_key(folder: str, generation: int) -> str:
-        return f"{folder}{generation:012d}{_VERSION_SUFFIX}"
-
-    @staticmethod
-    def _lease_bytes(lease: Lease) -> bytes:
-        return _dumps(lease.to_dict(), what="lease")
-
-    def _lease_held(self, job: str, current: Lease | None) -> LeaseHeldError:
-        holder = current.owner if current is not None else None
-        until = current.expires_at if current is not None else None
-        return LeaseHeldError(
-            f"Lease for job {short_repr(job)} is held by {short_repr(holder)} until {until} -> expected "
-            "it free, released or expired",
-            holder=holder,
-            details={"job_key": job, "expires_at": until},
-        )
-
-
-def _seq_ns(seq: str) -> int:
-    stamp = seq.partition("-")[0]
-    return int(stamp) if stamp.isdigit() else 0
-
-
-def _parse_version(name: str) -> int | None:
-    if not name.endswith(_VERSION_SUFFIX):
-        return None
-    digits = name[: -len(_VERSION_SUFFIX)]
-    return int(digits) if digits.isdigit() else None

@@ -14,7 +14,8 @@ from typing import Any
 from dts_change.core.change import ChangeRequest
 from dts_change.core.dblist import DbList, ObjectRef
 from dts_change.core.merge import fold_changes
-from dts_change.state.ledger import ChangeRecord, ChangeState, Ledger
+from dts_change.state.ledger import Ledger
+from dts_change.state.records import ChangeRecord, ChangeState
 
 CLOSED = (ChangeState.APPLIED, ChangeState.DEAD_LETTERED)
 

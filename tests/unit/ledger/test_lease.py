@@ -7,7 +7,9 @@ import threading
 import pytest
 
 from dts_change.core.errors import LeaseHeldError
-from dts_change.state.ledger import Lease, Ledger, job_key
+from dts_change.state.leases import Lease
+from dts_change.state.ledger import Ledger
+from dts_change.state.records import job_key
 from dts_change.state.storage import Store
 from dts_change.state.storage.base import escape_segment
 

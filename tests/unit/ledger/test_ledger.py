@@ -14,14 +14,8 @@ from dts_change.core.errors import (
     LedgerConflictError,
     ReplayRefusedError,
 )
-from dts_change.state.ledger import (
-    OPEN_STATES,
-    ChangeRecord,
-    ChangeState,
-    Ledger,
-    job_key,
-    record_key,
-)
+from dts_change.state.ledger import Ledger
+from dts_change.state.records import OPEN_STATES, ChangeRecord, ChangeState, job_key, record_key
 from dts_change.state.storage import Store
 from dts_change.state.storage.base import escape_segment
 
@@ -234,7 +228,7 @@ def test_ledger_open_changes_reads_only_index_and_open_records(tmp_path: Any, cl
 
 
 def test_ledger_does_not_read_back_versions_it_wrote_but_still_lists_them(tmp_path: Any, clock: FakeClock) -> None:
-    from dts_change.storage import DirectoryStore
+    from dts_change.state.storage import DirectoryStore
 
     counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
     ledger = Ledger(counting, clock=clock)
@@ -259,7 +253,7 @@ def test_ledger_does_not_read_back_versions_it_wrote_but_still_lists_them(tmp_pa
 
 
 def test_ledger_reads_its_own_versions_again_once_they_are_not_fresh(tmp_path: Any, clock: FakeClock) -> None:
-    from dts_change.storage import DirectoryStore
+    from dts_change.state.storage import DirectoryStore
 
     counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
     ledger = Ledger(counting, clock=clock)
@@ -281,7 +275,7 @@ def test_ledger_reads_its_own_versions_again_once_they_are_not_fresh(tmp_path: A
 
 
 def test_ledger_open_changes_takes_a_known_record_as_read(tmp_path: Any, clock: FakeClock) -> None:
-    from dts_change.storage import DirectoryStore
+    from dts_change.state.storage import DirectoryStore
 
     counting = CountingStore(DirectoryStore(tmp_path / "ledger"))
     writer = Ledger(counting, clock=clock)
