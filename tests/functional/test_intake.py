@@ -15,8 +15,9 @@ from dts_change.clients.credentials import Credentials
 from dts_change.clients.oss import OssClient
 from dts_change.clients.transport import Timeouts
 from dts_change.emulator import EmulatorServer
+from dts_change.intake.accept import intake_event
 from dts_change.intake.detect import Caps
-from dts_change.intake.read import IntakeSettings, intake_event, intake_settings_from_env
+from dts_change.intake.settings import IntakeSettings, intake_settings_from_env
 from tests.conftest import EVENTS_DIR, load_event_json, read_event_bytes
 from tests.emulator_fixture import emulator_server as started_emulator
 

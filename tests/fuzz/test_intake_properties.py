@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from dts_change.core.change import ChangeRequest
 from dts_change.core.dblist import ObjectRef
-from dts_change.intake.read import IntakeOutcome, intake_event, intake_settings_from_env
+from dts_change.intake.accept import IntakeOutcome, intake_event
+from dts_change.intake.settings import intake_settings_from_env
 from tests.conftest import load_event_json
 from tests.unit.intake.conftest import BASE_ENV, FakeReader, sample_objects
 

@@ -7,7 +7,7 @@ job with open work, on a timer). Permanent errors never raise: they are dead-let
 reported. Only unexpected internal failures raise, so FC's async retry and `onFailure`
 destination catch what the code could not classify.
 
-The steps of `App.handle`, in order: `intake/split.py`, `intake/read.py`, `record.py` (the ledger),
+The steps of `App.handle`, in order: `intake/split.py`, `intake/accept.py`, `record.py` (the ledger),
 `reconcile/job.py`, `outcome.py` (each change's result).
 """
 
@@ -25,7 +25,8 @@ from ..clients.dts import DtsClient
 from ..clients.oss import OssClient
 from ..core.errors import ConfigurationError, DtsChangeError
 from ..core.observe import Metrics, configure_logging, log_event, register_secret
-from ..intake.read import IntakeSettings, intake_envelope, intake_settings_from_env
+from ..intake.accept import intake_envelope
+from ..intake.settings import IntakeSettings, intake_settings_from_env
 from ..intake.split import Envelope, split_event
 from ..reconcile.context import PassReport, ReconcileContext
 from ..reconcile.job import reconcile_job

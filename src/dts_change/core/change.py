@@ -2,7 +2,7 @@
 `ChangeRequest`, what a user asks for, validated, routed and hashable.
 
 The parsers that produce `ParsedChange` live in `intake/formats/` (one module per format);
-`intake/read.py` routes their result and builds the request here.
+`intake/accept.py` routes their result and builds the request here.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dts_change.intake.read import intake_event
+from dts_change.intake.accept import intake_event
 from tests.harness import INSTANCE, JOB, LocalDeployment, manual_change, seed_state
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from dts_change.core.errors import InputTooLargeError, SourceObjectNotFoundError
-from dts_change.intake.read import IntakeOutcome, IntakeSettings, intake_event, intake_settings_from_env
+from dts_change.intake.accept import IntakeOutcome, intake_event
+from dts_change.intake.settings import IntakeSettings, intake_settings_from_env
 from tests.conftest import EVENTS_DIR
 
 BUCKET = "dts-change-config"

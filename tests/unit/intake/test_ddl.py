@@ -173,7 +173,7 @@ def test_parse_ddl_statement_cap_ignores_skipped_kinds():
 
 def test_intake_import_does_not_import_sqlglot():
     # GIVEN a fresh interpreter WHEN intake (and everything it imports) loads THEN sqlglot does not
-    code = "import sys, dts_change.intake.read, dts_change.app.handler; print('sqlglot' in sys.modules)"
+    code = "import sys, dts_change.intake.accept, dts_change.app.handler; print('sqlglot' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

@@ -11,8 +11,10 @@ import pytest
 from dts_change.core.change import JobTarget
 from dts_change.core.dblist import ObjectRef
 from dts_change.core.errors import ConfigurationError, NetworkError
+from dts_change.intake.accept import intake_event
 from dts_change.intake.detect import Caps
-from dts_change.intake.read import intake_event, intake_settings_from_env, key_candidates
+from dts_change.intake.read import key_candidates
+from dts_change.intake.settings import intake_settings_from_env
 from tests.conftest import EVENTS_DIR
 from tests.unit.intake.conftest import BASE_ENV, BUCKET, DEFAULT_JOB, PREFIX, FakeReader
 
@@ -81,7 +83,7 @@ def test_intake_event_oss_created_reads_object_and_routes_to_default_job(event_b
 
 
 def test_intake_event_deleted_object_is_ignored_with_a_log_line(event_bytes, run_intake, reader, caplog):
-    with caplog.at_level(logging.INFO, logger="dts_change.intake.read"):
+    with caplog.at_level(logging.INFO, logger="dts_change.intake"):
         outcome = _only(run_intake(event_bytes("oss-object-deleted.json")))
     assert outcome.reason == "ObjectRemoved:DeleteObject is a deletion; nothing to change"
     assert reader.calls == []

@@ -8,8 +8,9 @@ import pytest
 
 from dts_change.core.change import SourceInfo
 from dts_change.core.errors import DtsChangeError, InvalidEventError
-from dts_change.intake.read import IntakeSettings, own_record, store_location
+from dts_change.intake.accept import own_record
 from dts_change.intake.replay import RAW_CAP_BYTES, kept_input, replay_envelopes
+from dts_change.intake.settings import IntakeSettings, store_location
 from dts_change.intake.split import Envelope
 
 

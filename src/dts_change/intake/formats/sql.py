@@ -13,7 +13,7 @@ counted per kind in one "skipped: ..." warning. A file is refused only when noth
 understood or a table statement is broken (cut short, unbalanced), naming the line.
 
 sqlglot parses `CREATE TABLE|DATABASE|SCHEMA` statements only, imported on the first one (a test
-checks that importing `dts_change.intake.read` does not import it). A statement it cannot model
+checks that importing `dts_change.intake.accept` does not import it). A statement it cannot model
 (exotic partition clauses) is read from its leading tokens, once the structural checks above
 have passed, so a valid file is never refused for syntax the parser does not know.
 """
