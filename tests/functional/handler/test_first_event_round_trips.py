@@ -53,9 +53,8 @@ def test_first_event_of_a_new_instance_makes_at_most_the_known_round_trips(
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
-        from dts_change.app.handler import reset_app
-
         import index
+        from dts_change.app.handler import reset_app
 
         reset_app()
         context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
