@@ -78,19 +78,44 @@ class SourceInfo:
     file_oss_url: str | None = None
     version_id: str | None = None
     """The object version an OSS event named (versioned bucket): that version is read, not the
-    current one (issue 12.4). Not part of `identity`: the eTag already names the content."""
+    current one (issue 12.4). Part of `identity`: each upload has its own version."""
+    request_id: str | None = None
+    """The upload's request id (an OSS event's `responseElements.requestId`): the same in every
+    redelivery of its event, and in the native and EventBridge events of one upload."""
 
     def identity(self) -> str | None:
-        """A stable name for this delivery (bucket+key+eTag, message id, CloudEvent id), if any."""
+        """A stable name for this delivery (bucket+key+eTag and the upload, message id, CloudEvent
+        id), if any. The eTag alone names only the content: a new upload of bytes the key held
+        before has the same eTag, so the version id (else the request id) tells uploads apart."""
         if self.file_oss_url:
-            return f"file:{self.file_oss_url}#{self.etag or ''}"
+            return f"file:{self.file_oss_url}#{self.etag or ''}{self._carrier()}"
         if self.bucket and self.key:
-            return f"oss:{self.bucket}/{self.key}#{self.etag or ''}"
+            return f"oss:{self.bucket}/{self.key}#{self.etag or ''}{self._upload()}"
         if self.message_id:
             return f"mns:{self.topic or self.queue or ''}#{self.message_id}"
         if self.event_id:
             return f"event:{self.kind}#{self.event_id}"
         return None
+
+    def _upload(self) -> str:
+        """Which upload of the object: its version id, else its request id, else nothing (as
+        before request ids were read: an event without either is named by its eTag only)."""
+        if self.version_id:
+            return f";versionId={self.version_id}"
+        if self.request_id:
+            return f";requestId={self.request_id}"
+        return ""
+
+    def _carrier(self) -> str:
+        """Which delivery carried a FileOssUrl request: the same file sent again in a new upload
+        or message is a new change, a redelivery of that upload or message is not."""
+        if self.version_id or self.request_id:
+            return self._upload()
+        if self.message_id:
+            return f";messageId={self.message_id}"
+        if self.event_id:
+            return f";eventId={self.event_id}"
+        return ""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}

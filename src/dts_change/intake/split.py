@@ -142,6 +142,7 @@ def _oss_record_envelope(
         region=record.region,
         event_id=record.request_id,
         version_id=obj.versionId,
+        request_id=record.request_id,
     )
     ref = {**ref, "eventName": record.eventName, "requestId": record.request_id}
     if obj.versionId:

@@ -144,7 +144,10 @@ class SubmitStep(PassBase):
             self.report.diff = diff_dblists(current, listed).to_dict()
         sent_json = listed.to_json(keep_server_keys=self.ctx.keep_server_keys)
         before_json = current.to_json(keep_server_keys=self.ctx.keep_server_keys)
-        token = client_token_for(self.job_key, phase, before_json, sent_json)
+        # The changes carried are part of the submission: an add -> remove -> add toggle sends the
+        # same list from the same list twice, and DTS would take the second for a retry of the first.
+        carried = canonical_json(sorted(f"{r.key}#{r.replays}" for r in included))
+        token = client_token_for(self.job_key, phase, f"{before_json}\n{carried}", sent_json)
         self.report.phase = phase
         self.report.client_token = token
         self.report.dblist_sent = listed.to_wire(keep_server_keys=self.ctx.keep_server_keys)

@@ -15,6 +15,8 @@ from dts_change.intake.formats.common import split_object_name
 from dts_change.intake.formats.dblist_fragment import parse as parse_dblist_fragment
 from dts_change.intake.formats.modify_request import parse as parse_modify_request
 from dts_change.intake.formats.table_list import parse as parse_table_list
+from dts_change.intake.replay import kept_input, replay_envelopes
+from dts_change.intake.split import split_event
 from tests.conftest import EVENTS_DIR
 
 CAP = 10_000
@@ -521,6 +523,32 @@ def test_change_request_without_id_uses_source_identity():
     assert by_message.idempotency_key != request.idempotency_key
 
 
+def test_oss_identity_names_the_upload_version_first_then_request_id():
+    # GIVEN the same key and content (one eTag) uploaded twice
+    plain = SourceInfo("oss", bucket="b", key="k", etag="E1")
+    by_request = [SourceInfo("oss", bucket="b", key="k", etag="E1", request_id=r) for r in ("R1", "R2")]
+    by_version = SourceInfo("oss", bucket="b", key="k", etag="E1", version_id="V1", request_id="R1")
+    # THEN each upload has its own identity: the version id when the event names one, else the
+    # request id, else (an event with neither) the eTag alone as before
+    assert plain.identity() == "oss:b/k#E1"
+    assert [s.identity() for s in by_request] == ["oss:b/k#E1;requestId=R1", "oss:b/k#E1;requestId=R2"]
+    assert by_version.identity() == "oss:b/k#E1;versionId=V1"
+    # AND a redelivery (the same upload, from the native trigger or EventBridge) has the same one
+    again = SourceInfo("eventbridge-oss", bucket="b", key="k", etag="E1", request_id="R1", event_id="CE-9")
+    assert again.identity() == by_request[0].identity()
+    # AND the source round-trips through the ledger's JSON with its request id
+    assert SourceInfo.from_dict(by_request[0].to_dict()).identity() == by_request[0].identity()
+
+
+def test_file_oss_url_identity_names_the_delivery_that_carried_it():
+    url = "oss://b/f.json"
+    by_message = [SourceInfo("mns-topic", message_id=m, topic="t", bucket="b", key="f.json", etag="E",
+                             file_oss_url=url) for m in ("M1", "M2")]
+    assert [s.identity() for s in by_message] == [f"file:{url}#E;messageId=M1", f"file:{url}#E;messageId=M2"]
+    manual = SourceInfo("manual", bucket="b", key="f.json", etag="E", file_oss_url=url)
+    assert manual.identity() == f"file:{url}#E"
+
+
 def test_change_request_different_job_is_different_content():
     parsed = _doc({"id": "c-1", "add": ["a.b"]})
     assert _request(parsed).content_hash != _request(parsed, job=JobTarget("j2")).content_hash
@@ -531,3 +559,22 @@ def test_change_request_modification_flags_use_api_names():
         _modify({"DtsInstanceId": "i1", "DbList": {"a": {"all": True}}, "DataSynchronization": True}).change
     )
     assert request.modification_flags == {"DataSynchronization": True}
+
+
+def test_oss_identity_survives_split_and_dead_letter_replay_for_every_oss_channel():
+    record = {
+        "eventName": "ObjectCreated:PutObject", "region": "cn-hangzhou",
+        "oss": {"bucket": {"name": "b"}, "object": {"key": "k.json", "eTag": "E1"}},
+        "responseElements": {"requestId": "R1"},
+    }
+    native = split_event(json.dumps({"events": [record]}))[0]
+    bridged = split_event(json.dumps({"id": "CE-1", "source": "acs.oss", "specversion": "1.0",
+                                      "type": "oss:ObjectCreated:PutObject", "data": record}))[0]
+    # THEN one upload has one identity through the native trigger and EventBridge
+    assert native.source.identity() == bridged.source.identity() == "oss:b/k.json#E1;requestId=R1"
+    # AND a dead letter of the event, replayed from its kept source (object bytes or locators),
+    # names the same upload: a duplicate if the change was recorded meanwhile
+    for body in (b'{"add": ["a.b"]}', None):
+        again = replay_envelopes(kept_input(native, body), dl_id="dl-1", correlation_id=None)
+        assert not isinstance(again, bytes)
+        assert again[0].source.identity() == native.source.identity()
