@@ -31,6 +31,7 @@ ACTION = {
     "invalid-configuration": "Raised at start-up (initializer) or by the CLI; nothing is processed until it is fixed.",
     "insecure-endpoint": "Raised at start-up; nothing is sent.",
     "guard-violation": "Nothing is sent. The changes of the write that touch a database of a lost path are dead-lettered; the others wait for the next pass, guarded again (all are dead-lettered when none touches one).",
+    "job-ids-disagree": "Dead-lettered at intake, before the ledger; nothing is sent to either job.",
     "job-region-mismatch": "Dead-lettered at intake, or by the pass for a change already in the ledger; nothing is sent to any region.",
 }
 

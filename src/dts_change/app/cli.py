@@ -375,6 +375,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         default = None
         if settings.default_job_id or settings.default_instance_id:
             default = JobTarget(settings.default_job_id, settings.default_instance_id, "Forward", settings.dts_region)
+            if default.dts_job_id is None:  # changes are recorded under the job id (app/record.py)
+                # unresolved: shown under the instance id, where describing it reports the error
+                with contextlib.suppress(DtsChangeError):
+                    default = default.with_job_id(app.dts.resolve_job_id(default.dts_instance_id or ""))
         now = time.time()
         view = collect_status(app.ledger.all_records(), app.dead_letters.list(), describe, now=now,
                               max_pending_age=max_age, default_job=default, only=args.job)

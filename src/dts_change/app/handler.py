@@ -94,6 +94,7 @@ class App(RecordStep, OutcomeStep):
         self.owner = f"{os.environ.get('FC_INSTANCE_ID') or 'local'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.crash_point = crash_point_hook(settings)
         self.busy_seen: dict[str, float] = {}  # job key -> when this instance last saw it Modifying
+        self.instance_jobs: dict[str, str] = {}  # instance id -> job id (never changes)
         self.stores_checked = False
         for secret in (settings.env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), settings.env.get("ALIBABA_CLOUD_SECURITY_TOKEN")):
             register_secret(secret)
@@ -171,7 +172,17 @@ class App(RecordStep, OutcomeStep):
                 elif outcome.status == "reconcile":
                     timer = True
                 else:
-                    results.extend(self._accept(outcome.changes, metrics, jobs))
+                    try:
+                        changes = self._resolve_jobs(outcome.changes)
+                    except DtsChangeError as exc:
+                        if self._resolution_retries(exc) and not self._planning(outcome.changes):
+                            retry_later = exc
+                        else:
+                            results.append(self._dead_letter_input(
+                                outcome.envelope, exc, metrics, outcome.object_body,
+                                dry_run=self._planning(outcome.changes)))
+                        continue
+                    results.extend(self._accept(changes, metrics, jobs))
             if timer:
                 for job_key in self.ledger.jobs_with_open_changes():
                     jobs.setdefault(job_key, None)

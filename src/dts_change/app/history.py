@@ -79,7 +79,7 @@ def collect_history(
         by_key.setdefault(letter.key, []).append(letter)
     out = []
     for record in records:
-        if record.job_key != job and record.job_key.split("/", 1)[0] != job:
+        if not _names_job(record, job):
             continue
         entry = history_entry(record)
         entry["dead_letters"] = [
@@ -130,3 +130,13 @@ def render_history(entries: list[dict[str, Any]]) -> list[str]:
         lines.append("no change matches")
     return lines
 
+
+def _names_job(record: ChangeRecord, job: str) -> bool:
+    """`job` is the record's job key, its bare job id, or the instance id the change named (the
+    key is the job id since instance ids are resolved before recording)."""
+    if record.job_key == job or record.job_key.split("/", 1)[0] == job:
+        return True
+    bare, _, direction = job.partition("/")
+    named = record.change.get("job")
+    instance = named.get("dtsInstanceId") if isinstance(named, dict) else None
+    return bool(instance) and instance == bare and (not direction or record.job_key.endswith(f"/{direction}"))

@@ -7,11 +7,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.change import ChangeRequest
-from ..core.errors import DtsChangeError, ObjectSupersededError
+from ..core.errors import (
+    DtsChangeError,
+    InsecureEndpointError,
+    JobIdsDisagreeError,
+    JobNotFoundError,
+    ObjectSupersededError,
+    PermissionDeniedError,
+    SignatureMismatchError,
+)
 from ..core.merge import fold_changes
 from ..core.observe import Metrics, log_event
 from ..intake.replay import kept_input
@@ -60,6 +68,63 @@ class RecordStep:
     dead_letters: DeadLetterSink
     clock: Callable[[], float]
     crash_point: Callable[[str], None]
+    instance_jobs: dict[str, str]
+    """Instance id -> its job id, as DTS answered (a DTS instance's job never changes)."""
+
+    # ------------------------------------------------------------------ one key per DTS job
+    def _resolve_jobs(self, changes: tuple[ChangeRequest, ...]) -> tuple[ChangeRequest, ...]:
+        """Each change's job named by its job id before it is recorded: a job named by its
+        instance id alone would get a job key, a lease and an order of its own (two writers, a
+        later change overtaking an earlier one). Raises what `_resolution_fails` sorts."""
+        return tuple(self._resolve_job(change) for change in changes)
+
+    def _resolve_job(self, change: ChangeRequest) -> ChangeRequest:
+        job = change.job
+        instance = job.dts_instance_id
+        if not instance:
+            return change
+        if job.dts_job_id is None:
+            return replace(change, job=job.with_job_id(self._job_of_instance(change, instance)))
+        try:  # both named: checked while DTS answers; the key is the job id either way
+            found = self._job_of_instance(change, instance)
+        except JobNotFoundError:
+            raise
+        except DtsChangeError as exc:
+            log_event("could not check the job's instance id; recorded under its job id", logging.WARNING,
+                      change_id=change.change_id, code=exc.code, message=exc.message)
+            return change
+        if found != job.dts_job_id:
+            raise JobIdsDisagreeError(
+                f"Job ids disagree: {change.job_named_by} names dtsJobId {job.dts_job_id!r} and "
+                f"dtsInstanceId {instance!r}, but DTS says that instance's job is {found!r}; nothing was recorded"
+            )
+        return change
+
+    def _job_of_instance(self, change: ChangeRequest, instance: str) -> str:
+        known = self.instance_jobs.get(instance)
+        if known is not None:
+            return known
+        try:
+            job_id = str(self.dts.resolve_job_id(instance))
+        except JobNotFoundError as exc:
+            region = getattr(self.dts, "region", None)
+            raise JobNotFoundError(
+                f"Unknown DTS instance: {change.job_named_by} names dtsInstanceId {instance!r}, which has "
+                f"no sync job in region {region!r} (DescribeDtsJobs); nothing was recorded",
+                hint=f"Fix dtsInstanceId in {change.job_named_by}, or name the job by dtsJobId; then replay "
+                "the dead letter",
+                request_id=exc.request_id,
+            ) from None
+        self.instance_jobs[instance] = job_id
+        return job_id
+
+    @staticmethod
+    def _resolution_retries(error: DtsChangeError) -> bool:
+        """A transient DTS error or a setup error (the role, a signature) leaves nothing recorded:
+        the invocation fails and FC retries it (then its failure destination keeps the event)."""
+        return error.retryable or isinstance(
+            error, (PermissionDeniedError, SignatureMismatchError, InsecureEndpointError)
+        )
 
     def _accept(
         self, changes: tuple[ChangeRequest, ...], metrics: Metrics, jobs: dict[str, None]
@@ -146,8 +211,18 @@ class RecordStep:
                     f"{', '.join(k[:12] for k in earlier)}): invoke would record it as a new change"]
         return []
 
+    def _planning(self, changes: tuple[ChangeRequest, ...]) -> bool:
+        """Only dry runs: nothing is written, a failure is reported in the plan, never retried."""
+        return self.settings.dry_run or all(c.dry_run for c in changes)
+
     def _dead_letter_input(
-        self, envelope: Envelope, error: DtsChangeError, metrics: Metrics, object_body: bytes | None = None
+        self,
+        envelope: Envelope,
+        error: DtsChangeError,
+        metrics: Metrics,
+        object_body: bytes | None = None,
+        *,
+        dry_run: bool = False,
     ) -> ChangeResult:
         """Bad input never reaches the ledger as a change: it goes straight to the dead letters,
         with its raw bytes and locators so that it can be replayed after a fix."""
@@ -168,7 +243,7 @@ class RecordStep:
             job_status=None,
             evidence=None,
         )
-        if self.settings.dry_run:  # a plan writes nothing: it says the input would be dead-lettered
+        if self.settings.dry_run or dry_run:  # a plan writes nothing: it says the input would be dead-lettered
             return ChangeResult(id=envelope.correlation_id, key=None, job=None, outcome="dry_run",
                                 correlation_id=envelope.correlation_id, code=error.code,
                                 message=error.message, hint=error.hint, details={"rejected": True})

@@ -35,8 +35,13 @@ class JobTarget:
 
     @property
     def key(self) -> str:
-        """Groups changes that reconcile together: one (job, direction)."""
+        """Groups changes that reconcile together: one (job, direction). The handler resolves an
+        instance id to its job id before recording (`app/record.py`), so one DTS job has one key,
+        one lease and one order; the instance id remains only for changes recorded before that."""
         return f"{self.dts_job_id or self.dts_instance_id}/{self.direction}"
+
+    def with_job_id(self, job_id: str) -> JobTarget:
+        return JobTarget(job_id, self.dts_instance_id, self.direction, self.region)
 
     def with_defaults(self, *, region: str | None) -> JobTarget:
         return JobTarget(self.dts_job_id, self.dts_instance_id, self.direction, self.region or region)
@@ -206,6 +211,8 @@ class ChangeRequest:
     warnings: tuple[str, ...] = ()
     target_names: TargetNamePolicy = "warn"
     """The route's `onTargetNameAdd`: "reject" refuses an added source named like a mapping's target."""
+    job_named_by: str = "the change's job"
+    """Where `job` came from (the change, a route, the defaults): named when its ids are refused."""
 
     def to_change_spec(self) -> ChangeSpec:
         return ChangeSpec(
@@ -312,6 +319,7 @@ def build_change_request(
     event_ref: Mapping[str, Any],
     identity_suffix: str = "",
     target_names: TargetNamePolicy = "warn",
+    job_named_by: str = "the change's job",
 ) -> ChangeRequest:
     """Fix the routed job, hash the content and derive identity and idempotency key."""
     flags = {
@@ -349,4 +357,5 @@ def build_change_request(
         event_ref=dict(event_ref),
         warnings=warnings,
         target_names=target_names,
+        job_named_by=job_named_by,
     )

@@ -440,6 +440,16 @@ class JobNotFoundError(PermanentError):
     default_hint = "Check the job id, instance id and DTS_REGION."
 
 
+class JobIdsDisagreeError(PermanentError):
+    """A change names a job id and an instance id that DTS says belong to different jobs."""
+
+    code = "job-ids-disagree"
+    default_hint = (
+        "Name the job by one id (dtsJobId, or dtsInstanceId alone), or fix the pair in the change, "
+        "its DTS_CHANGE_ROUTES rule or DTS_JOB_ID / DTS_INSTANCE_ID; then replay the dead letter."
+    )
+
+
 class PermissionDeniedError(PermanentError):
     """The caller is not allowed to perform the action (Forbidden.RAM and similar)."""
 

@@ -186,7 +186,17 @@ def _finish(
         event_ref=envelope.event_ref,
         identity_suffix=identity_suffix,
         target_names="reject" if rule is not None and rule.on_target_name_add == "reject" else "warn",
+        job_named_by=_job_named_by(job_override or parsed.job, rule),
     )
+
+
+def _job_named_by(parsed_job: JobTarget | None, rule: RouteRule | None) -> str:
+    """Where `_route` took the job from, for a refusal of its ids."""
+    if parsed_job is not None:
+        return "the change's job"
+    if rule is not None:
+        return f"DTS_CHANGE_ROUTES {rule.describe()}"
+    return "DTS_JOB_ID / DTS_INSTANCE_ID"
 
 
 _FLAG_FIELDS = {
