@@ -104,3 +104,14 @@ def test_history_is_newest_first_and_filters_by_object_and_time():
     assert [e["change_id"] for e in orders] == ["change-c", "change-a"]  # c adds the whole database
     assert [e["change_id"] for e in collect_history([first, second, whole], "j1", since=150, until=250)] == ["change-b"]
     assert collect_history([first], "other-job") == []
+
+
+def test_history_finds_a_change_by_the_instance_id_it_named():
+    # GIVEN a change that named the job by instance id, recorded under the job's key (job id)
+    named = record("i", ChangeState.APPLIED, created=100)
+    named.change["job"] = {"dtsJobId": "j1", "dtsInstanceId": "inst1", "direction": "Forward"}
+    # THEN history finds it by the job id, by the instance id (bare or with the direction)
+    assert [e["change_id"] for e in collect_history([named], "j1")] == ["change-i"]
+    assert [e["change_id"] for e in collect_history([named], "inst1")] == ["change-i"]
+    assert [e["change_id"] for e in collect_history([named], "inst1/Forward")] == ["change-i"]
+    assert collect_history([named], "inst1/Reverse") == [] and collect_history([named], "inst2") == []
