@@ -225,3 +225,27 @@ def test_a_change_dead_lettered_by_a_later_timer_pass_still_exits_one(workdir: P
     assert "change orders-archive: pending" in proc.stdout
     assert "change orders-archive: dead_lettered" in proc.stdout
     assert proc.returncode == 1
+
+
+def test_local_cli_change_named_by_instance_id_shares_the_jobs_key(workdir: Path):
+    # GIVEN a fresh local deployment, a removal naming the job by id and a re-add naming it by
+    # its instance id (the emulator's sample job dtsjob1demo, instance dtsinst1demo)
+    (workdir / "rm.json").write_text(
+        '{"id": "rm-orders", "job": {"dtsJobId": "dtsjob1demo"}, "remove": ["shop.orders"]}', encoding="utf-8")
+    (workdir / "add.json").write_text(
+        '{"id": "add-orders", "job": {"dtsInstanceId": "dtsinst1demo"}, "add": ["shop.orders"]}', encoding="utf-8")
+    (workdir / "nope.json").write_text(
+        '{"id": "nope", "job": {"dtsInstanceId": "dtsinstnope"}, "add": ["shop.x"]}', encoding="utf-8")
+    assert dts_change(workdir, "local", "reset").returncode == 0
+    # WHEN both are invoked with --local and settled
+    for name in ("rm.json", "add.json"):
+        proc = dts_change(workdir, "invoke", name, "--local")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert dts_change(workdir, "reconcile", "--local").returncode in (0, 1)
+    # THEN status knows one job key only (no `dtsinst1demo/Forward`), and orders is listed again
+    view = json.loads(dts_change(workdir, "status", "--local", "--json").stdout)
+    assert [j["job"] for j in view["jobs"]] == ["dtsjob1demo/Forward"], view
+    assert "orders" in saved_state(workdir)["jobs"]["dtsjob1demo"]["dbList"]["shop"]["Table"]
+    # AND an unknown instance id is refused before the ledger, naming the field
+    nope = dts_change(workdir, "invoke", "nope.json", "--local")
+    assert nope.returncode == 1 and "job-not-found" in nope.stdout and "dtsInstanceId 'dtsinstnope'" in nope.stdout
