@@ -94,6 +94,7 @@ class FoldStep(SubmitStep):
             specs.append(ChangeSpec(r.key, spec.add, remove, spec.on_conflict, spec.target_names,
                                     removals_carried_out=carried_out or intended))
         by_id = {r.key: r for r in group}
+        self.group = tuple(group)
         while True:
             result, fitted = self._fit(specs, current)
             if fitted > 0 or not specs:
@@ -143,6 +144,11 @@ class FoldStep(SubmitStep):
             return self.report
         phase, listed = phases[0]
         removing = {s.change_id for s in included_specs if s.remove}
+        # A no-op is applied now only if it is one on the list read (alone): one that is a no-op
+        # because an earlier change of this fold adds its object depends on that change landing.
+        # It rides the addition phase (confirmed like the others) or waits for the next pass.
+        spec_of = {s.change_id: s for s in included_specs}
+        riding = {o.change_id for o in no_ops if not _no_op_alone(current, spec_of[o.change_id])}
         if phase == "removal":
             included = [by_id[o.change_id] for o in applied if o.change_id in removing]
             # A change whose removal is already confirmed is folded again only to keep ledger
@@ -152,12 +158,15 @@ class FoldStep(SubmitStep):
                 again_keys = {r.key for r in again}
                 included = [r for r in included if r.key not in again_keys]
         else:
-            included = [by_id[o.change_id] for o in applied]
+            included = [by_id[o.change_id] for o in result.outcomes
+                        if o.status == "applied" or o.change_id in riding]
         for o in no_ops:
-            if phase == "addition" or o.change_id not in removing:
-                self._mark_no_op(by_id[o.change_id])
+            if o.change_id in riding or (phase == "removal" and o.change_id in removing):
+                continue
+            self._mark_no_op(by_id[o.change_id])
         included_keys = {r.key for r in included}
-        waiting = [by_id[o.change_id] for o in applied if o.change_id not in included_keys]
+        waiting = [by_id[o.change_id] for o in result.outcomes
+                   if (o.status == "applied" or o.change_id in riding) and o.change_id not in included_keys]
         for r in waiting:
             self._set(r, "pending")
         return self.submit_phase(phase, listed, current, included, result)
@@ -167,3 +176,9 @@ class FoldStep(SubmitStep):
             self.ctx.ledger.transition(record, ChangeState.APPLIED, evidence={"noOp": True})
             self.ctx.metrics.incr("changes_applied")
         self._set(record, "no_op")
+
+
+def _no_op_alone(current: DbList, spec: ChangeSpec) -> bool:
+    """Whether the change leaves the list read as it is by itself (no earlier change needed)."""
+    outcomes = fold_changes(current, [spec]).outcomes
+    return bool(outcomes) and outcomes[0].status == "no_op"

@@ -32,6 +32,7 @@ from .context import (
     is_listed,
     list_digest,
     refs_wanted,
+    removal_confirmed,
     sha256_text,
 )
 from .gate import is_modifiable
@@ -163,6 +164,7 @@ class SubmitStep(PassBase):
         if self.out_of_time():
             return self._stopped(included)
         # Ledger writes come before the last checks, so that the lease check stays the last step.
+        unnoted = included
         included = self._note_removal_intent(included, listed)
         self.ctx.ledger.note_sending(
             self.job_key,
@@ -220,12 +222,10 @@ class SubmitStep(PassBase):
                 # One bad change must not take the others with it (issue 12.8): a refused call
                 # changed nothing, so the first half is folded and sent again; the culprit ends
                 # alone and only it is dead-lettered, the rest follows in the next passes.
-                half = included[: len(included) // 2]
-                for r in included[len(half) :]:
-                    self._set(r, "pending")
+                included = self._void_removal_intents(unnoted, included)
                 log_event("isolating a refused change", logging.WARNING, job=self.job_key, code=exc.code,
-                          changes=len(included), retrying=len(half))
-                return self.fold_and_submit(half, current)
+                          changes=len(included), retrying=len(included) // 2)
+                return self.fold_and_submit(self._prefix_before(included, current), current)
             for r in included:
                 self.dead_letter(r, exc)
             self.report.action = "rejected-by-dts"
@@ -265,9 +265,49 @@ class SubmitStep(PassBase):
         )
         return self.report
 
+    group: tuple[ChangeRecord, ...] = ()
+    """The changes of the fold being submitted, in ledger order (set by `fold.FoldStep`)."""
+
     def fold_and_submit(self, foldable: list[ChangeRecord], current: DbList) -> PassReport:
         """Fold again and submit (`fold.FoldStep`): isolating a refused change sends its first half."""
         raise NotImplementedError
+
+    def _void_removal_intents(self, before: list[ChangeRecord], noted: list[ChangeRecord]) -> list[ChangeRecord]:
+        """DTS refused the call for good, so nothing of it was carried out: the removal intents
+        noted for it are taken back (kept, a removal not listed when folded again would count as
+        carried out). Returns the latest version of each record."""
+        out = []
+        for old, new in zip(before, noted, strict=True):
+            latest = new
+            if new is not old and new.removal_intent != old.removal_intent:
+                latest = self.ctx.ledger.update(new, removal_intent=old.removal_intent)
+            out.append(latest)
+        return out
+
+    def _prefix_before(self, included: list[ChangeRecord], current: DbList) -> list[ChangeRecord]:
+        """The fold's changes before the first one of the second half of `included`, in ledger
+        order: the half is folded again WITH the earlier changes it follows (an earlier addition
+        the removal phase left waiting), never without them.
+
+        A change after the cut whose removal was carried out goes back to pending with a removal
+        intent on the list read: if the earlier changes sent now list again what it removed, it
+        is removed again when it is folded after them (not taken for a later change's work)."""
+        cut = included[len(included) // 2].key
+        latest = {r.key: r for r in included}
+        prefix: list[ChangeRecord] = []
+        after_cut = False
+        for folded in self.group or included:
+            record = latest.get(folded.key, folded)
+            after_cut = after_cut or record.key == cut
+            if self.report.outcomes.get(record.key) in ("dead_lettered", "no_op"):
+                continue
+            if not after_cut:
+                prefix.append(record)
+                continue
+            if removal_confirmed(record) and not self.dry_run:
+                record = self.ctx.ledger.transition(record, ChangeState.PENDING, removal_intent=list_digest(current))
+            self._set(record, "pending")
+        return prefix
 
     def _guard_dblist(
         self, phase: Phase, included: list[ChangeRecord], result: FoldResult, sent_json: str

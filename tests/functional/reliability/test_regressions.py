@@ -14,7 +14,7 @@ from tests.functional.reliability.checks import (
     expected_db_list,
     unnoted_calls,
 )
-from tests.harness import LocalDeployment, manual_change
+from tests.harness import LocalDeployment, manual_change, oss_deployment, seed_state
 
 
 def tables(db_list: dict[str, Any], db: str) -> dict[str, Any]:
@@ -261,3 +261,57 @@ def test_removal_emptying_a_database_an_earlier_change_refills_waits_and_applies
         staging = (call.db_list or {}).get("staging")
         assert staging is None or staging.get("Table"), call
     assert_each_change_submitted_once(busy_deploy)
+
+
+def test_a_change_riding_on_a_refused_addition_is_not_applied(tmp_path: Path) -> None:
+    # Review finding: B is a no-op only because A (earlier, same fold) adds its table; it was
+    # marked APPLIED before the call, DTS refused the call for good, A was dead-lettered and B
+    # stayed applied with its table never listed (check 3: final list = applied changes folded).
+    deploy = oss_deployment(tmp_path, seed_state(modifyDurationSeconds=0.0))
+    try:
+        initial = deploy.db_list()
+        deploy.set_job(status="Modifying")  # busy: both changes are only recorded, then folded together
+        # GIVEN A adds shop.t2 and shop.bad_tbl, which DTS refuses for good; B (later) adds shop.t2
+        deploy.invoke(manual_change("A", add=["shop.t2", "shop.bad_tbl"]))
+        deploy.invoke(manual_change("B", add=["shop.t2"]))
+        deploy.server.add_fault({"action": "ModifyDtsJob", "paramContains": "bad_tbl", "code": "InvalidParameter",
+                                 "message": "The object bad_tbl is not supported", "probability": 1.0})
+        deploy.set_job(status="Synchronizing")
+        # WHEN the timer passes run
+        deploy.settle(passes=30)
+        records = deploy.app.ledger.all_records()
+        states = {r.change_id: r.state.value for r in records}
+        # THEN A alone is dead-lettered, and B is applied only with its table listed
+        assert states["A"] == "dead_lettered"
+        expected, rejected = expected_db_list(initial, records)
+        final = DbList.from_user(deploy.db_list())
+        assert rejected == []
+        assert final == expected, (states, sorted(final.databases["shop"].table_map()))
+    finally:
+        deploy.stop()
+
+
+def test_a_removal_marked_applied_is_not_undone_by_an_isolation_resend(tmp_path: Path) -> None:
+    # Review model run, seed 217: c2's removal phase (shop.orders) was carried out; the addition
+    # phase was refused for c1's table and the halved resend carried c0's shop.t2 and shop.orders
+    # alone, after c2's removal: c2, folded again, took them for a later change's work and kept
+    # them (t2 ended listed although c2, after c0, removed it).
+    deploy = oss_deployment(tmp_path, seed_state(modifyDurationSeconds=0.0))
+    try:
+        initial = deploy.db_list()
+        deploy.set_job(status="Modifying")
+        deploy.server.add_fault({"action": "ModifyDtsJob", "paramContains": '"bad"', "code": "InvalidParameter",
+                                 "message": "refused", "probability": 1.0})
+        for cid, body in [("c0", {"add": ["shop.t2", "shop.orders"]}), ("c1", {"add": ["staging.tmp_export", "shop.bad"]}),
+                          ("c2", {"remove": ["shop.t2", "shop.orders"]}), ("c3", {"add": ["shop.customers", "shop.orders"]})]:
+            deploy.invoke(manual_change(cid, **body))
+        deploy.set_job(status="Synchronizing")
+        deploy.settle(passes=30)
+        records = deploy.app.ledger.all_records()
+        states = {r.change_id: r.state.value for r in records}
+        expected, rejected = expected_db_list(initial, records)
+        final = DbList.from_user(deploy.db_list())
+        assert rejected == []
+        assert final == expected, (states, sorted(final.databases["shop"].table_map()))
+    finally:
+        deploy.stop()

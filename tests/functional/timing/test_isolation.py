@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.harness import manual_change, oss_deployment, seed_state
+from dts_change.core.dblist import DbList
+from tests.functional.reliability.checks import expected_db_list
+from tests.harness import JOB, manual_change, oss_deployment, seed_state
 
 
 def table_names(db_list: dict, db: str) -> set[str]:
@@ -61,3 +63,33 @@ def test_one_bad_change_in_a_folded_submission_is_isolated_and_the_rest_applied(
         assert all("bad_tbl" not in str(c["dbList"]) for c in deploy.modify_calls())
     finally:
         deploy.stop()
+
+
+def test_isolating_a_refused_removal_phase_keeps_ledger_order(tmp_path: Path) -> None:
+    # Review finding: the halving folded the first half of the *removing* changes ([B]) without
+    # A, which B follows; B's removal intent noted for the refused call made its unlisted
+    # removal look carried out: B applied as a no-op, then A's table landed after it.
+    # GIVEN three changes folded together while the job is busy:
+    #   A adds shop.t_new, B removes shop.t_new (after A), C removes staging.tmp_export
+    deploy = oss_deployment(tmp_path, seed_state(modifyDurationSeconds=0.0, modifyAfterDescribes=3))
+    try:
+        deploy.invoke(manual_change("warmup", add=["shop.warmup"]))  # the job is now Modifying
+        initial = deploy.db_list()
+        deploy.invoke(manual_change("A", add=["shop.t_new"]))
+        deploy.invoke(manual_change("B", remove=["shop.t_new"]))
+        deploy.invoke(manual_change("C", remove=["staging.tmp_export"]))
+        # AND DTS refuses the next ModifyDtsJob (the removal phase carrying B and C) for good
+        deploy.server.add_fault({"action": "ModifyDtsJob", "code": "InvalidParameter",
+                                 "message": "refused", "count": 1})
+        # WHEN the timer passes run
+        deploy.settle(passes=30)
+        records = deploy.app.ledger.all_records()
+        states = {r.change_id: r.state.value for r in records}
+        # THEN the final list is the ledger-order fold of the applied changes
+        expected, rejected = expected_db_list(initial, records)
+        final = DbList.from_user(deploy.server.get_state()["jobs"][JOB]["dbList"])
+        assert rejected == [], (states, rejected)
+        assert final == expected, (states, sorted(final.databases["shop"].table_map()))
+    finally:
+        deploy.stop()
+
