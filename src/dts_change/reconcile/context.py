@@ -184,6 +184,14 @@ class PassBase:
             return
         now = self.ctx.clock()
         err = error.to_dict()
+        carried = removals_carried_out(record)
+        if carried:
+            # Its removal phase was carried out before DTS refused the rest: the job no longer
+            # lists these, although the change is not applied. Said plainly; a replay completes it.
+            details = err.get("details")
+            err["details"] = {**(details if isinstance(details, dict) else {}), "removalsCarriedOut": carried}
+            err["message"] = (f"{err['message']} (its removal phase was carried out: {', '.join(carried[:10])} "
+                              "no longer listed; a replay completes the change)")
         evidence = error.evidence
         request_ids = [s.get("request_id") for s in record.submissions if s.get("request_id")]
         if error.request_id:
@@ -224,6 +232,7 @@ class PassBase:
             message=error.message,
             correlation_id=change.get("correlationId"),
             dead_letter_id=dl_id,
+            **({"removals_carried_out": carried} if carried else {}),
         )
 
     def note_error(
@@ -288,6 +297,27 @@ def needs_reserved(record: ChangeRecord) -> bool:
 def removal_confirmed(record: ChangeRecord) -> bool:
     last = last_submission(record)
     return record.state == ChangeState.REMOVAL_SUBMITTED and bool(last and last.get("confirmed"))
+
+
+def removal_phase_done(record: ChangeRecord) -> bool:
+    """Its last submission is a removal phase DTS carried out (confirmed): after a replay of a
+    change whose addition phase DTS refused, the record is pending with it."""
+    last = last_submission(record)
+    return bool(last and last.get("phase") == "removal" and last.get("confirmed"))
+
+
+def removals_carried_out(record: ChangeRecord) -> list[str]:
+    """The objects a confirmed removal phase of this change took out of the job."""
+    out: list[str] = []
+    for s in record.submissions:
+        expect = s.get("expect")
+        if s.get("phase") == "removal" and s.get("confirmed") and isinstance(expect, dict):
+            for pair in expect.get("absent") or []:
+                if isinstance(pair, list) and len(pair) == 2:
+                    name = str(ObjectRef(str(pair[0]), None if pair[1] is None else str(pair[1])))
+                    if name not in out:
+                        out.append(name)
+    return out
 
 
 def refs_wanted(change: ChangeRequest) -> list[tuple[ObjectRef, dict[str, Any] | None]]:

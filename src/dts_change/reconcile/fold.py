@@ -19,6 +19,7 @@ from .context import (
     list_digest,
     needs_reserved,
     removal_confirmed,
+    removal_phase_done,
 )
 from .submit import SubmitStep
 
@@ -80,7 +81,11 @@ class FoldStep(SubmitStep):
             spec = requests[r.key].to_change_spec()
             remove = effective_removals(spec)  # without what it re-creates: that rides no removal phase
             intended = r.state == ChangeState.PENDING and r.removal_intent is not None
-            carried_out = removal_confirmed(r) or (intended and r.removal_intent == current_digest)
+            # Pending with its removal phase confirmed and no intent: replayed after DTS refused
+            # its addition phase; its removal stays carried out (not `remove-not-listed`).
+            replayed = r.state == ChangeState.PENDING and r.removal_intent is None and removal_phase_done(r)
+            carried_out = (removal_confirmed(r) or replayed
+                           or (intended and r.removal_intent == current_digest))
             if carried_out:
                 # Its removal was carried out; an object listed again since came back later (a
                 # later change, or a write whose answer was lost) and is not removed a second time.

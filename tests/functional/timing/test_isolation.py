@@ -93,3 +93,37 @@ def test_isolating_a_refused_removal_phase_keeps_ledger_order(tmp_path: Path) ->
     finally:
         deploy.stop()
 
+
+def test_dead_letter_after_carried_out_removal_phase_says_so_and_replay_completes_it(tmp_path: Path) -> None:
+    # Review finding (model seed 355, reduced): a change with a removal and an addition goes in
+    # two phases; DTS carries out the removal and refuses the addition for good. The change is
+    # dead-lettered with its removal done (a window that remains, docs/reliability.md): the dead
+    # letter must say so, and a replay must complete the change, not meet `remove-not-listed`.
+    deploy = oss_deployment(tmp_path, seed_state(modifyDurationSeconds=0.0))
+    try:
+        # GIVEN DTS refuses for good any list naming shop.bad
+        _reject_for_good(deploy, '"bad"')
+        # WHEN one change removes staging.tmp_export and adds shop.bad
+        deploy.invoke(manual_change("swap", add=["shop.bad"], remove=["staging.tmp_export"]))
+        deploy.settle(passes=20)
+        # THEN it is dead-lettered and its dead letter (and ledger record) list the removal done
+        assert deploy.states() == {"swap": "dead_lettered"}
+        assert "tmp_export" not in table_names(deploy.db_list(), "staging")
+        letter = deploy.dead_letters()[0]
+        assert letter.error["code"] == "invalid-parameter"
+        assert letter.error["details"]["removalsCarriedOut"] == ["staging.tmp_export"]
+        assert "removal phase was carried out" in letter.error["message"]
+        record = deploy.app.ledger.get(letter.key)
+        assert record is not None and record.last_error is not None
+        assert record.last_error["details"]["removalsCarriedOut"] == ["staging.tmp_export"]
+        # WHEN the cause is fixed and the operator replays it (what `dts-change dlq replay` does)
+        deploy.server.clear_faults()
+        deploy.app.ledger.replay(letter.key)
+        deploy.app.dead_letters.mark_replayed(letter.dl_id)
+        deploy.settle(passes=20)
+        # THEN its confirmed removal stays confirmed: applied, not `remove-not-listed`
+        assert deploy.states() == {"swap": "applied"}, [d.error for d in deploy.dead_letters()]
+        final = deploy.db_list()
+        assert "bad" in table_names(final, "shop") and "tmp_export" not in table_names(final, "staging")
+    finally:
+        deploy.stop()
