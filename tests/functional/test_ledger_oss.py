@@ -109,6 +109,33 @@ def test_ledger_oss_change_lifecycle_and_duplicate(ledger: Ledger, clock: Clock)
     assert ledger.get(record.key) is None
 
 
+def test_ledger_oss_writer_memory_follows_the_etag_not_the_clocks(
+    oss_client: OssClient, emulator_server: Any
+) -> None:
+    # GIVEN two instances on one OSS ledger, the pruning one's clock 61 s ahead, retention 60 s
+    store = open_store(f"oss://{BUCKET}/dts-change/ledger", oss_client=oss_client)
+    writer_clock, pruner_clock = Clock(), Clock()
+    pruner_clock.now += 61
+    writer = Ledger(store, clock=writer_clock, retention_seconds=60)
+    pruner = Ledger(store, clock=pruner_clock, retention_seconds=60)
+    first, _ = writer.record(idempotency_key="idem-skew", change_id="x", job_key=JOB, change={"add": {}})
+    before = len(emulator_server.calls())
+    # AND the writer does not read back what it has just written (the listing's ETag is its own)
+    assert writer.get(first.key) == first
+    assert [c["action"] for c in emulator_server.calls()[before:]] == ["ListObjectsV2"]
+    writer.transition(first, ChangeState.APPLIED)
+    # WHEN the other instance prunes it and a redelivery records it again, moments later
+    assert pruner.prune() == 1
+    writer_clock.now += 1
+    pruner_clock.now += 1
+    again, created = pruner.record(idempotency_key="idem-skew", change_id="x", job_key=JOB, change={"add": {}})
+    assert created
+    # THEN the writer's next pass sees the new record (its version 0 has another ETag) and
+    # leaves its open marker alone
+    assert writer.open_changes(JOB) == [again]
+    assert pruner.jobs_with_open_changes() == [JOB]
+
+
 def test_ledger_oss_replay_reopens_dead_letter(ledger: Ledger) -> None:
     record, _ = ledger.record(idempotency_key="idem-dl", change_id="c2", job_key=JOB, change={"add": {}})
     ledger.transition(record, ChangeState.DEAD_LETTERED, last_error={"code": "conflict"})

@@ -114,12 +114,14 @@ class Ledger(LeaseBook, WriteAheadNotes):
         self._below: dict[str, list[int]] = {}
         """Lease token -> the older generations its acquisition listed and left (released with it)."""
         self._known_lock = threading.Lock()  # passes of several threads may share a ledger
-        self._known: dict[tuple[str, int], tuple[float, float, bytes]] = {}
-        """(change key, version) -> (monotonic and clock time of the write, the bytes) of versions
-        this ledger wrote lately. A version is written once with create-if-absent, and only prune
-        deletes one, once its change has been closed for the retention: while the listing names a
-        version written moments ago, these are its bytes. So `get` still lists (its freshness
-        check) but does not read back what this instance has just written."""
+        self._known: dict[tuple[str, int], tuple[float, float, str, bytes]] = {}
+        """(change key, version) -> (monotonic and clock time of the write, the tag the store gave
+        the object, the bytes) of versions this ledger wrote lately. `get` still lists (its
+        freshness check) and takes these bytes instead of reading them back only while the listing
+        names that version with the same tag (`TaggedStore`: the OSS ETag, a digest of the bytes).
+        No clock decides it: an instance whose clock is ahead may prune a change moments after it
+        closed and a redelivery record it again under the same version numbers (other bytes, so
+        another tag). A store that gives no tags (a local directory, cheap to read) is read back."""
         self.retention_seconds = retention_seconds
         self.marker_grace_seconds = marker_grace_seconds
 
@@ -151,8 +153,9 @@ class Ledger(LeaseBook, WriteAheadNotes):
         data = record.to_json().encode("utf-8")
         marker = self._open_marker(job_key, record.seq)
         self._write_open_marker(marker, record, now)
-        if self.store.put_if_absent(self._version_key(key, 0), data):
-            self._remember(key, 0, data)
+        created, tag = self._create_version(key, 0, data)
+        if created:
+            self._remember(key, 0, tag, data)
             return record, True
         # Another delivery of the same change won the race: its record and marker stand.
         winner = self.get(key)
@@ -168,10 +171,11 @@ class Ledger(LeaseBook, WriteAheadNotes):
         """The latest transition of a change, or None when it was never recorded (or was pruned)."""
         _check_record_key(key)
         for _ in range(2):  # a version can vanish between list and get only while being pruned
-            versions = self._versions(key)
+            versions = self._tagged_versions(key)
             if not versions:
                 return None
-            record = self._read_version(key, versions[-1], known=True)
+            version, tag = versions[-1]
+            record = self._read_version(key, version, tag=tag)
             if record is not None:
                 return record
         return None
@@ -506,13 +510,14 @@ class Ledger(LeaseBook, WriteAheadNotes):
         marker = self._open_marker(record.job_key, record.seq)
         if opening:
             self._write_open_marker(marker, new, now)
-        if not self.store.put_if_absent(self._version_key(record.key, new.version), raw):
+        created, tag = self._create_version(record.key, new.version, raw)
+        if not created:
             raise LedgerConflictError(
                 f"Change {record.key} already has version {new.version} in {self.store.url} -> expected "
                 f"to write it after version {record.version}",
                 details={"key": record.key, "version": new.version, "state": state.value},
             )
-        self._remember(record.key, new.version, raw)
+        self._remember(record.key, new.version, tag, raw)
         if opening:
             self._write_open_marker(marker, new, now, overwrite=True)  # fresh written_at, and back if lost
         if closing:
@@ -571,40 +576,66 @@ class Ledger(LeaseBook, WriteAheadNotes):
         numbers = (_parse_version(name[len(prefix) :]) for name in self.store.list(prefix))
         return sorted(n for n in numbers if n is not None)
 
-    def _read_version(self, key: str, version: int, *, known: bool = False) -> ChangeRecord | None:
-        """The stored version; with `known`, from the bytes this ledger has just written, if it
-        has (see `_known`), parsed again so that every caller gets its own record."""
+    def _tagged_versions(self, key: str) -> list[tuple[int, str | None]]:
+        """The change's versions, each with its object's tag where the store lists tags (one
+        listing either way)."""
+        prefix = f"{_CHANGES}{key}/"
+        list_tagged = getattr(self.store, "list_tagged", None)
+        listed: list[tuple[str, str | None]] = (
+            list_tagged(prefix) if list_tagged is not None else [(name, None) for name in self.store.list(prefix)]
+        )
+        numbered = ((_parse_version(name[len(prefix) :]), tag) for name, tag in listed)
+        return sorted((n, tag) for n, tag in numbered if n is not None)
+
+    def _create_version(self, key: str, version: int, data: bytes) -> tuple[bool, str | None]:
+        """Create-if-absent of a version, and its tag where the store gives one (`TaggedStore`)."""
         name = self._version_key(key, version)
-        raw = self._recall(key, version) if known else None
+        put_if_absent_tagged = getattr(self.store, "put_if_absent_tagged", None)
+        if put_if_absent_tagged is None:
+            return self.store.put_if_absent(name, data), None
+        created, tag = put_if_absent_tagged(name, data)
+        return bool(created), tag if isinstance(tag, str) else None
+
+    def _read_version(self, key: str, version: int, *, tag: str | None = None) -> ChangeRecord | None:
+        """The stored version; with the `tag` the listing gave it, from the bytes this ledger
+        wrote if they carry that tag (see `_known`), parsed again so that every caller gets its
+        own record."""
+        name = self._version_key(key, version)
+        raw = self._recall(key, version, tag) if tag is not None else None
         if raw is None:
             raw = self.store.get(name)
             if raw is None:
                 return None
         return ChangeRecord.from_json(raw, where=f"{self.store.url}{name}")
 
-    def _remember(self, key: str, version: int, raw: bytes) -> None:
-        """Keep the bytes of a version this ledger created (create-if-absent said so)."""
-        entry = (self.monotonic(), self.clock(), raw)
+    def _remember(self, key: str, version: int, tag: str | None, raw: bytes) -> None:
+        """Keep the bytes of a version this ledger created (create-if-absent said so) and the
+        store tagged; without a tag nothing could tell later that the name still holds them."""
+        if tag is None:
+            return
+        entry = (self.monotonic(), self.clock(), tag, raw)
         with self._known_lock:
             self._known.pop((key, version), None)
             self._known[(key, version)] = entry
             while len(self._known) > _KNOWN_VERSIONS:
                 del self._known[next(iter(self._known))]
 
-    def _recall(self, key: str, version: int) -> bytes | None:
-        """The bytes of a version this ledger wrote less than `_KNOWN_SECONDS` (and half the
-        retention) ago, by both its clocks: prune deletes a version, and a replay can write one
-        of that number again, only once its change has been closed for the whole retention."""
+    def _recall(self, key: str, version: int, tag: str) -> bytes | None:
+        """The bytes this ledger wrote as `version`, if the listing's `tag` is still theirs.
+
+        The tag alone makes them right. The memory is also kept short (`_KNOWN_SECONDS`, half
+        the retention, by either clock) only to bound what it holds: a clock can make it forget
+        sooner, never recall bytes the store no longer has."""
         with self._known_lock:
             found = self._known.get((key, version))
         if found is None:
             return None
         limit = min(_KNOWN_SECONDS, self.retention_seconds / 2)
-        if self.monotonic() - found[0] >= limit or abs(self.clock() - found[1]) >= limit:
+        if found[2] != tag or self.monotonic() - found[0] >= limit or abs(self.clock() - found[1]) >= limit:
             with self._known_lock:
                 self._known.pop((key, version), None)
             return None
-        return found[2]
+        return found[3]
 
     @staticmethod
     def _version_key(key: str, version: int) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dts_change.core.errors import ObjectExistsError, SourceObjectNotFoundError
-from dts_change.state.storage.base import Store
+from dts_change.state.storage.base import Store, TaggedStore
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,17 @@ class FakeObject:
 @dataclass(frozen=True)
 class FakeInfo:
     key: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class FakePut:
+    etag: str
+
+
+def _etag(body: bytes) -> str:
+    """As OSS: the quoted upper-case MD5 of the bytes (a listing and PutObject say the same)."""
+    return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest().upper() + '"'
 
 
 class FakeOssClient:
@@ -49,13 +61,14 @@ class FakeOssClient:
         data: bytes | str,
         content_type: str | None = None,
         forbid_overwrite: bool = False,
-    ) -> None:
+    ) -> FakePut:
         payload = data.encode() if isinstance(data, str) else bytes(data)
         with self.lock:
             objects = self._bucket(bucket)
             if forbid_overwrite and key in objects:
                 raise ObjectExistsError(f"{key} exists", remote_code="FileAlreadyExists", http_status=409)
             objects[key] = payload
+        return FakePut(_etag(payload))
 
     def delete_object(self, bucket: str, key: str) -> None:
         with self.lock:
@@ -63,9 +76,10 @@ class FakeOssClient:
 
     def iter_objects(self, bucket: str, prefix: str = "", max_keys: int = 1000) -> Iterator[FakeInfo]:
         with self.lock:
-            keys = sorted(k for k in self._bucket(bucket) if k.startswith(prefix))
-        for start in range(0, len(keys), self.page_size):
-            yield from (FakeInfo(k) for k in keys[start : start + self.page_size])
+            objects = self._bucket(bucket)
+            infos = [FakeInfo(k, _etag(objects[k])) for k in sorted(objects) if k.startswith(prefix)]
+        for start in range(0, len(infos), self.page_size):
+            yield from infos[start : start + self.page_size]
 
 
 class FakeClock:
@@ -112,6 +126,22 @@ class CountingStore:
     def list(self, prefix: str) -> list[str]:
         self.reads.append(("list", prefix))
         return self.inner.list(prefix)
+
+
+class CountingTaggedStore(CountingStore):
+    """`CountingStore` over a store that tags its objects (OSS: ETags), passing the tags on."""
+
+    def __init__(self, inner: TaggedStore) -> None:
+        super().__init__(inner)
+        self.tagged = inner
+
+    def put_if_absent_tagged(self, key: str, data: bytes) -> tuple[bool, str | None]:
+        self.writes.append(("put_if_absent", key))
+        return self.tagged.put_if_absent_tagged(key, data)
+
+    def list_tagged(self, prefix: str) -> list[tuple[str, str | None]]:
+        self.reads.append(("list", prefix))
+        return self.tagged.list_tagged(prefix)
 
 
 class SimulatedCrashError(Exception):

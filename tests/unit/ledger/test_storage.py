@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -158,6 +159,20 @@ def test_oss_store_list_follows_every_page(fake_oss: FakeOssClient) -> None:
     for key in keys:
         store.put(key, b"")
     assert store.list("open/j/") == keys
+
+
+def test_oss_store_tags_an_object_with_the_etag_that_put_and_list_both_give(fake_oss: FakeOssClient) -> None:
+    store = OssStore(fake_oss, "ledger-bucket", "p")
+    # WHEN an object is created, and its name written again with other bytes
+    created, tag = store.put_if_absent_tagged("changes/k/000000.json", b"first")
+    assert created and tag == hashlib.md5(b"first", usedforsecurity=False).hexdigest().upper()
+    assert store.put_if_absent_tagged("changes/k/000000.json", b"again") == (False, None)
+    assert store.list_tagged("changes/k/") == [("changes/k/000000.json", tag)]
+    store.delete("changes/k/000000.json")
+    store.put_if_absent("changes/k/000000.json", b"other")
+    # THEN the listing gives the new object another tag
+    assert store.list_tagged("changes/k/") != [("changes/k/000000.json", tag)]
+    assert store.list("changes/k/") == ["changes/k/000000.json"]
 
 
 def test_oss_store_missing_bucket_raises_instead_of_reading_absent() -> None:

@@ -54,6 +54,20 @@ class AgedStore(Store, Protocol):
         ...
 
 
+class TaggedStore(Store, Protocol):
+    """A store whose listing names each object's content (OSS: its ETag). A name listed with the
+    tag its creation returned still holds the bytes created then, whatever deleted and wrote it
+    again meanwhile and whatever any clock says: what lets the ledger trust its own writes."""
+
+    def put_if_absent_tagged(self, key: str, data: bytes) -> tuple[bool, str | None]:
+        """`put_if_absent`, and the created object's tag (None when not created or not told)."""
+        ...
+
+    def list_tagged(self, prefix: str) -> list[tuple[str, str | None]]:
+        """`list`, each key with its object's tag (None when the store did not say)."""
+        ...
+
+
 def check_key(key: str) -> str:
     """Return `key` if it can name an object on every backend, else raise `InvalidStoreKeyError`."""
     problem = _key_problem(key)

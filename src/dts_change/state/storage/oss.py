@@ -99,13 +99,17 @@ class OssStore:
         return obj.body, _age(getattr(obj, "date", None), getattr(obj, "last_modified", None))
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self.put_if_absent_tagged(key, data)[0]
+
+    def put_if_absent_tagged(self, key: str, data: bytes) -> tuple[bool, str | None]:
+        """Create-if-absent, and the object's ETag as PutObject answered it (`TaggedStore`)."""
         try:
-            self.client.put_object(
+            result = self.client.put_object(
                 self.bucket, self._key(key), data, content_type=_CONTENT_TYPE, forbid_overwrite=True
             )
         except ObjectExistsError:
-            return False
-        return True
+            return False, None
+        return True, _tag(getattr(result, "etag", None))
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(self.bucket, self._key(key), data, content_type=_CONTENT_TYPE)
@@ -125,17 +129,29 @@ class OssStore:
         for start in range(0, len(names), _DELETE_BATCH):
             delete_objects(self.bucket, names[start : start + _DELETE_BATCH])
 
-    def list(self, prefix: str) -> list[str]:
+    def list_tagged(self, prefix: str) -> list[tuple[str, str | None]]:
+        """The keys under `prefix` with the ETags ListObjectsV2 gives anyway (`TaggedStore`)."""
         check_prefix(prefix)
         start = len(self.prefix)
-        return sorted(
-            info.key[start:]
+        listed = (
+            (info.key[start:], _tag(getattr(info, "etag", None)))
             for info in self.client.iter_objects(self.bucket, self.prefix + prefix)
             if info.key.startswith(self.prefix) and len(info.key) > start and not info.key.endswith("/")
         )
+        return sorted(listed, key=lambda item: item[0])
+
+    def list(self, prefix: str) -> list[str]:
+        return [key for key, _ in self.list_tagged(prefix)]
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
+
+
+def _tag(etag: object) -> str | None:
+    """An ETag as both answers carry it (quotes and case vary between PutObject and listings)."""
+    if not isinstance(etag, str):
+        return None
+    return etag.strip().strip('"').upper() or None
 
 
 def _age(date: str | None, last_modified: str | None) -> float | None:
