@@ -32,6 +32,8 @@ from .settings import Settings
 
 @dataclass
 class ChangeResult:
+    """One change's line in the invocation's result."""
+
     id: str
     key: str | None
     job: str | None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from ..core.errors import ConfigurationError, short_repr
+from ..core.values import immutable
 
 DEFAULT_MAX_AGE_SECONDS = 24 * 3600
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
@@ -87,8 +88,10 @@ def running_in_fc(env: Mapping[str, str]) -> bool:
     return bool(env.get("FC_FUNCTION_NAME") or env.get("FC_INSTANCE_ID"))
 
 
-@dataclass(frozen=True)
+@immutable
 class Settings:
+    """The handler's settings, read once from the environment."""
+
     dts_region: str
     dts_endpoint: str | None
     dts_signature: str

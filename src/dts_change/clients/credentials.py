@@ -13,10 +13,10 @@ import contextvars
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..core.errors import ConfigurationError
+from ..core.values import immutable
 
 ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
@@ -38,7 +38,7 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@immutable
 class Credentials:
     """An AccessKey pair, with the STS token when the keys are temporary."""
 

@@ -8,10 +8,11 @@ and the SDK models disagree on several types); the raw dict rides along for anyt
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import UnreadableDbObjectError, short_repr
+from ..core.values import immutable
 
 if TYPE_CHECKING:
     from ..core.dblist import DbList
@@ -78,8 +79,10 @@ def is_success(body: dict[str, Any]) -> bool:
     return _bool(body.get("Success")) is not False
 
 
-@dataclass(frozen=True)
+@immutable
 class PrecheckStatus:
+    """A job's precheck: status, percent and the failed items' details."""
+
     status: str | None
     percent: str | None
     detail: list[dict[str, Any]]
@@ -91,7 +94,7 @@ class PrecheckStatus:
         return cls(_str(raw.get("Status")), _str(raw.get("Percent")), _list_of_dicts(raw.get("Detail")))
 
 
-@dataclass(frozen=True)
+@immutable
 class ModuleStatus:
     """A module's progress block (`DataSynchronizationStatus` and its siblings)."""
 
@@ -106,7 +109,7 @@ class ModuleStatus:
         return cls(_str(raw.get("Status")), _str(raw.get("Percent")), _str(raw.get("ErrorMessage")))
 
 
-@dataclass(frozen=True)
+@immutable
 class SubSyncJob:
     """One object-modification sub-task (`JobType` `subSync`) of a sync job."""
 
@@ -129,8 +132,10 @@ class SubSyncJob:
         )
 
 
-@dataclass(frozen=True)
+@immutable
 class MigrationMode:
+    """Which of structure, full data and incremental sync a job runs."""
+
     structure_initialization: bool | None
     data_initialization: bool | None
     data_synchronization: bool | None
@@ -146,7 +151,7 @@ class MigrationMode:
         )
 
 
-@dataclass(frozen=True)
+@immutable
 class JobDetail:
     """DescribeDtsJobDetail's answer. `status` is spelled as DTS sends it (`synchronizing`)."""
 
@@ -216,7 +221,7 @@ class JobDetail:
             raise
 
 
-@dataclass(frozen=True)
+@immutable
 class ModifyResult:
     """ModifyDtsJob only says the change was accepted; the job then goes `Modifying`."""
 
@@ -229,7 +234,7 @@ class ModifyResult:
         return cls(_str(body.get("RequestId")), _str(body.get("DtsJobId")), body)
 
 
-@dataclass(frozen=True)
+@immutable
 class JobSummary:
     """One entry of DescribeDtsJobs' `DtsJobList` (`Status` spelled `Synchronizing` there)."""
 
@@ -254,8 +259,10 @@ class JobSummary:
         )
 
 
-@dataclass(frozen=True)
+@immutable
 class JobsPage:
+    """One page of DescribeDtsJobs."""
+
     jobs: list[JobSummary]
     total: int | None
     page_number: int | None

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
@@ -28,6 +27,7 @@ from ..core.errors import (
     short_repr,
 )
 from ..core.oss_names import version_id_problem
+from ..core.values import immutable
 from . import signing
 from .credentials import Credentials, CredentialsSource, as_credentials_source
 from .remote_errors import OSS_ERRORS, remote_error
@@ -46,8 +46,10 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _XML_DECLARATION_BLOCKERS = (b"<!DOCTYPE", b"<!ENTITY")
 
 
-@dataclass(frozen=True)
+@immutable
 class OssObject:
+    """GetObject's answer: the body and the headers the callers read."""
+
     body: bytes
     etag: str | None
     content_type: str | None
@@ -58,24 +60,30 @@ class OssObject:
     date: str | None = None
 
 
-@dataclass(frozen=True)
+@immutable
 class PutResult:
+    """PutObject's answer."""
+
     etag: str | None
     request_id: str | None
     version_id: str | None = None
     """`x-oss-version-id`: the version this write created (versioned buckets only)."""
 
 
-@dataclass(frozen=True)
+@immutable
 class ObjectInfo:
+    """One object of a ListObjectsV2 page."""
+
     key: str
     etag: str | None
     size: int | None
     last_modified: str | None
 
 
-@dataclass(frozen=True)
+@immutable
 class ListPage:
+    """One ListObjectsV2 page."""
+
     objects: list[ObjectInfo]
     next_continuation_token: str | None
     is_truncated: bool

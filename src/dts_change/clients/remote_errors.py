@@ -10,7 +10,6 @@ services echo the string they signed (with the token inside) in `SignatureDoesNo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -33,11 +32,12 @@ from ..core.errors import (
     ThrottledError,
     short_repr,
 )
+from ..core.values import immutable
 
 DTS_MSG_PREFIX = "DTS.Msg."
 
 
-@dataclass(frozen=True)
+@immutable
 class ErrorRule:
     """Which leaf a code becomes, and an optional hint more precise than the class default."""
 

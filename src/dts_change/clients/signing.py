@@ -16,9 +16,11 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from urllib.parse import quote
+
+from ..core.values import immutable
 
 ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
 OSS_V4_ALGORITHM = "OSS4-HMAC-SHA256"
@@ -106,7 +108,7 @@ def form_encode(fields: Mapping[str, str]) -> str:
 # ---------------------------------------------------------------- ACS3-HMAC-SHA256 (DTS default)
 
 
-@dataclass(frozen=True)
+@immutable
 class Acs3Signature:
     """Every step of an ACS3 signature; `authorization` is the header value to send."""
 
@@ -217,7 +219,7 @@ def acs3_request_headers(
 # ---------------------------------------------------------------- RPC V1 (HMAC-SHA1, option)
 
 
-@dataclass(frozen=True)
+@immutable
 class RpcV1Signature:
     """Every step of an RPC V1 signature; `signature` goes into the `Signature` parameter."""
 
@@ -266,7 +268,7 @@ def rpc_v1_common_params(
 # ---------------------------------------------------------------- OSS
 
 
-@dataclass(frozen=True)
+@immutable
 class OssSignature:
     """Every step of an OSS signature; `headers` is the full header set to send (with Authorization).
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -22,13 +21,14 @@ from ..core.errors import (
     NetworkError,
     short_repr,
 )
+from ..core.values import immutable
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
+@immutable
 class Endpoint:
     """A validated base URL: scheme, host (no brackets), netloc as sent in `Host`, optional path."""
 
@@ -96,8 +96,10 @@ def parse_endpoint(url: str, *, setting: str = "endpoint") -> Endpoint:
     return Endpoint(scheme, host, parts.netloc.lower(), parts.path.rstrip("/"))
 
 
-@dataclass(frozen=True)
+@immutable
 class Timeouts:
+    """Connect and read timeouts of one HTTP request, in seconds."""
+
     connect: float = DEFAULT_CONNECT_TIMEOUT
     read: float = DEFAULT_READ_TIMEOUT
 

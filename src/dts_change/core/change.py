@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal, cast
 
 from .dblist import DbList, ObjectRef
 from .merge import ChangeSpec, OnConflict, TargetNamePolicy
+from .values import immutable
 
 Direction = Literal["Forward", "Reverse"]
 DIRECTIONS: tuple[Direction, ...] = ("Forward", "Reverse")
@@ -24,7 +25,7 @@ DIRECTIONS: tuple[Direction, ...] = ("Forward", "Reverse")
 # ---------------------------------------------------------------------- job target and source
 
 
-@dataclass(frozen=True)
+@immutable
 class JobTarget:
     """Which DTS task a change is for: job and/or instance id, direction and region."""
 
@@ -67,7 +68,7 @@ class JobTarget:
         return f"job {self.dts_job_id or self.dts_instance_id} {self.direction}"
 
 
-@dataclass(frozen=True)
+@immutable
 class SourceInfo:
     """Where a change came from, for routing, idempotency and the ledger."""
 
@@ -144,7 +145,7 @@ class SourceInfo:
 # ---------------------------------------------------------------------- parsed (unrouted) change
 
 
-@dataclass(frozen=True)
+@immutable
 class ParsedChange:
     """A change as the document states it, before routing: `job` may be missing."""
 
@@ -182,7 +183,7 @@ def _refs_to_json(refs: Iterable[ObjectRef]) -> list[list[str | None]]:
     return [[r.db, r.table] for r in sorted(refs)]
 
 
-@dataclass(frozen=True)
+@immutable
 class ChangeRequest:
     """One validated change routed to one job: everything the ledger and reconcile need.
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import GuardViolationError
+from .values import immutable
 
 Path = tuple[str, ...]
 
@@ -32,7 +32,7 @@ MAX_REPORTED = 20
 """How many lost paths a violation lists; the count says how many there were."""
 
 
-@dataclass(frozen=True)
+@immutable
 class Allowance:
     """Paths the plan gives up: each may change or vanish together with everything below it."""
 

@@ -34,6 +34,7 @@ from .errors import (
     SettingsUnderWholeDatabaseError,
     TargetNameAddedError,
 )
+from .values import immutable
 
 _E = TypeVar("_E", DatabaseEntry, TableEntry)
 
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@immutable
 class ChangeSpec:
     """What the merge needs of a change: its id, a fragment to add, objects to remove, and policy."""
 
@@ -131,6 +132,8 @@ class FoldPlan:
 
 @dataclass
 class FoldResult:
+    """What folding changes into a DbList gives: both lists, the diff, each change's outcome, the plan."""
+
     before: DbList
     after: DbList
     diff: DbListDiff

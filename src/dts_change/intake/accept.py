@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from ..core.change import ChangeRequest, JobTarget, ParsedChange, SourceInfo, build_change_request
@@ -30,6 +30,7 @@ from ..core.errors import (
     UnrecognisedEventError,
     UnroutableChangeError,
 )
+from ..core.values import immutable
 from .detect import parse_body
 from .formats.common import Problems, parse_job
 from .formats.modify_request import ParsedModifyRequest
@@ -41,7 +42,7 @@ from .split import KNOWN_SHAPES, Envelope, split_event
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@immutable
 class ReconcileRequest:
     """A timer tick (or manual `{"action": "reconcile"}`): reconcile pending changes."""
 
@@ -55,7 +56,7 @@ class ReconcileRequest:
 OutcomeStatus = Literal["accepted", "failed", "ignored", "reconcile"]
 
 
-@dataclass(frozen=True)
+@immutable
 class IntakeOutcome:
     """What became of one envelope: exactly one of changes, error, ignore reason or reconcile."""
 

@@ -24,7 +24,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from ..core.change import ParsedChange
@@ -35,6 +35,7 @@ from ..core.errors import (
     short_repr,
 )
 from ..core.jsonsafe import decode_utf8, load_json
+from ..core.values import immutable
 from .formats import change_doc, dblist_fragment, modify_request, table_list
 from .formats.change_doc import CHANGE_DOC_KEYS
 from .formats.common import check_object_cap
@@ -67,7 +68,7 @@ EXPECTED_FORMATS = (
 )
 
 
-@dataclass(frozen=True)
+@immutable
 class Caps:
     """Input limits; each violation is an `input-too-large` error naming the cap."""
 
@@ -78,7 +79,7 @@ class Caps:
     max_statements: int = 1_000
 
 
-@dataclass(frozen=True)
+@immutable
 class Decoded:
     """A body's text plus what happened on the way (base64 decoded)."""
 

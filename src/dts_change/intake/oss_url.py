@@ -12,11 +12,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from ..core.errors import FileOssUrlRefusedError, short_repr
 from ..core.oss_names import version_id_problem
+from ..core.values import immutable
 
 # OSS bucket naming rules: 3-63 characters, lower-case letters, digits and hyphens, starting and
 # ending with a letter or digit.
@@ -34,7 +34,7 @@ MAX_KEY_BYTES = 1023  # OSS object key limit
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True)
+@immutable
 class OssLocation:
     """One OSS object, as bucket + key (+ the region the URL named, when it named one, and the
     version a URL's `versionId` named)."""
@@ -84,8 +84,10 @@ def _check_key(key: str, where: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+@immutable
 class _Endpoint:
+    """The scheme, host and port a URL must match."""
+
     scheme: str
     host: str
     port: int

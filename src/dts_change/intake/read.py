@@ -5,7 +5,6 @@ the eTag checked and URL-encoded keys tried as a fallback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote, unquote_plus
 
@@ -17,6 +16,7 @@ from ..core.errors import (
     SourceObjectNotFoundError,
     SourceVersionNotFoundError,
 )
+from ..core.values import immutable
 from .oss_url import OssLocation, check_bucket_allowed, parse_file_oss_url
 from .settings import IntakeSettings
 from .split import Envelope
@@ -44,8 +44,10 @@ def key_candidates(key: str) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
+@immutable
 class _Read:
+    """A body read from OSS, the key it was read under, its eTag."""
+
     body: bytes
     key: str
     etag: str | None

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..core.change import DIRECTIONS, Direction, JobTarget, SourceInfo
 from ..core.errors import ConfigurationError, short_repr
 from ..core.jsonsafe import load_json
+from ..core.values import immutable
 
 ROUTE_KEYS = (
     "name",
@@ -43,7 +43,7 @@ _DTS_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 
 
-@dataclass(frozen=True)
+@immutable
 class RouteRule:
     """One DTS_CHANGE_ROUTES entry: a source match and a job target."""
 

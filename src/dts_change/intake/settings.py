@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from urllib.parse import unquote
 
 from ..core.change import JobTarget
@@ -14,6 +14,7 @@ from ..core.errors import (
     ConfigurationError,
     short_repr,
 )
+from ..core.values import immutable
 from .detect import Caps
 from .routing import RouteRule, parse_routes, route_buckets
 
@@ -23,7 +24,7 @@ DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
-@dataclass(frozen=True)
+@immutable
 class IntakeSettings:
     """What intake needs from the configuration (read once, at start-up)."""
 

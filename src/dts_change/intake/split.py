@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +26,7 @@ from ..core.errors import (
     short_repr,
 )
 from ..core.jsonsafe import load_json
+from ..core.values import immutable
 
 if TYPE_CHECKING:
     from .events.oss import OssEventRecord
@@ -49,7 +50,7 @@ KNOWN_SHAPES = (
 )
 
 
-@dataclass(frozen=True)
+@immutable
 class Envelope:
     """One unit of work from an invocation: an object to read, an inline body, a timer tick,
     something to ignore, or a problem to dead-letter.

@@ -85,6 +85,8 @@ class PassReport:
 
 @dataclass
 class ReconcileContext:
+    """What a pass works with: the clients, stores, metrics and its deadline."""
+
     dts: DtsApi
     ledger: Ledger
     dead_letters: DeadLetterSink

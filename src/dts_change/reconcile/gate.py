@@ -4,13 +4,13 @@ outlives whatever DTS answers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..clients.dts_models import JobDetail, SubSyncJob
 from ..core.errors import (
     MaxAgeExceededError,
 )
+from ..core.values import immutable
 from ..state.records import ChangeRecord
 from .context import PassBase
 
@@ -20,8 +20,10 @@ FAILED_SUB_JOB_STATUSES = frozenset({"precheckfailed", "failed", "initializefail
 FINISHED_SUB_JOB_STATUSES = frozenset({"finished"})
 
 
-@dataclass(frozen=True)
+@immutable
 class Verdict:
+    """Whether the job may be modified now, and why not."""
+
     kind: Literal["ok", "modifying", "not_configured", "not_running"]
     reason: str
 

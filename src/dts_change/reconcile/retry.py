@@ -10,16 +10,18 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ..core.errors import DtsChangeError, ThrottledError
+from ..core.values import immutable
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@immutable
 class RetryPolicy:
+    """Back-off with full jitter: base, cap and attempts."""
+
     base_seconds: float = 0.2
     cap_seconds: float = 2.0
     max_attempts: int = 5

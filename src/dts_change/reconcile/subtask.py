@@ -15,12 +15,12 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..clients.dts_models import SubSyncJob
 from ..core.guard import without_dts_markers
+from ..core.values import immutable
 
 CLOCK_SKEW_SECONDS = 5.0
 """How far DTS's clock may run behind the function's: a sub-task created up to this long before the
@@ -67,7 +67,7 @@ def canonical_dblist_sha256(text: str | None) -> str | None:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@immutable
 class SubTaskMarks:
     """What ties a sub-task to a submission: its creation time and the hash of its list, read once
     per pass (a 1 MB DbObject is not parsed again for every awaiting change)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Literal
 
 from ..core.errors import (
@@ -15,6 +15,7 @@ from ..core.errors import (
     LeaseHeldError,
     short_repr,
 )
+from ..core.values import immutable
 from .records import (
     _LEASE_ATTEMPTS,
     _LEASES,
@@ -26,7 +27,7 @@ from .records import (
 from .storage.base import Store, escape_segment
 
 
-@dataclass(frozen=True)
+@immutable
 class Lease:
     """A held lease generation; `token` tells our generation from a lookalike with the same owner."""
 

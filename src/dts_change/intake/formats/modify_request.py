@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ...core.change import (
@@ -18,6 +18,7 @@ from ...core.errors import (
     short_repr,
 )
 from ...core.jsonsafe import load_json
+from ...core.values import immutable
 from .common import (
     Problems,
     check_id,
@@ -75,7 +76,7 @@ _IGNORED_PARAMS = ("ResourceGroupId", "ZeroEtlJob")
 MODIFY_MARKERS = frozenset(MODIFY_PARAMS) - {"RegionId"}
 
 
-@dataclass(frozen=True)
+@immutable
 class ParsedModifyRequest:
     """A ModifyDtsJob-shaped request: its inline change (if any) and the FileOssUrl to load."""
 
