@@ -42,7 +42,9 @@ def _leaf_codes() -> frozenset[str]:
 
 SPECIFIC_CODES = _leaf_codes()
 """Every code a dead letter may carry: the leaf codes declared in src/dts_change/core/errors.py."""
-OUTCOMES = frozenset({"applied", "submitted", "pending", "duplicate", "dead_lettered", "no_op", "dry_run"})
+OUTCOMES = frozenset(
+    {"applied", "submitted", "pending", "duplicate", "dead_lettered", "no_op", "dry_run", "superseded"}
+)
 
 
 def fast_root() -> Path:
@@ -171,6 +173,8 @@ class HandlerRig:
             if change["outcome"] == "dead_lettered":
                 assert change.get("code") in SPECIFIC_CODES, change
                 assert "\n" not in (change.get("message") or ""), change
+            if change["outcome"] == "superseded":  # issue 12.4: visible, dead-lettered, never applied
+                assert change.get("code") == "object-superseded" and change.get("deadLetterId"), change
         for report in result.get("reconcile", []):
             error = report.get("error") or {}
             assert error.get("category") != "internal", report

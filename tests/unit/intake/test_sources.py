@@ -311,3 +311,14 @@ def test_split_event_json_string_is_a_raw_body():
 def test_split_event_str_input_is_accepted(event_bytes):
     env = _one(split_event(event_bytes("mns-topic-json.json").decode()))
     assert env.kind == "mns-topic"
+
+
+
+def test_split_event_oss_created_with_blank_etag_is_invalid_event(load_event):
+    # A blank eTag names no content: the event is refused, not read as a superseded upload
+    # (found by the handler fuzz: eTag " " was reported `superseded` against the real object).
+    data = load_event("oss-object-created.json")
+    data["events"][0]["oss"]["object"]["eTag"] = "  "
+    env = _one(split_event(json.dumps(data)))
+    assert env.problem is not None and env.problem.code == "invalid-event"
+    assert "needs oss.object.eTag" in env.problem.message

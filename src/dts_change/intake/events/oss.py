@@ -75,7 +75,7 @@ class OssEventRecord(Wire):
     @model_validator(mode="after")
     def _created_objects_have_etag(self) -> "OssEventRecord":
         """A created object always has an eTag (it is part of its identity); deletes may not."""
-        if self.is_creation and not self.oss.object_.eTag:
+        if self.is_creation and not (self.oss.object_.eTag or "").strip():
             raise ValueError("an ObjectCreated event needs oss.object.eTag")
         return self
 
