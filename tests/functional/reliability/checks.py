@@ -220,11 +220,11 @@ def fault_counts(calls: Iterable[Mapping[str, Any]], kinds: Mapping[str, str]) -
     return counts
 
 
-def unnoted_calls(ledger: Ledger, records: Iterable[ChangeRecord], calls: list[ModifyCall]) -> list[int]:
+def unnoted_calls(noted: set[str], calls: list[ModifyCall]) -> list[int]:
     """Carried-out ModifyDtsJob calls (answered or not) whose ClientToken no write-ahead note
-    names: the ledger writes the note before every call, so a crash or a failed ledger write
-    after the call still leaves it explained. Empty when every write DTS received is named."""
-    noted = noted_tokens(ledger, records)
+    names (`noted`: `noted_tokens`): the ledger writes the note before every call, so a crash or
+    a failed ledger write after the call still leaves it explained. Empty when every write DTS
+    received is named."""
     return [c.seq for c in calls if c.client_token not in noted]
 
 
