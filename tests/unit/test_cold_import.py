@@ -32,8 +32,31 @@ def test_import_index_adds_few_third_party_modules_beyond_requests_and_pydantic(
     # pydantic's field machinery is loaded by the first model class; nothing else outside stdlib
     # (dataclasses is the standard record decorator the package uses).
     assert {m.split(".")[0] for m in extra_third_party} <= {
-        "pydantic", "annotated_types", "secrets", "uuid", "hmac", "dataclasses",
+        "pydantic", "secrets", "uuid", "hmac", "dataclasses",
     }
+
+
+def test_import_index_builds_no_pydantic_model_until_a_dblist_is_validated():
+    # GIVEN a fresh interpreter that imports the entry module, then validates one DbList
+    (at_import, classes_at_import, after, parsed) = run_probe(
+        "import sys, json\n"
+        "import index\n"
+        "from pydantic import BaseModel\n"
+        "def models(cls):\n"
+        "    return [c.__module__ + '.' + c.__name__ for c in cls.__subclasses__()] + [m for s in cls.__subclasses__() for m in models(s)]\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m == 'dts_change.core.entries' or m.startswith('annotated_types'))\n"
+        "at_import = loaded()\n"
+        "classes = [m for m in models(BaseModel) if m.startswith('dts_change')]\n"
+        "from dts_change.core.dblist import DbList\n"
+        "db = DbList.from_user({'shop': {'all': False, 'Table': {'orders': {}}}})\n"
+        "print(json.dumps([at_import, classes, loaded(), db.to_json()]))"
+    )
+    # THEN the import defined no model class and loaded neither the entry models nor pydantic's
+    # field types (a timer pass with nothing pending never needs them) ...
+    assert at_import == [] and classes_at_import == []
+    # ... and the first validation loads them and validates as before
+    assert "dts_change.core.entries" in after and "annotated_types" in after
+    assert json.loads(parsed) == {"shop": {"all": False, "Table": {"orders": {}}}}
 
 
 def run_probe(code: str) -> list[object]:

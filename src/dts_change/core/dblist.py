@@ -19,13 +19,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import FrozenInstanceError
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
+from pydantic import ValidationError
 
 from .errors import DbListTooLargeError, DbListValidationError, UnreadableDbObjectError, short_repr
 from .jsonsafe import load_json
+
+if TYPE_CHECKING:
+    from .entries import DatabaseEntry
 
 MAX_DBLIST_BYTES = 1_048_576
 """ModifyDtsJob accepts at most 1 MB of DbList, filters included (seed page, reference §1.6)."""
@@ -110,92 +110,6 @@ def _quoted(name: str) -> str:
     return name
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        strict=True,
-        frozen=True,
-        populate_by_name=True,
-        revalidate_instances="never",
-        defer_build=True,
-    )
-
-    def wire(self, *, keep_server_keys: bool = False) -> dict[str, Any]:
-        data = self.model_dump(by_alias=True, exclude_unset=True)
-        if not keep_server_keys:
-            self._strip_markers(data)
-        return data
-
-    @staticmethod
-    def _strip_markers(data: dict[str, Any]) -> None:
-        _strip_entry_marker(data)
-
-
-class TableEntry(_Entry):
-    """A table item under `Table`: destination `name`, `all`, row `filter`, `column` map, op filters."""
-
-    name: str | None = None
-    all_: bool | None = Field(None, alias="all")
-    filter_: Any = Field(None, alias="filter")
-    column: dict[str, Any] | None = None
-    dml_op: str | None = None
-    ddl_op: str | None = None
-
-    def settings(self, key: str) -> dict[str, Any]:
-        """What this entry asks DTS to do, for comparisons: server keys dropped, defaults filled."""
-        data = self.wire()
-        data.setdefault("name", key)
-        if data.get("all") is None:
-            data["all"] = True
-        return data
-
-
-class DatabaseEntry(_Entry):
-    """A database item: destination `name`, `all` (absent = whole), `Table` map, op filters."""
-
-    name: str | None = None
-    all_: bool | None = Field(None, alias="all")
-    tables: dict[str, TableEntry] | None = Field(None, alias="Table")
-    dml_op: str | None = None
-    ddl_op: str | None = None
-
-    @property
-    def whole(self) -> bool:
-        """True when the whole database is synchronized (`all` true or absent)."""
-        return self.all_ is not False
-
-    def table_map(self) -> dict[str, TableEntry]:
-        return self.tables or {}
-
-    @staticmethod
-    def _strip_markers(data: dict[str, Any]) -> None:
-        _strip_entry_marker(data)
-        tables = data.get("Table")
-        if isinstance(tables, dict):
-            for table in tables.values():
-                if isinstance(table, dict):
-                    _strip_entry_marker(table)
-
-    def own_settings(self, key: str) -> dict[str, Any]:
-        """Database-level settings without `all` and `Table` (those describe coverage, not settings)."""
-        data = self.model_dump(by_alias=True, exclude_unset=True, exclude={"tables", "all_"})
-        _strip_entry_marker(data)
-        data.setdefault("name", key)
-        return data
-
-
-_ADAPTERS: list[TypeAdapter[dict[str, DatabaseEntry]]] = []
-
-
-def _dblist_adapter() -> TypeAdapter[dict[str, DatabaseEntry]]:
-    """Built on first use: a timer invocation with nothing pending never needs it (cold start)."""
-    if not _ADAPTERS:
-        from pydantic import TypeAdapter  # noqa: PLC0415 - pydantic.type_adapter loads on first use
-
-        _ADAPTERS.append(TypeAdapter(dict[str, DatabaseEntry]))
-    return _ADAPTERS[0]
-
-
 def _strip_entry_marker(entry: dict[str, Any]) -> None:
     """Drop DTS's read-only marker from ONE database or table entry: a string value under a
     server-managed key. Never recurses: below an entry, keys are names (tables, columns, filter
@@ -203,6 +117,15 @@ def _strip_entry_marker(entry: dict[str, Any]) -> None:
     for key in SERVER_MANAGED_KEYS:
         if isinstance(entry.get(key), str):
             del entry[key]
+
+
+def _validate(data: dict[str, Any]) -> dict[str, DatabaseEntry]:
+    """Validate with the entry models, imported on first use (`entries.py`): building pydantic
+    model classes is most of what the validation costs at import, and an invocation with nothing
+    to validate (a timer pass with nothing pending) never needs them."""
+    from .entries import dblist_adapter  # noqa: PLC0415 - see docstring
+
+    return dblist_adapter().validate_python(data)
 
 
 class DbList:
@@ -230,7 +153,7 @@ class DbList:
                 f"Unreadable DbObject: expected a JSON object, got {type(data).__name__}"
             )
         try:
-            return cls(_dblist_adapter().validate_python(data))
+            return cls(_validate(data))
         except ValidationError as exc:
             problems = _problems_from_pydantic(exc)
             raise UnreadableDbObjectError(
@@ -249,7 +172,7 @@ class DbList:
             )
         problems = list(_user_key_problems(data))
         try:
-            parsed = _dblist_adapter().validate_python(dict(data))
+            parsed = _validate(dict(data))
         except ValidationError as exc:
             problems.extend(_problems_from_pydantic(exc))
             parsed = {}

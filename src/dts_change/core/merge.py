@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .dblist import DatabaseEntry, DbList, ObjectRef, TableEntry
+from .dblist import DbList, ObjectRef
 from .errors import (
     ConflictError,
     DbListValidationError,
@@ -36,7 +36,10 @@ from .errors import (
 )
 from .values import immutable
 
-_E = TypeVar("_E", DatabaseEntry, TableEntry)
+if TYPE_CHECKING:
+    from .entries import DatabaseEntry, TableEntry
+
+_E = TypeVar("_E", "DatabaseEntry", "TableEntry")
 
 OnConflict = Literal["reject", "replace"]
 TargetNamePolicy = Literal["warn", "reject"]

@@ -150,3 +150,18 @@ def test_object_ref_is_an_immutable_hashable_value_that_survives_copy_and_pickle
     assert sorted([ObjectRef("b"), ObjectRef("a", "t"), ObjectRef("a")]) == [
         ObjectRef("a"), ObjectRef("a", "t"), ObjectRef("b"),
     ]
+
+
+def test_an_entry_on_the_wire_drops_the_server_marker_unless_asked_to_keep_it():
+    # GIVEN a job's list as DTS returns it: `state` markers on the database and table entries
+    listed = DbList.from_dts(
+        '{"shop": {"all": false, "state": "normal", "Table": {"orders": {"all": true, "state": "normal"}}}}'
+    )
+    entry = listed.databases["shop"]
+    # THEN by default an entry goes on the wire without them (DTS adds them, never reads them) ...
+    assert entry.wire() == {"all": False, "Table": {"orders": {"all": True}}}
+    assert entry.table_map()["orders"].wire() == {"all": True}
+    # ... and with them only when asked
+    assert entry.wire(keep_server_keys=True) == {
+        "all": False, "state": "normal", "Table": {"orders": {"all": True, "state": "normal"}}
+    }
