@@ -175,6 +175,12 @@ class PassBase:
         )
         self.report.job_status = detail.status
         self.db_object_text = detail.db_object
+        if not self.instance_id:
+            # DescribeDtsJobDetail names the job's instance (`DtsInstanceID`): ModifyDtsJob needs
+            # it, and learning it here saves a DescribeDtsJobs on every pass of a job named by id.
+            self.instance_id = detail.instance_id or self._retry(
+                lambda: self.ctx.dts.resolve_instance_id(self.job_id or "")
+            )
         return detail
 
     def _set(self, record: ChangeRecord, outcome: str) -> None:
@@ -273,8 +279,7 @@ class PassBase:
         self.instance_id = self.target.dts_instance_id
         if not self.job_id and self.instance_id:
             self.job_id = self._retry(lambda: self.ctx.dts.resolve_job_id(self.instance_id or ""))
-        if not self.instance_id and self.job_id:
-            self.instance_id = self._retry(lambda: self.ctx.dts.resolve_instance_id(self.job_id or ""))
+        # A job named by id alone learns its instance from the detail `_describe` reads next.
 
 
 # ---------------------------------------------------------------------- record predicates

@@ -19,9 +19,10 @@ import pytest
 from tests.conftest import EVENTS_DIR
 from tests.harness import BUCKET, JOB, oss_deployment
 
-FIRST_EVENT_CALLS = 23
+FIRST_EVENT_CALLS = 22
 """Round trips of the first event (32 before the cold-start work: records read back, the
-instance resolved twice, the open index listed twice, the lease re-read and listed on release)."""
+instance resolved twice, the open index listed twice, the lease re-read and listed on release;
+23 before the instance was taken from DescribeDtsJobDetail instead of a DescribeDtsJobs)."""
 
 KEY = "dts-change/incoming/add-tables.json"
 
@@ -72,8 +73,9 @@ def test_first_event_of_a_new_instance_makes_at_most_the_known_round_trips(
         assert [c["action"] for c in deploy.server.calls()[before:initialized]] == ["GetBucketVersioning"]
         whats = [_what(c) for c in calls]
         assert len(calls) <= FIRST_EVENT_CALLS, whats
-        # AND the instance was looked up once, the change's record never read back
-        assert whats.count("DescribeDtsJobs") == 1
+        # AND the instance came with the job's detail (no DescribeDtsJobs), the change's record
+        # was never read back
+        assert whats.count("DescribeDtsJobs") == 0
         assert "GetObject changes" not in whats
         # AND before the write: the write-ahead note, the DbList re-read, then the lease check
         # (the next generation absent, ours stored) as the last step before ModifyDtsJob
@@ -83,6 +85,52 @@ def test_first_event_of_a_new_instance_makes_at_most_the_known_round_trips(
         ], whats
         assert [c["httpStatus"] for c in calls[modify - 2 : modify]] == [404, 200]
         assert calls[modify]["jobId"] == JOB and calls[modify]["outcome"] == "ok"
+        assert calls[modify]["instanceId"] == deploy.server.get_state()["jobs"][JOB]["instanceId"]
+        reset_app()
+    finally:
+        deploy.stop()
+
+
+def test_a_detail_without_its_instance_id_falls_back_to_describe_dts_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from dts_change.clients.dts import DtsClient
+
+    deploy = oss_deployment(tmp_path)
+    try:
+        # GIVEN FC's environment with the job id only, and a DescribeDtsJobDetail answer that
+        # does not name the instance (the field is not guaranteed by every API version)
+        env = dict(deploy.env)
+        env.pop("DTS_INSTANCE_ID")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
+        described = DtsClient.describe_dts_job_detail
+
+        def without_instance(self: DtsClient, *args: Any, **kwargs: Any) -> Any:
+            return dataclasses.replace(described(self, *args, **kwargs), instance_id=None)
+
+        monkeypatch.setattr(DtsClient, "describe_dts_job_detail", without_instance)
+        import index
+        from dts_change.app.handler import reset_app
+
+        reset_app()
+        context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
+        body = deploy.server.get_state()["buckets"][BUCKET][KEY]
+        index.initialize(context)
+        start = len(deploy.server.calls())
+        # WHEN the first event is handled
+        result = json.loads(index.handler(_oss_event(body), context))
+        calls = deploy.server.calls()[start:]
+        # THEN the instance was looked up with DescribeDtsJobs, once, and ModifyDtsJob named it
+        assert [c["outcome"] for c in result["changes"]] == ["submitted"]
+        whats = [_what(c) for c in calls]
+        assert whats.count("DescribeDtsJobs") == 1
+        modify = [c for c in calls if c["action"] == "ModifyDtsJob"]
+        assert len(modify) == 1
+        assert modify[0]["instanceId"] == deploy.server.get_state()["jobs"][JOB]["instanceId"]
         reset_app()
     finally:
         deploy.stop()
