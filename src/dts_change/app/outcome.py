@@ -18,6 +18,10 @@ _STATE_OUTCOMES = {
 }
 
 
+_SETTLED_BY_PASS = frozenset({"submitted", "applied", "no_op"})
+"""Pass outcomes that say what the pass itself wrote, so the ledger has nothing to add."""
+
+
 class OutcomeStep:
     """Turns the passes' reports into each change's result (`App` is one)."""
 
@@ -39,6 +43,10 @@ class OutcomeStep:
                     # This change's own diff: the pass's covers every change folded with it.
                     result.diff = {k: len(own.get(k, [])) for k in ("added", "removed", "changed")}
                     result.details["objects"] = {k: own[k] for k in ("added", "removed", "changed") if own.get(k)}
+                if outcome in _SETTLED_BY_PASS and not any(result.key in r.dead_letter_ids for r in reports):
+                    # The pass wrote this change's last state itself, under the job's lease: reading
+                    # it back would only cost a round trip on every event (issue 14).
+                    continue
             record = self.ledger.get(result.key)
             if record is None:
                 continue
