@@ -118,6 +118,7 @@ class SubmitStep(PassBase):
             return self.report
         self.ctx.metrics.incr("modify_calls")
         now = self.ctx.clock()
+        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for r in reserved_records:
             # What was sent for its keys: a later change in the same submission may set them again.
             sent = {k: merged[k] for k in r.change.get("reserved") or {} if k in merged}
@@ -128,8 +129,9 @@ class SubmitStep(PassBase):
                 "at": now,
                 "keys": sorted(merged),
             }
-            submissions = [*r.submissions, {**submission, "expect_reserved": sent}]
-            self.ctx.ledger.update(r, submissions=submissions)
+            moves.append((r, r.state, {"submissions": [*r.submissions, {**submission, "expect_reserved": sent}]}))
+        self.ctx.ledger.transition_many(moves)  # one batch record for the submission
+        for r in reserved_records:
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = result.request_id
@@ -243,11 +245,15 @@ class SubmitStep(PassBase):
             "dblist_canonical_sha256": canonical_dblist_sha256(sent_json),
         }
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
+        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for r in included:
             expect = _expectation(self.request(r), listed, phase)
             own = {**submission, "expect": expect, "diff": self.report.change_diffs.get(r.key)}
             cleared: dict[str, Any] = {"removal_intent": None} if r.removal_intent is not None else {}
-            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, own], **cleared)
+            moves.append((r, state, {"submissions": [*r.submissions, own], **cleared}))
+        # One ledger object for the whole submission (a batch record), however many changes.
+        self.ctx.ledger.transition_many(moves)
+        for r in included:
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
