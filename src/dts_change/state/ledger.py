@@ -498,7 +498,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
                 # deleted if its latest own version is still the one the closing was based on.
                 # Cut short by the deadline, the marker stays: the next prune skips the changes
                 # already gone (no version left) and goes on with the rest.
-                names, keys, rest, slowest = self._closed_entries(marker, late)
+                names, keys, rest, slowest = self._closed_entries(marker, late, gone)
                 slowest_read = max(slowest_read, slowest)
                 gone.update(keys)
                 if rest:
@@ -513,6 +513,8 @@ class Ledger(LeaseBook, WriteAheadNotes):
                     stopped = True
                     break
                 continue
+            elif key in gone:
+                batch.append((marker, [], 0))
             else:
                 try:
                     versions = self._versions(_check_record_key(key))
@@ -549,7 +551,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
         return names
 
     def _closed_entries(
-        self, marker: str, late: Callable[[], bool]
+        self, marker: str, late: Callable[[], bool], gone: set[str]
     ) -> tuple[list[str], list[str], list[list[Any]], float]:
         """For a marker that names its changes: the names to delete, the keys they belong to,
         the entries not looked at because `late` said stop, and the slowest entry's time.
@@ -564,6 +566,8 @@ class Ledger(LeaseBook, WriteAheadNotes):
         keys: list[str] = []
         slowest = 0.0
         for index, entry in enumerate(entries):
+            if entry[0] in gone:
+                continue  # named by another marker too (a repair after a crash): deleted once
             if late():
                 return names, keys, entries[index:], slowest
             started = self.monotonic()
