@@ -2,9 +2,19 @@
 
 Layout on the store (everything JSON, every object written once with create-if-absent):
 
-    changes/<key>/<version:06d>.json      one object per transition of a change (append-only)
+    changes/<key>/<version:06d>.json      a change's own versions: version 0 (the change as
+                                          recorded), then one per individual transition
+    batches/<job>/<n:012d>-<at_ns:020d>.json
+                                          one per transition a pass makes to several changes at
+                                          once (submitted, a confirmed phase, applied): each entry
+                                          names a change, the own version and seq it is based on,
+                                          and the fields it sets (`batches.py`)
     open/<job>/<seq>                      per-job index of open changes (pending/.../submitted)
-    closed/<closed_at_ns:020d>-<key>      when a change closed, oldest first (what `prune` reads)
+    closed/<closed_at_ns:020d>-<key>      a change closed by its own version, oldest first
+    closed/<closed_at_ns:020d>-<kind>-... closed by a batch (`batch-<n>-<job>`), by a repair
+                                          (`one-<key>`) or what a prune cut short left (`rest-..`):
+                                          the body names each change, version and seq (what
+                                          `prune` reads)
     leases/<job>/<generation:012d>.json   lease generations of a (job, direction)
     order/<job>.json                      what the lease holder has seen: highest seq, open keys
     identities/<hash of identity>/<key>   changes recorded under one document id or source (empty)
@@ -12,24 +22,43 @@ Layout on the store (everything JSON, every object written once with create-if-a
                                           the changes it carries and the digest of what it sends
 
 `<key>` is a hash of the idempotency key; `<job>` the escaped job key; `<seq>` the arrival order
-(`<time_ns:020d>-<key>`). A conflict between two writers is settled by create-if-absent of the
-next version: the loser gets `LedgerConflictError` and re-reads.
+(`<time_ns:020d>-<key>`). A change's effective record is its latest own version, then the batch
+entries based on exactly that version and seq, in batch order; any individual transition
+(dead letter, error noted, replay, re-sequencing) writes the next own version holding the
+effective record, which makes the older entries stale for that change. A conflict between two
+writers of own versions is settled by create-if-absent of the next version: the loser gets
+`LedgerConflictError` and re-reads. Batches are written under the job's lease, numbered one
+above the highest listed; a batch written by a holder that lost its lease to another is not
+detected by create-if-absent (the lease check before every ModifyDtsJob is what keeps two
+writers apart, docs/reliability.md "Windows that remain"). Ledgers written before batches
+existed are read as they are: their versions are own versions with no entries after them.
+
+Cost (issue 12.10): a pass lists the job's index, then every version at once (`changes/`, 1,000
+names a call) once it has `_WHOLE_LISTING_MIN` open changes (one listing each below that),
+then the job's batches; it reads only versions and batches it does not hold in memory with the
+ETag the listing gives (version 0 and batches never change, so a warm instance reads nothing
+back; a cold one reads each open change once and each recent batch once). Moving K changes
+writes one batch, plus one `closed/` marker and one DeleteMultipleObjects when they close.
 
 Crash safety: a change becomes visible in the index *before* its record exists and leaves it only
 *after* its closing record exists, so no crash between two writes can hide an open change:
 - `record` writes the open marker, then version 0; a marker whose record never appeared is dropped
   once it is older than `marker_grace_seconds`, a marker whose record has another `seq` (a lost
   race or an aborted attempt) at once;
-- closing writes the closing version, then the `closed/` marker, then deletes the open marker;
-  `open_changes` finishes that work when it finds a marker of a closed record;
+- closing writes the closing version (or batch), then the `closed/` marker, then deletes the
+  open marker(s); `open_changes` finishes that work when it finds a marker of a closed record
+  (a `one-<key>` marker each);
+- a batch is one object: before it nothing changed, after it every change it names moved;
 - replay writes the open marker, then the `pending` version (then makes sure the marker exists).
 `open_changes` therefore reads only the job's markers and those records, however long the
-history grows; `prune` reads only the `closed/` markers that are old enough, and deletes a
-change's identity marker before its versions (a crash in between leaves nothing a later prune
-does not finish).
+history grows; `prune` reads only the `closed/` markers that are old enough, deletes a change's
+identity marker before its versions (a crash in between leaves nothing a later prune does not
+finish), its versions before its marker, and a batch only once no change it names still has the
+version the entry is based on (an entry's change pruned, recorded again or moved on), so no
+effective record ever loses a batch it depends on.
 
-Modules: `records.py` (records, states, the store layout), `leases.py`, `write_ahead.py`;
-this one holds `Ledger`, which composes them.
+Modules: `records.py` (records, states, the store layout), `batches.py` (batch records),
+`leases.py`, `write_ahead.py`; this one holds `Ledger`, which composes them.
 """
 
 from __future__ import annotations
@@ -453,8 +482,9 @@ class Ledger(LeaseBook, WriteAheadNotes):
     def prune(self, *, deadline: float | None = None) -> int:
         """Delete changes closed longer than the retention ago; returns how many were deleted.
 
-        Two reads per change (its versions listed, the latest read; a marker naming several
-        changes is read once more) and the deletes of up to `_PRUNE_BATCH` changes in two calls
+        One read per change not held in memory (its latest version), its versions listed with
+        everyone's in one listing of `changes/` when many are due (one listing each otherwise), a
+        marker naming several changes read once, and the deletes of up to `_PRUNE_BATCH` changes in two calls
         (DeleteMultipleObjects on OSS): their versions and identity markers, then their `closed/`
         markers, so a change is never left without its marker while a version remains. Then the
         batches older than the retention that no change still uses. With `deadline` (on
@@ -482,8 +512,20 @@ class Ledger(LeaseBook, WriteAheadNotes):
         def late() -> bool:
             return deadline is not None and self.monotonic() + slowest_read + slowest_flush >= deadline
 
+        markers = self.store.list(_CLOSED)
+        # Many changes to look at: every version listed at once (1,000 names a call) instead of
+        # one listing per change; reads are still one per change not held in memory.
+        due = [m for m in markers if m[len(_CLOSED) :].partition("-")[0] <= f"{cutoff_ns:020d}"]
+        several = any("-" in m[len(_CLOSED) :].partition("-")[2] for m in due)
+        bulk = self._all_versions() if self._bulk_pays(max(len(due), _WHOLE_LISTING_MIN * several)) else None
+
+        def versions_of(key: str) -> list[tuple[int, str | None]]:
+            if bulk is not None:
+                return bulk.get(_check_record_key(key)) or []
+            return self._tagged_versions(_check_record_key(key))
+
         stopped = False
-        for marker in self.store.list(_CLOSED):
+        for marker in markers:
             started = self.monotonic()
             if deadline is not None and started + slowest_read + slowest_flush >= deadline:
                 stopped = True
@@ -498,7 +540,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
                 # deleted if its latest own version is still the one the closing was based on.
                 # Cut short by the deadline, the marker stays: the next prune skips the changes
                 # already gone (no version left) and goes on with the rest.
-                names, keys, rest, slowest = self._closed_entries(marker, late, gone)
+                names, keys, rest, slowest = self._closed_entries(marker, late, gone, versions_of)
                 slowest_read = max(slowest_read, slowest)
                 gone.update(keys)
                 if rest:
@@ -517,10 +559,11 @@ class Ledger(LeaseBook, WriteAheadNotes):
                 batch.append((marker, [], 0))
             else:
                 try:
-                    versions = self._versions(_check_record_key(key))
+                    tagged = versions_of(key)
                 except InvalidStoreKeyError:
                     continue  # not a marker this ledger wrote
-                record = self._read_version(key, versions[-1]) if versions else None
+                versions = [number for number, _ in tagged]
+                record = self._read_version(key, tagged[-1][0], tag=tagged[-1][1]) if tagged else None
                 if record is None or record.is_open:
                     # Pruned already (or being pruned), or replayed since: not closed any more.
                     batch.append((marker, [], 0))
@@ -551,7 +594,11 @@ class Ledger(LeaseBook, WriteAheadNotes):
         return names
 
     def _closed_entries(
-        self, marker: str, late: Callable[[], bool], gone: set[str]
+        self,
+        marker: str,
+        late: Callable[[], bool],
+        gone: set[str],
+        versions_of: Callable[[str], list[tuple[int, str | None]]],
     ) -> tuple[list[str], list[str], list[list[Any]], float]:
         """For a marker that names its changes: the names to delete, the keys they belong to,
         the entries not looked at because `late` said stop, and the slowest entry's time.
@@ -571,21 +618,27 @@ class Ledger(LeaseBook, WriteAheadNotes):
             if late():
                 return names, keys, entries[index:], slowest
             started = self.monotonic()
-            self._closed_entry(entry, names, keys)
+            self._closed_entry(entry, names, keys, versions_of)
             slowest = max(slowest, self.monotonic() - started)
         return names, keys, [], slowest
 
-    def _closed_entry(self, entry: list[Any], names: list[str], keys: list[str]) -> None:
+    def _closed_entry(
+        self,
+        entry: list[Any],
+        names: list[str],
+        keys: list[str],
+        versions_of: Callable[[str], list[tuple[int, str | None]]],
+    ) -> None:
         key, seq, based_on = str(entry[0]), entry[1], entry[2]
         try:
-            versions = self._versions(_check_record_key(key))
+            tagged = versions_of(key)
         except InvalidStoreKeyError:
             return
-        if not versions or versions[-1] != based_on:
+        if not tagged or tagged[-1][0] != based_on:
             return
-        record = self._read_version(key, based_on)
+        record = self._read_version(key, based_on, tag=tagged[-1][1])
         if record is not None and record.seq == seq:
-            names.extend(self._names_of(record, versions))
+            names.extend(self._names_of(record, [number for number, _ in tagged]))
             keys.append(key)
 
     def _prune_batches(self, cutoff_ns: int, deadline: float | None, gone: set[str]) -> None:
