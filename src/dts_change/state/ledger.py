@@ -101,6 +101,7 @@ from .records import (
     _CHANGES,
     _CLOSED,
     _IDENTITIES,
+    _KNOWN_BATCHES,
     _KNOWN_SECONDS,
     _KNOWN_VERSIONS,
     _OPEN,
@@ -795,7 +796,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
         with self._known_lock:
             self._batches.pop(name, None)
             self._batches[name] = (tag, batch)
-            while len(self._batches) > _KNOWN_VERSIONS:
+            while len(self._batches) > _KNOWN_BATCHES:
                 del self._batches[next(iter(self._batches))]
 
     def _listing(self, prefix: str) -> list[tuple[str, str | None]]:

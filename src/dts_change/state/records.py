@@ -33,7 +33,10 @@ _BATCHES = "batches/"
 _VERSION_SUFFIX = ".json"
 _LEASE_ATTEMPTS = 3
 _PRUNE_BATCH = 250
-_KNOWN_VERSIONS = 20_000
+_KNOWN_VERSIONS = 10_000
+"""Versions held in memory (a few MB: one change is a few hundred bytes to a few KB)."""
+_KNOWN_BATCHES = 512
+"""Batch records held in memory (one names up to a pass's changes: up to about 1 MB)."""
 _KNOWN_SECONDS = 900.0
 _BATCH_SKEW_SECONDS = 3600.0
 """A reader resolving a version written at T reads the job's batches written from T minus this on
