@@ -365,17 +365,16 @@ class SubmitStep(PassBase):
 
         A removal is not idempotent as the merge sees it: once carried out, the name is no longer
         listed, and folding the change again would call it `remove-not-listed`. Additions need no
-        note (folded again they are no-ops). One ledger write per such change per submission."""
+        note (folded again they are no-ops). One ledger object per submission (a batch record)."""
         digest: str | None = None
-        out = []
+        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for record in included:
-            noted = record
             if record.state == ChangeState.PENDING and self.request(record).remove:
                 digest = digest or list_digest(listed)
                 if record.removal_intent != digest:
-                    noted = self.ctx.ledger.update(record, removal_intent=digest)
-            out.append(noted)
-        return out
+                    moves.append((record, record.state, {"removal_intent": digest}))
+        noted = {new.key: new for new in self.ctx.ledger.transition_many(moves)}
+        return [noted.get(record.key, record) for record in included]
 
     def _check_still_current(self, current: DbList, sent: DbList | None = None) -> None:
         """Raise unless the job still lists `current`, accepts a write and our lease still stands.

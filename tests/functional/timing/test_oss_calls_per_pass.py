@@ -59,6 +59,25 @@ def test_each_pass_over_a_backlog_costs_at_most_half_an_oss_call_per_open_change
         assert set(deploy.states().values()) == {"applied"}
         tables = deploy.db_list()["shop"]["Table"]
         assert all(f"calls_{i:03d}" in tables for i in range(BACKLOG))
+        # WHEN a backlog of removals of those tables follows (a removal intent noted before the
+        # call, then submitted, then confirmed)
+        deploy.set_job(status="Modifying")
+        for i in range(BACKLOG):
+            deploy.invoke(manual_change(f"r{i:03d}", remove=[f"shop.calls_{i:03d}"]))
+        deploy.set_job(status="Synchronizing")
+        removals = []
+        for _ in range(10):
+            open_before = deploy.open_count()
+            if not open_before:
+                break
+            before = calls()
+            result = deploy.app.handle(TIMER, fc_context(timeout=120))
+            removals.append((calls() - before, open_before, [r["action"] for r in result["reconcile"]]))
+        # THEN those passes too stay under half a call per open change, and the tables are gone
+        assert all(count / open_before <= TARGET for count, open_before, _ in removals), removals
+        assert set(deploy.states().values()) == {"applied"}
+        left = deploy.db_list()["shop"]["Table"]
+        assert not any(f"calls_{i:03d}" in left for i in range(BACKLOG))
     finally:
         deploy.stop()
 
