@@ -543,6 +543,9 @@ class Ledger(LeaseBook, WriteAheadNotes):
                 # already gone (no version left) and goes on with the rest.
                 names, keys, rest, slowest = self._closed_entries(marker, late, gone, versions_of)
                 slowest_read = max(slowest_read, slowest)
+                if rest and rest[0] is None:
+                    stopped = True  # out of time before its first change: left as it is
+                    break
                 gone.update(keys)
                 if rest:
                     # Cut short by the deadline: a marker naming the changes not looked at yet
@@ -600,10 +603,11 @@ class Ledger(LeaseBook, WriteAheadNotes):
         late: Callable[[], bool],
         gone: set[str],
         versions_of: Callable[[str], list[tuple[int, str | None]]],
-    ) -> tuple[list[str], list[str], list[list[Any]], float]:
+    ) -> tuple[list[str], list[str], list[Any], float]:
         """For a marker that names its changes: the names to delete, the keys they belong to,
-        the entries not looked at because `late` said stop, and the slowest entry's time.
-        A change recorded again since (another seq) or with a later own version is left alone."""
+        the entries not looked at because `late` said stop (`[None]` when it said so before the
+        first), and the slowest entry's time. A change recorded again since (another seq) or
+        with a later own version is left alone."""
         raw = self.store.get(marker)
         if raw is None:
             return [], [], [], 0.0
@@ -617,7 +621,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
             if entry[0] in gone:
                 continue  # named by another marker too (a repair after a crash): deleted once
             if late():
-                return names, keys, entries[index:], slowest
+                return names, keys, entries[index:] if index else [None], slowest
             started = self.monotonic()
             self._closed_entry(entry, names, keys, versions_of)
             slowest = max(slowest, self.monotonic() - started)

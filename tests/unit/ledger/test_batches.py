@@ -182,6 +182,11 @@ def test_prune_cut_short_inside_a_batch_marker_leaves_a_marker_for_the_rest(tmp_
     ledger = Ledger(store, clock=clock, retention_seconds=100, monotonic=monotonic)
     records = _apply(ledger, _submit(ledger, [_record(ledger, f"c{i}") for i in range(8)]))
     clock.advance(101)
+    # WHEN the deadline comes before the marker's first change: nothing deleted, marker as it was
+    before = store.list("closed/")
+    assert ledger.prune(deadline=ticks[0] + 2) == 0
+    assert store.list("closed/") == before and all(_versions(store, r) for r in records)
+    # WHEN it comes after a few of them
     first = ledger.prune(deadline=ticks[0] + 12)
     # THEN some were deleted, and a marker naming the others replaced the batch's marker
     assert 0 < first < 8
