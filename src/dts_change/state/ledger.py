@@ -349,13 +349,16 @@ class Ledger(LeaseBook, WriteAheadNotes):
         known: ChangeRecord | None = None,
         markers: list[str] | None = None,
     ) -> list[ChangeRecord]:
-        """The job's open changes in arrival order; reads only its index and those records.
+        """The job's open changes in arrival order (effective records); reads only its index,
+        those records (their versions listed one by one, or all at once from
+        `_WHOLE_LISTING_MIN` markers on; read only if not held in memory) and the job's batches.
 
         With `out_of_time`, reading stops once it says so (after at least one record): the
         oldest changes, a prefix in arrival order, which a pass may fold on its own (issue 12.10).
         `known`: an open record the caller read under the job's lease, with nothing written since
-        (`first_open_change` of the same pass): only the lease holder writes an open change's
-        versions, so it is taken as read instead of being read again for its marker. `markers`:
+        (`first_open_change` of the same pass: its own latest version): only the lease holder
+        writes an open change's versions, so it is taken as read instead of being read again for
+        its marker (the batches after it are applied like the others'). `markers`:
         the job's index as `open_markers` listed it in the same pass (a change recorded since is
         the next pass's, as it would be had it come just after this listing)."""
         prefix = f"{_OPEN}{escape_segment(job_key)}/"
@@ -444,7 +447,8 @@ class Ledger(LeaseBook, WriteAheadNotes):
 
     def first_open_change(self, job_key: str, *, markers: list[str] | None = None) -> ChangeRecord | None:
         """The job's oldest open change, reading records only until one is found (no repairs:
-        `open_changes` does those). Enough to learn the job's target before reading the rest."""
+        `open_changes` does those). Enough to learn the job's target before reading the rest:
+        its latest own version, without the batches after it (no listing of them)."""
         prefix = f"{_OPEN}{escape_segment(job_key)}/"
         for marker in self.open_markers(job_key) if markers is None else markers:
             seq = marker[len(prefix) :]
