@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import CorruptRecordError, short_repr
+from ..core.values import immutable
 from .records import _BATCHES, _VERSION_SUFFIX, ChangeRecord, _dumps, _loads, _ns
 from .storage.base import escape_segment
 
@@ -28,7 +28,7 @@ __all__ = ["Batch", "BatchEntry", "apply_batches", "batch_folder", "batch_name",
            "index_entries", "parse_batch_name"]
 
 
-@dataclass(frozen=True)
+@immutable
 class BatchEntry:
     """One change's part of a batch: what it was based on and the fields the transition set."""
 
@@ -38,7 +38,7 @@ class BatchEntry:
     fields: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@immutable
 class Batch:
     """A stored batch, parsed (batches are immutable once created)."""
 
