@@ -17,10 +17,7 @@ Per pass: wall time against the deadline, OSS calls (counted in the client), cha
 changes. Exit status 1 if one is missed.
 
     .venv/bin/python bench/timing_backlog.py [--changes 2000] [--prune 5000] [--latency 0.01]
-                                             [--timeout 120] [--no-write] [--cold]
-
-`--cold`: the passes run in another `App` than the one that recorded the backlog (a cold
-instance, which holds nothing in memory); never writes the documentation.
+                                             [--timeout 120] [--no-write]
 
 Writes the section "Backlog and prune under OSS latency" of docs/performance.md when run with
 the defaults.
@@ -128,8 +125,7 @@ def run_passes(app: App, counter: dict[str, int], timeout: float, done: Any, cou
     return passes
 
 
-def backlog(server: EmulatorServer, workdir: Path, changes: int, latency: float, timeout: float,
-            cold: bool = False) -> dict[str, Any]:
+def backlog(server: EmulatorServer, workdir: Path, changes: int, latency: float, timeout: float) -> dict[str, Any]:
     clock = Clock()
     app, counter = new_app(server, workdir, clock)
     set_job(server, status="Modifying")
@@ -139,8 +135,6 @@ def backlog(server: EmulatorServer, workdir: Path, changes: int, latency: float,
     recorded = time.monotonic() - started
     intake_calls = counter["oss"]
     print(f"backlog: {changes} changes recorded in {recorded:.1f} s ({intake_calls} OSS calls, no latency)", flush=True)
-    if cold:
-        app, counter = new_app(server, workdir, clock)  # another instance: has read nothing yet
     set_job(server, status="Synchronizing")
     server.add_fault({"id": "oss-latency", "service": "oss", "latencySeconds": latency, "probability": 1.0})
     ledger = app.ledger
@@ -251,19 +245,11 @@ def render(result: dict[str, Any], args: argparse.Namespace, misses: list[str]) 
     lines.append("Targets: " + ("all met." if not misses else "missed: " + "; ".join(misses) + "."))
     lines.append("")
     lines.append(
-        "Where the calls go: a pass lists the job's open index, every change version at once "
-        "(`changes/`, 1,000 names a call) and the job's batches, and reads only the objects it does not "
-        "hold in memory with the ETag the listing gives (this instance recorded the changes, so it reads "
-        "none back); it writes one batch object for all the changes it submits and one for all it "
-        "confirms, plus one `closed/` marker naming the applied ones and one DeleteMultipleObjects of "
-        "their open markers; the rest is the lease, the order cursor, the write-ahead note and the "
-        "listings of prune. A cold instance (another FC instance, or after a restart) reads each open "
-        "change once in its first pass, then is warm: with `--cold` (2026-12-06) the first pass over the "
-        "2,000 changes made 2,024 calls (1.01 per change) in 25.8 s, the next 22 "
-        "(`tests/functional/timing/test_oss_calls_per_pass.py` checks both). Prune here runs on an "
-        "instance that never read these records (written one version per transition, as before batch "
-        "records): it lists every version once, reads each change's latest version once and deletes up "
-        "to 250 changes in two DeleteMultipleObjects calls."
+        "Where the calls go: a pass reads two objects per open change it looks at (its versions listed, "
+        "the latest read), writes one per change it submits and three per change it confirms (the "
+        "applied version, the `closed/` marker, the open marker deleted); prune reads two per change and "
+        "deletes up to 250 changes in two DeleteMultipleObjects calls. Getting under 0.5 per change "
+        "needs one ledger object per submission instead of one per change and transition (not done)."
     )
     lines.append("")
     return "\n".join(lines)
@@ -288,14 +274,12 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.01)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--cold", action="store_true")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        for name, run in (("backlog", lambda s: backlog(s, workdir, args.changes, args.latency, args.timeout,
-                                                        args.cold)),
+        for name, run in (("backlog", lambda s: backlog(s, workdir, args.changes, args.latency, args.timeout)),
                           ("prune", lambda s: prune(s, workdir, args.prune, args.latency, args.timeout))):
             if (args.changes if name == "backlog" else args.prune) <= 0:
                 continue
@@ -311,7 +295,7 @@ def main() -> int:
     text = render(result, args, misses)
     print(text)
     defaults = (args.changes, args.prune, args.latency, args.timeout) == (2000, 5000, 0.01, 120.0)
-    if defaults and not args.no_write and not args.cold:
+    if defaults and not args.no_write:
         write_section(text)
     return 1 if misses else 0
 

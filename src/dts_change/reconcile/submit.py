@@ -118,7 +118,6 @@ class SubmitStep(PassBase):
             return self.report
         self.ctx.metrics.incr("modify_calls")
         now = self.ctx.clock()
-        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for r in reserved_records:
             # What was sent for its keys: a later change in the same submission may set them again.
             sent = {k: merged[k] for k in r.change.get("reserved") or {} if k in merged}
@@ -129,9 +128,8 @@ class SubmitStep(PassBase):
                 "at": now,
                 "keys": sorted(merged),
             }
-            moves.append((r, r.state, {"submissions": [*r.submissions, {**submission, "expect_reserved": sent}]}))
-        self.ctx.ledger.transition_many(moves)  # one batch record for the submission
-        for r in reserved_records:
+            submissions = [*r.submissions, {**submission, "expect_reserved": sent}]
+            self.ctx.ledger.update(r, submissions=submissions)
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = result.request_id
@@ -245,15 +243,11 @@ class SubmitStep(PassBase):
             "dblist_canonical_sha256": canonical_dblist_sha256(sent_json),
         }
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
-        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for r in included:
             expect = _expectation(self.request(r), listed, phase)
             own = {**submission, "expect": expect, "diff": self.report.change_diffs.get(r.key)}
             cleared: dict[str, Any] = {"removal_intent": None} if r.removal_intent is not None else {}
-            moves.append((r, state, {"submissions": [*r.submissions, own], **cleared}))
-        # One ledger object for the whole submission (a batch record), however many changes.
-        self.ctx.ledger.transition_many(moves)
-        for r in included:
+            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, own], **cleared)
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
@@ -365,16 +359,17 @@ class SubmitStep(PassBase):
 
         A removal is not idempotent as the merge sees it: once carried out, the name is no longer
         listed, and folding the change again would call it `remove-not-listed`. Additions need no
-        note (folded again they are no-ops). One ledger object per submission (a batch record)."""
+        note (folded again they are no-ops). One ledger write per such change per submission."""
         digest: str | None = None
-        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
+        out = []
         for record in included:
+            noted = record
             if record.state == ChangeState.PENDING and self.request(record).remove:
                 digest = digest or list_digest(listed)
                 if record.removal_intent != digest:
-                    moves.append((record, record.state, {"removal_intent": digest}))
-        noted = {new.key: new for new in self.ctx.ledger.transition_many(moves)}
-        return [noted.get(record.key, record) for record in included]
+                    noted = self.ctx.ledger.update(record, removal_intent=digest)
+            out.append(noted)
+        return out
 
     def _check_still_current(self, current: DbList, sent: DbList | None = None) -> None:
         """Raise unless the job still lists `current`, accepts a write and our lease still stands.

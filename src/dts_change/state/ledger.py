@@ -2,19 +2,9 @@
 
 Layout on the store (everything JSON, every object written once with create-if-absent):
 
-    changes/<key>/<version:06d>.json      a change's own versions: version 0 (the change as
-                                          recorded), then one per individual transition
-    batches/<job>/<n:012d>-<at_ns:020d>.json
-                                          one per transition a pass makes to several changes at
-                                          once (submitted, a confirmed phase, applied): each entry
-                                          names a change, the own version and seq it is based on,
-                                          and the fields it sets (`batches.py`)
+    changes/<key>/<version:06d>.json      one object per transition of a change (append-only)
     open/<job>/<seq>                      per-job index of open changes (pending/.../submitted)
-    closed/<closed_at_ns:020d>-<key>      a change closed by its own version, oldest first
-    closed/<closed_at_ns:020d>-<kind>-... closed by a batch (`batch-<n>-<job>`), by a repair
-                                          (`one-<key>`) or what a prune cut short left (`rest-..`):
-                                          the body names each change, version and seq (what
-                                          `prune` reads)
+    closed/<closed_at_ns:020d>-<key>      when a change closed, oldest first (what `prune` reads)
     leases/<job>/<generation:012d>.json   lease generations of a (job, direction)
     order/<job>.json                      what the lease holder has seen: highest seq, open keys
     identities/<hash of identity>/<key>   changes recorded under one document id or source (empty)
@@ -22,43 +12,24 @@ Layout on the store (everything JSON, every object written once with create-if-a
                                           the changes it carries and the digest of what it sends
 
 `<key>` is a hash of the idempotency key; `<job>` the escaped job key; `<seq>` the arrival order
-(`<time_ns:020d>-<key>`). A change's effective record is its latest own version, then the batch
-entries based on exactly that version and seq, in batch order; any individual transition
-(dead letter, error noted, replay, re-sequencing) writes the next own version holding the
-effective record, which makes the older entries stale for that change. A conflict between two
-writers of own versions is settled by create-if-absent of the next version: the loser gets
-`LedgerConflictError` and re-reads. Batches are written under the job's lease, numbered one
-above the highest listed; a batch written by a holder that lost its lease to another is not
-detected by create-if-absent (the lease check before every ModifyDtsJob is what keeps two
-writers apart, docs/reliability.md "Windows that remain"). Ledgers written before batches
-existed are read as they are: their versions are own versions with no entries after them.
-
-Cost (issue 12.10): a pass lists the job's index, then every version at once (`changes/`, 1,000
-names a call) once it has `_WHOLE_LISTING_MIN` open changes (one listing each below that),
-then the job's batches; it reads only versions and batches it does not hold in memory with the
-ETag the listing gives (version 0 and batches never change, so a warm instance reads nothing
-back; a cold one reads each open change once and each recent batch once). Moving K changes
-writes one batch, plus one `closed/` marker and one DeleteMultipleObjects when they close.
+(`<time_ns:020d>-<key>`). A conflict between two writers is settled by create-if-absent of the
+next version: the loser gets `LedgerConflictError` and re-reads.
 
 Crash safety: a change becomes visible in the index *before* its record exists and leaves it only
 *after* its closing record exists, so no crash between two writes can hide an open change:
 - `record` writes the open marker, then version 0; a marker whose record never appeared is dropped
   once it is older than `marker_grace_seconds`, a marker whose record has another `seq` (a lost
   race or an aborted attempt) at once;
-- closing writes the closing version (or batch), then the `closed/` marker, then deletes the
-  open marker(s); `open_changes` finishes that work when it finds a marker of a closed record
-  (a `one-<key>` marker each);
-- a batch is one object: before it nothing changed, after it every change it names moved;
+- closing writes the closing version, then the `closed/` marker, then deletes the open marker;
+  `open_changes` finishes that work when it finds a marker of a closed record;
 - replay writes the open marker, then the `pending` version (then makes sure the marker exists).
 `open_changes` therefore reads only the job's markers and those records, however long the
-history grows; `prune` reads only the `closed/` markers that are old enough, deletes a change's
-identity marker before its versions (a crash in between leaves nothing a later prune does not
-finish), its versions before its marker, and a batch only once no change it names still has the
-version the entry is based on (an entry's change pruned, recorded again or moved on), so no
-effective record ever loses a batch it depends on.
+history grows; `prune` reads only the `closed/` markers that are old enough, and deletes a
+change's identity marker before its versions (a crash in between leaves nothing a later prune
+does not finish).
 
-Modules: `records.py` (records, states, the store layout), `batches.py` (batch records),
-`leases.py`, `write_ahead.py`; this one holds `Ledger`, which composes them.
+Modules: `records.py` (records, states, the store layout), `leases.py`, `write_ahead.py`;
+this one holds `Ledger`, which composes them.
 """
 
 from __future__ import annotations
@@ -83,25 +54,11 @@ from .storage.base import Store, escape_segment, unescape_segment
 
 if TYPE_CHECKING:
     from .deadletter import DeadLetterRecord
-from .batches import (
-    Batch,
-    BatchEntry,
-    apply_batches,
-    batch_folder,
-    batch_name,
-    decode_batch,
-    encode_batch,
-    index_entries,
-    parse_batch_name,
-)
 from .leases import LeaseBook
 from .records import (
-    _BATCH_SKEW_SECONDS,
-    _BATCHES,
     _CHANGES,
     _CLOSED,
     _IDENTITIES,
-    _KNOWN_BATCHES,
     _KNOWN_SECONDS,
     _KNOWN_VERSIONS,
     _OPEN,
@@ -109,7 +66,6 @@ from .records import (
     _PRUNE_BATCH,
     _UPDATABLE,
     _VERSION_SUFFIX,
-    _WHOLE_LISTING_MIN,
     CLOSED_STATES,
     DEFAULT_MARKER_GRACE_SECONDS,
     DEFAULT_RETENTION_SECONDS,
@@ -166,13 +122,6 @@ class Ledger(LeaseBook, WriteAheadNotes):
         No clock decides it: an instance whose clock is ahead may prune a change moments after it
         closed and a redelivery record it again under the same version numbers (other bytes, so
         another tag). A store that gives no tags (a local directory, cheap to read) is read back."""
-        self._batches: dict[str, tuple[str, Batch]] = {}
-        """Batch object name -> (its tag, the batch) for batches read or written lately: batches
-        are never rewritten, and an entry is used only while a listing gives the same tag."""
-        self._batch_high: dict[str, int] = {}
-        """Job key -> the highest batch number listed or written for it (the next is one more)."""
-        self._changes_listed: int | None = None
-        """How many names the last listing of the whole `changes/` folder gave (its cost)."""
         self.retention_seconds = retention_seconds
         self.marker_grace_seconds = marker_grace_seconds
 
@@ -220,13 +169,6 @@ class Ledger(LeaseBook, WriteAheadNotes):
 
     def get(self, key: str) -> ChangeRecord | None:
         """The latest transition of a change, or None when it was never recorded (or was pruned)."""
-        record = self._own_latest(key)
-        if record is None:
-            return None
-        return self._resolve([record])[0]
-
-    def _own_latest(self, key: str) -> ChangeRecord | None:
-        """The change's latest own version (`changes/<key>/`), without the batches after it."""
         _check_record_key(key)
         for _ in range(2):  # a version can vanish between list and get only while being pruned
             versions = self._tagged_versions(key)
@@ -349,26 +291,19 @@ class Ledger(LeaseBook, WriteAheadNotes):
         known: ChangeRecord | None = None,
         markers: list[str] | None = None,
     ) -> list[ChangeRecord]:
-        """The job's open changes in arrival order (effective records); reads only its index,
-        those records (their versions listed one by one, or all at once from
-        `_WHOLE_LISTING_MIN` markers on; read only if not held in memory) and the job's batches.
+        """The job's open changes in arrival order; reads only its index and those records.
 
         With `out_of_time`, reading stops once it says so (after at least one record): the
         oldest changes, a prefix in arrival order, which a pass may fold on its own (issue 12.10).
         `known`: an open record the caller read under the job's lease, with nothing written since
-        (`first_open_change` of the same pass: its own latest version): only the lease holder
-        writes an open change's versions, so it is taken as read instead of being read again for
-        its marker (the batches after it are applied like the others'). `markers`:
+        (`first_open_change` of the same pass): only the lease holder writes an open change's
+        versions, so it is taken as read instead of being read again for its marker. `markers`:
         the job's index as `open_markers` listed it in the same pass (a change recorded since is
         the next pass's, as it would be had it come just after this listing)."""
         prefix = f"{_OPEN}{escape_segment(job_key)}/"
-        listed = self.open_markers(job_key) if markers is None else markers
-        # Many open changes: one listing of every version (1,000 names a call) instead of one each.
-        bulk = self._all_versions() if self._bulk_pays(len(listed)) else None
-        found: list[tuple[str, str, ChangeRecord | None]] = []
-        own: list[ChangeRecord] = []
-        for marker in listed:
-            if found and out_of_time is not None and out_of_time():
+        out: list[ChangeRecord] = []
+        for marker in self.open_markers(job_key) if markers is None else markers:
+            if out and out_of_time is not None and out_of_time():
                 break
             seq = marker[len(prefix) :]
             key = seq.partition("-")[2]
@@ -377,22 +312,9 @@ class Ledger(LeaseBook, WriteAheadNotes):
             except InvalidStoreKeyError:
                 continue  # not a marker this ledger wrote
             if known is not None and known.key == key and known.seq == seq:
-                own.append(known)
-                found.append((marker, seq, known))
+                out.append(known)
                 continue
-            base: ChangeRecord | None = None
-            versions = bulk.get(key) if bulk is not None else None
-            if versions:
-                base = self._read_version(key, versions[-1][0], tag=versions[-1][1])
-            if base is None and (bulk is None or versions):
-                base = self._own_latest(key)  # not listed in bulk, or vanished since: ask again
-            if base is not None:
-                own.append(base)
-            found.append((marker, seq, base))
-        effective = {r.key: r for r in self._resolve(own)}
-        out: list[ChangeRecord] = []
-        for marker, seq, base in found:
-            record = effective.get(base.key, base) if base is not None else None
+            record = self.get(key)
             if record is None:
                 self._drop_marker_if_old(marker)
             elif record.seq != seq:
@@ -447,14 +369,13 @@ class Ledger(LeaseBook, WriteAheadNotes):
 
     def first_open_change(self, job_key: str, *, markers: list[str] | None = None) -> ChangeRecord | None:
         """The job's oldest open change, reading records only until one is found (no repairs:
-        `open_changes` does those). Enough to learn the job's target before reading the rest:
-        its latest own version, without the batches after it (no listing of them)."""
+        `open_changes` does those). Enough to learn the job's target before reading the rest."""
         prefix = f"{_OPEN}{escape_segment(job_key)}/"
         for marker in self.open_markers(job_key) if markers is None else markers:
             seq = marker[len(prefix) :]
             key = seq.partition("-")[2]
             try:
-                record = self._own_latest(_check_record_key(key))
+                record = self.get(_check_record_key(key))
             except InvalidStoreKeyError:
                 continue
             if record is not None and record.seq == seq and record.is_open and record.job_key == job_key:
@@ -476,363 +397,81 @@ class Ledger(LeaseBook, WriteAheadNotes):
         self, states: set[ChangeState] | frozenset[ChangeState] | None = None
     ) -> list[ChangeRecord]:
         """The latest transition of every change (a full scan: for `dlq list`, operations and tests)."""
-        own = []
-        for key, versions in self._all_versions().items():
-            record = self._read_version(key, versions[-1][0], tag=versions[-1][1])
-            if record is not None:
-                own.append(record)
-        out = [r for r in self._resolve(own) if states is None or r.state in states]
+        latest: dict[str, int] = {}
+        for name in self.store.list(_CHANGES):
+            key, _, version_name = name[len(_CHANGES) :].partition("/")
+            number = _parse_version(version_name)
+            if number is not None and number >= latest.get(key, -1):
+                latest[key] = number
+        out = []
+        for key, version in latest.items():
+            record = self._read_version(key, version)
+            if record is not None and (states is None or record.state in states):
+                out.append(record)
         return sorted(out, key=lambda r: r.seq)
 
     def prune(self, *, deadline: float | None = None) -> int:
         """Delete changes closed longer than the retention ago; returns how many were deleted.
 
-        One read per change not held in memory (its latest version), its versions listed with
-        everyone's in one listing of `changes/` when many are due (one listing each otherwise), a
-        marker naming several changes read once, and the deletes of up to `_PRUNE_BATCH` changes in two calls
-        (DeleteMultipleObjects on OSS): their versions and identity markers, then their `closed/`
-        markers, so a change is never left without its marker while a version remains. Then the
-        batches older than the retention that no change still uses. With `deadline` (on
-        `self.monotonic`), stops when the slowest marker and batch so far would not fit before
-        it; the next prune goes on from the oldest marker left (issue 12.10)."""
+        Two reads per change (its versions listed, the latest read) and the deletes of up to
+        `_PRUNE_BATCH` changes in two calls (DeleteMultipleObjects on OSS): their versions and
+        identity markers, then their `closed/` markers, so a change is never left without its
+        marker while a version remains. With `deadline` (on `self.monotonic`), stops when the
+        slowest change and batch so far would not fit before it; the next prune goes on from the
+        oldest marker left (issue 12.10)."""
         now = self.clock()
         cutoff = now - self.retention_seconds
         cutoff_ns = _ns(cutoff)
         pruned = 0
         slowest_read = slowest_flush = 0.0
-        batch: list[tuple[str, list[str], int]] = []  # (closed marker, what to delete before it, changes)
-        gone: set[str] = set()
+        batch: list[tuple[str, list[str]]] = []  # (closed marker, what to delete before it)
 
         def flush() -> None:
             nonlocal pruned, slowest_flush
             if not batch:
                 return
             started = self.monotonic()
-            self._delete_many([name for _, names, _ in batch for name in names])
-            self._delete_many([marker for marker, _, _ in batch if marker])
-            pruned += sum(count for _, _, count in batch)
+            self._delete_many([name for _, names in batch for name in names])
+            self._delete_many([marker for marker, _ in batch])
+            pruned += sum(1 for _, names in batch if names)
             batch.clear()
             slowest_flush = max(slowest_flush, self.monotonic() - started)
 
-        def late() -> bool:
-            return deadline is not None and self.monotonic() + slowest_read + slowest_flush >= deadline
-
-        markers = self.store.list(_CLOSED)
-        # Many changes to look at: every version listed at once (1,000 names a call) instead of
-        # one listing per change; reads are still one per change not held in memory.
-        due = [m for m in markers if m[len(_CLOSED) :].partition("-")[0] <= f"{cutoff_ns:020d}"]
-        several = any("-" in m[len(_CLOSED) :].partition("-")[2] for m in due)
-        bulk = self._all_versions() if self._bulk_pays(max(len(due), _WHOLE_LISTING_MIN * several)) else None
-
-        def versions_of(key: str) -> list[tuple[int, str | None]]:
-            if bulk is not None:
-                return bulk.get(_check_record_key(key)) or []
-            return self._tagged_versions(_check_record_key(key))
-
-        stopped = False
-        for marker in markers:
+        for marker in self.store.list(_CLOSED):
             started = self.monotonic()
             if deadline is not None and started + slowest_read + slowest_flush >= deadline:
-                stopped = True
                 break
             stamp, _, key = marker[len(_CLOSED) :].partition("-")
             if not stamp.isdigit():
                 continue
             if int(stamp) > cutoff_ns:
                 break  # markers sort by closing time
-            if "-" in key:
-                # A marker naming its changes (a batch closing several, or a repair): each is
-                # deleted if its latest own version is still the one the closing was based on.
-                # Cut short by the deadline, the marker stays: the next prune skips the changes
-                # already gone (no version left) and goes on with the rest.
-                names, keys, rest, slowest = self._closed_entries(marker, late, gone, versions_of)
-                slowest_read = max(slowest_read, slowest)
-                if rest and rest[0] is None:
-                    stopped = True  # out of time before its first change: left as it is
-                    break
-                gone.update(keys)
-                if rest:
-                    # Cut short by the deadline: a marker naming the changes not looked at yet
-                    # replaces this one (written before this one goes), so the next prune does
-                    # not start again from the changes already deleted.
-                    digest = hashlib.sha256(repr(rest).encode("utf-8")).hexdigest()[:16]
-                    self.store.put_if_absent(f"{_CLOSED}{stamp}-rest-{digest}",
-                                             _dumps({"entries": rest}, what="marker"))
-                batch.append((marker, names, len(keys)))
-                if rest:
-                    stopped = True
-                    break
-                continue
-            elif key in gone:
-                batch.append((marker, [], 0))
-            else:
-                try:
-                    tagged = versions_of(key)
-                except InvalidStoreKeyError:
-                    continue  # not a marker this ledger wrote
-                versions = [number for number, _ in tagged]
-                record = self._read_version(key, tagged[-1][0], tag=tagged[-1][1]) if tagged else None
-                if record is None or record.is_open:
-                    # Pruned already (or being pruned), or replayed since: not closed any more.
-                    batch.append((marker, [], 0))
-                elif record.updated_at <= cutoff:
-                    # Only the versions listed, up to the one read: a version a replay writes meanwhile
-                    # is never deleted, so the change lives on (issue 12.3).
-                    batch.append((marker, self._names_of(record, versions), 1))
-                    gone.add(key)
-                # else: closed again more recently; a later marker covers it
+            try:
+                versions = self._versions(_check_record_key(key))
+            except InvalidStoreKeyError:
+                continue  # not a marker this ledger wrote
+            record = self._read_version(key, versions[-1]) if versions else None
+            if record is None or record.is_open:
+                # Pruned already (or being pruned), or replayed since: not closed any more.
+                batch.append((marker, []))
+            elif record.updated_at <= cutoff:
+                # Only the versions listed, up to the one read: a version a replay writes meanwhile
+                # is never deleted, so the change lives on (issue 12.3).
+                names = [self._version_key(key, v) for v in versions if v <= record.version]
+                identity = record.change.get("identity")
+                if isinstance(identity, str):
+                    names.insert(0, self._identity_folder(identity) + key)
+                batch.append((marker, names))
+            # else: closed again more recently; a later marker covers it
             slowest_read = max(slowest_read, self.monotonic() - started)
-            if sum(count for _, _, count in batch) >= _PRUNE_BATCH:
+            if len(batch) >= _PRUNE_BATCH:
                 flush()
         flush()
         if pruned:
             with self._known_lock:
                 self._known.clear()  # nothing it deleted may be recalled (a replay may write it again)
-        if not stopped:
-            self._prune_batches(cutoff_ns, deadline, gone)
         self._prune_sending_notes(cutoff_ns, deadline)
         return pruned
-
-    def _names_of(self, record: ChangeRecord, versions: list[int]) -> list[str]:
-        """What pruning a change deletes: its identity marker, then its versions up to `record`'s."""
-        names = [self._version_key(record.key, v) for v in versions if v <= record.version]
-        identity = record.change.get("identity")
-        if isinstance(identity, str):
-            names.insert(0, self._identity_folder(identity) + record.key)
-        return names
-
-    def _closed_entries(
-        self,
-        marker: str,
-        late: Callable[[], bool],
-        gone: set[str],
-        versions_of: Callable[[str], list[tuple[int, str | None]]],
-    ) -> tuple[list[str], list[str], list[Any], float]:
-        """For a marker that names its changes: the names to delete, the keys they belong to,
-        the entries not looked at because `late` said stop (`[None]` when it said so before the
-        first), and the slowest entry's time. A change recorded again since (another seq) or
-        with a later own version is left alone."""
-        raw = self.store.get(marker)
-        if raw is None:
-            return [], [], [], 0.0
-        listed = _loads(raw, where=f"{self.store.url}{marker}").get("entries")
-        entries = [e for e in listed if isinstance(e, list) and len(e) == 3 and isinstance(e[2], int)] if isinstance(
-            listed, list) else []
-        names: list[str] = []
-        keys: list[str] = []
-        slowest = 0.0
-        for index, entry in enumerate(entries):
-            if entry[0] in gone:
-                continue  # named by another marker too (a repair after a crash): deleted once
-            if late():
-                return names, keys, entries[index:] if index else [None], slowest
-            started = self.monotonic()
-            self._closed_entry(entry, names, keys, versions_of)
-            slowest = max(slowest, self.monotonic() - started)
-        return names, keys, [], slowest
-
-    def _closed_entry(
-        self,
-        entry: list[Any],
-        names: list[str],
-        keys: list[str],
-        versions_of: Callable[[str], list[tuple[int, str | None]]],
-    ) -> None:
-        key, seq, based_on = str(entry[0]), entry[1], entry[2]
-        try:
-            tagged = versions_of(key)
-        except InvalidStoreKeyError:
-            return
-        if not tagged or tagged[-1][0] != based_on:
-            return
-        record = self._read_version(key, based_on, tag=tagged[-1][1])
-        if record is not None and record.seq == seq:
-            names.extend(self._names_of(record, [number for number, _ in tagged]))
-            keys.append(key)
-
-    def _prune_batches(self, cutoff_ns: int, deadline: float | None, gone: set[str]) -> None:
-        """Delete batches older than the retention whose every entry is stale: its change pruned
-        (`gone`, or no version left), recorded again, or moved on to a later own version. The
-        versions are listed once for all of them (a listing of `changes/`)."""
-        dead: list[str] = []
-        versions: dict[str, list[tuple[int, str | None]]] | None = None
-        for name, tag in self._listing(_BATCHES):
-            if deadline is not None and self.monotonic() >= deadline:
-                break
-            parsed = parse_batch_name(name)
-            if parsed is None or parsed[1] > cutoff_ns:
-                continue
-            found = self._read_batch(name, tag)
-            if found is None:
-                continue
-            live = False
-            for entry in found.entries:
-                if entry.key in gone:
-                    continue
-                if versions is None:
-                    versions = self._all_versions()
-                own = versions.get(entry.key) or []
-                if not own or own[-1][0] != entry.based_on:
-                    continue
-                record = self._read_version(entry.key, entry.based_on, tag=own[-1][1])
-                if record is not None and record.seq == entry.seq:
-                    live = True
-                    break
-            if not live:
-                dead.append(name)
-        self._delete_many(dead)
-        if dead:
-            with self._known_lock:
-                for name in dead:
-                    self._batches.pop(name, None)
-
-    def transition_many(
-        self, items: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]]
-    ) -> list[ChangeRecord]:
-        """The same kind of transition for many open changes of one job, as ONE batch object
-        (`batches.py`), in place of one version each; returns the new records in order.
-
-        A batch never opens a change (replay does that, one by one). If it closes some (applied),
-        one `closed/` marker names them all, then their open markers go in one
-        DeleteMultipleObjects: a crash in between leaves open markers of closed changes, which
-        `open_changes` closes again one by one. One item is written as its own version."""
-        if len(items) == 1:
-            record, state, updates = items[0]
-            return [self.transition(record, state, **updates)]
-        if not items:
-            return []
-        job = items[0][0].job_key
-        now = self.clock()
-        entries: list[BatchEntry] = []
-        out: list[ChangeRecord] = []
-        for record, to, updates in items:
-            state = ChangeState(to)
-            unknown = sorted(set(updates) - _UPDATABLE)
-            if unknown or not record.is_open or record.job_key != job:
-                raise InvalidTransitionError(
-                    f"Invalid batch transition of change {record.key} to {state.value}: "
-                    + (f"{', '.join(unknown)} -> expected only {', '.join(sorted(_UPDATABLE))}" if unknown
-                       else f"{record.state.value} in {record.job_key} -> expected open changes of {job}")
-                )
-            fields = {**updates, "state": state.value, "updated_at": now}
-            data = record.to_dict()
-            data.update(fields)
-            raw = _dumps(data, what=f"change record {record.key}")
-            out.append(ChangeRecord.from_json(raw))
-            entries.append(BatchEntry(record.key, record.seq, record.version, fields))
-        with self._known_lock:
-            number = self._batch_high.get(job)
-        if number is None:
-            self._job_batches(job, floor_ns=None, read=False)
-            with self._known_lock:
-                number = self._batch_high.get(job, 0)
-        number += 1
-        name = batch_name(job, number, now)
-        body = encode_batch(job, number, now, entries)
-        created, tag = self._create(name, body)
-        if not created:
-            raise LedgerConflictError(
-                f"Batch {number} of {job} already exists in {self.store.url} -> expected to write it "
-                "after the last batch this pass listed",
-                details={"job": job, "batch": number},
-            )
-        with self._known_lock:
-            self._batch_high[job] = max(number, self._batch_high.get(job, 0))
-        if tag is not None:
-            self._keep_batch(name, tag, decode_batch(name, body, where=f"{self.store.url}{name}"))
-        closed = [r for r in out if not r.is_open]
-        if closed:
-            marker = f"{_CLOSED}{_ns(now):020d}-batch-{number:012d}-{escape_segment(job)}"
-            self.store.put_if_absent(
-                marker,
-                _dumps({"batch": name, "entries": [[r.key, r.seq, r.version] for r in closed]}, what="marker"),
-            )
-            self._delete_many([self._open_marker(job, r.seq) for r in closed])
-        return out
-
-    def _resolve(self, bases: list[ChangeRecord]) -> list[ChangeRecord]:
-        """The effective records of own versions: the batches of each job after them applied."""
-        by_job: dict[str, list[ChangeRecord]] = {}
-        for record in bases:
-            by_job.setdefault(record.job_key, []).append(record)
-        effective: dict[int, ChangeRecord] = {}
-        for job, records in by_job.items():
-            floor = _ns(min(r.updated_at for r in records) - _BATCH_SKEW_SECONDS)
-            index = index_entries(self._job_batches(job, floor_ns=floor))
-            if not index:
-                continue
-            where = f"{self.store.url}{batch_folder(job)}"
-            for record in records:
-                effective[id(record)] = apply_batches(record, index.get(record.key), where=where)
-        return [effective.get(id(r), r) for r in bases]
-
-    def _job_batches(self, job_key: str, *, floor_ns: int | None, read: bool = True) -> list[Batch]:
-        """The job's batches written from `floor_ns` on, in order (one listing; reads only those
-        not in memory). Notes the highest number listed, whatever `floor_ns`."""
-        high = 0
-        out: list[Batch] = []
-        for name, tag in self._listing(batch_folder(job_key)):
-            parsed = parse_batch_name(name)
-            if parsed is None:
-                continue
-            high = max(high, parsed[0])
-            if not read or (floor_ns is not None and parsed[1] < floor_ns):
-                continue
-            batch = self._read_batch(name, tag)
-            if batch is not None and batch.job_key == job_key:
-                out.append(batch)
-        with self._known_lock:
-            self._batch_high[job_key] = max(high, self._batch_high.get(job_key, 0))
-        out.sort(key=lambda b: (b.number, b.name))
-        return out
-
-    def _read_batch(self, name: str, tag: str | None) -> Batch | None:
-        if tag is not None:
-            with self._known_lock:
-                found = self._batches.get(name)
-            if found is not None and found[0] == tag:
-                return found[1]
-        raw = self.store.get(name)
-        if raw is None:
-            return None
-        batch = decode_batch(name, raw, where=f"{self.store.url}{name}")
-        if tag is not None and _tag_of(raw) == tag:
-            self._keep_batch(name, tag, batch)
-        return batch
-
-    def _keep_batch(self, name: str, tag: str, batch: Batch) -> None:
-        with self._known_lock:
-            self._batches.pop(name, None)
-            self._batches[name] = (tag, batch)
-            while len(self._batches) > _KNOWN_BATCHES:
-                del self._batches[next(iter(self._batches))]
-
-    def _listing(self, prefix: str) -> list[tuple[str, str | None]]:
-        """Names under `prefix`, each with its tag where the store lists tags (one listing)."""
-        list_tagged = getattr(self.store, "list_tagged", None)
-        if list_tagged is not None:
-            return list(list_tagged(prefix))
-        return [(name, None) for name in self.store.list(prefix)]
-
-    def _all_versions(self) -> dict[str, list[tuple[int, str | None]]]:
-        """Every change's versions (with tags), from one listing of `changes/`."""
-        listed = self._listing(_CHANGES)
-        out: dict[str, list[tuple[int, str | None]]] = {}
-        for name, tag in listed:
-            key, _, leaf = name[len(_CHANGES) :].partition("/")
-            number = _parse_version(leaf)
-            if number is not None:
-                out.setdefault(key, []).append((number, tag))
-        for versions in out.values():
-            versions.sort()
-        self._changes_listed = len(listed)
-        return out
-
-    def _bulk_pays(self, markers: int) -> bool:
-        """Whether listing all of `changes/` costs fewer calls than one listing per open change."""
-        if markers < _WHOLE_LISTING_MIN:
-            return False
-        return self._changes_listed is None or self._changes_listed // 1000 + 1 < markers // 2
 
     def _resequence(self, record: ChangeRecord, seq: str) -> ChangeRecord:
         """Move an open change to `seq`: new marker, then the version carrying it, then the old
@@ -897,15 +536,10 @@ class Ledger(LeaseBook, WriteAheadNotes):
                 return
             if written_at > record.updated_at and self.clock() - written_at < self.marker_grace_seconds:
                 return
-        if repair:
-            # The record may be closed by a batch (its own latest version still open): the marker
-            # names the version and seq the closing was based on, which is what `prune` checks.
-            closed = f"{_CLOSED}{_ns(record.updated_at):020d}-one-{record.key}"
-            body: dict[str, Any] = {"entries": [[record.key, record.seq, record.version]]}
-        else:
-            closed = f"{_CLOSED}{_ns(record.updated_at):020d}-{record.key}"
-            body = {"key": record.key, "version": record.version}
-        self.store.put_if_absent(closed, _dumps(body, what="marker"))
+        closed = f"{_CLOSED}{_ns(record.updated_at):020d}-{record.key}"
+        self.store.put_if_absent(
+            closed, _dumps({"key": record.key, "version": record.version}, what="marker")
+        )
         self.store.delete(marker)
 
     def _drop_marker_if_old(self, marker: str) -> None:
@@ -955,9 +589,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
 
     def _create_version(self, key: str, version: int, data: bytes) -> tuple[bool, str | None]:
         """Create-if-absent of a version, and its tag where the store gives one (`TaggedStore`)."""
-        return self._create(self._version_key(key, version), data)
-
-    def _create(self, name: str, data: bytes) -> tuple[bool, str | None]:
+        name = self._version_key(key, version)
         put_if_absent_tagged = getattr(self.store, "put_if_absent_tagged", None)
         if put_if_absent_tagged is None:
             return self.store.put_if_absent(name, data), None
@@ -974,8 +606,6 @@ class Ledger(LeaseBook, WriteAheadNotes):
             raw = self.store.get(name)
             if raw is None:
                 return None
-            if tag is not None and _tag_of(raw) == tag:
-                self._remember(key, version, tag, raw)  # the listing's tag is these bytes' digest
         return ChangeRecord.from_json(raw, where=f"{self.store.url}{name}")
 
     def _remember(self, key: str, version: int, tag: str | None, raw: bytes) -> None:
@@ -1014,9 +644,3 @@ class Ledger(LeaseBook, WriteAheadNotes):
     @staticmethod
     def _open_marker(job: str, seq: str) -> str:
         return f"{_OPEN}{escape_segment(job)}/{seq}"
-
-
-def _tag_of(raw: bytes) -> str:
-    """The tag OSS gives these bytes (ETag of a simple upload: the MD5, upper-case, unquoted): a
-    version or batch read is kept in memory only if the listing's tag is provably its bytes'."""
-    return hashlib.md5(raw, usedforsecurity=False).hexdigest().upper()

@@ -29,21 +29,11 @@ _LEASES = "leases/"
 _ORDER = "order/"
 _IDENTITIES = "identities/"
 _SENT = "sent/"
-_BATCHES = "batches/"
 _VERSION_SUFFIX = ".json"
 _LEASE_ATTEMPTS = 3
 _PRUNE_BATCH = 250
-_KNOWN_VERSIONS = 10_000
-"""Versions held in memory (a few MB: one change is a few hundred bytes to a few KB)."""
-_KNOWN_BATCHES = 512
-"""Batch records held in memory (one names up to a pass's changes: up to about 1 MB)."""
-_KNOWN_SECONDS = 900.0
-_BATCH_SKEW_SECONDS = 3600.0
-"""A reader resolving a version written at T reads the job's batches written from T minus this on
-(the writers' clocks may differ; a batch based on a version is written after it was read)."""
-_WHOLE_LISTING_MIN = 64
-"""From this many open changes a pass lists `changes/` once (1,000 names a call) instead of one
-listing per change, unless the last whole listing showed that would cost more."""
+_KNOWN_VERSIONS = 256
+_KNOWN_SECONDS = 60.0
 
 
 class ChangeState(str, Enum):
