@@ -299,7 +299,9 @@ class DtsHandlers:
             "DtsInstanceID": snap.instance_id,
             "DtsJobName": snap.name,
             "Status": status,
-            "JobType": "sync" if detail else snap.job_type,
+            # The detail spells a sync job's type `sync` (documented); another type's spelling
+            # there is not documented: assumed its DescribeDtsJobs name in lower case.
+            "JobType": snap.job_type.lower() if detail else snap.job_type,
             "SynchronizationDirection": snap.direction,
             "DbObject": compact_json(with_state_keys(snap.db_list)),
             "Reserved": compact_json(snap.reserved),

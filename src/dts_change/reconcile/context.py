@@ -178,7 +178,10 @@ class PassBase:
         if not self.instance_id:
             # DescribeDtsJobDetail names the job's instance (`DtsInstanceID`): ModifyDtsJob needs
             # it, and learning it here saves a DescribeDtsJobs on every pass of a job named by id.
-            self.instance_id = detail.instance_id or self._retry(
+            # Only from a detail that says the job is a sync job (`JobType` `sync`): otherwise
+            # DescribeDtsJobs (JobType SYNC) decides, and refuses a job that is not one.
+            is_sync = (detail.job_type or "").lower() == "sync"
+            self.instance_id = (detail.instance_id if is_sync else None) or self._retry(
                 lambda: self.ctx.dts.resolve_instance_id(self.job_id or "")
             )
         return detail

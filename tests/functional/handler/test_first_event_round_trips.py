@@ -135,3 +135,36 @@ def test_a_detail_without_its_instance_id_falls_back_to_describe_dts_jobs(
         reset_app()
     finally:
         deploy.stop()
+
+
+def test_a_job_named_by_id_that_is_not_a_sync_job_is_refused_not_modified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = oss_deployment(tmp_path)
+    try:
+        # GIVEN FC's environment with the job id only, and that job a migration job, not a sync job
+        env = dict(deploy.env)
+        env.pop("DTS_INSTANCE_ID")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
+        deploy.set_job(jobType="MIGRATION")
+        import index
+        from dts_change.app.handler import reset_app
+
+        reset_app()
+        context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
+        body = deploy.server.get_state()["buckets"][BUCKET][KEY]
+        index.initialize(context)
+        start = len(deploy.server.calls())
+        # WHEN an event names a change for it
+        result = json.loads(index.handler(_oss_event(body), context))
+        calls = deploy.server.calls()[start:]
+        # THEN its detail's JobType is not taken as a sync job's: DescribeDtsJobs (JobType SYNC)
+        # does not list it, the change is dead-lettered job-not-found, and nothing is modified
+        assert [(c["outcome"], c["code"]) for c in result["changes"]] == [("dead_lettered", "job-not-found")]
+        whats = [_what(c) for c in calls]
+        assert "DescribeDtsJobs" in whats and "ModifyDtsJob" not in whats
+        reset_app()
+    finally:
+        deploy.stop()
