@@ -83,7 +83,8 @@ class DatabaseEntry(_Entry):
 
     def own_settings(self, key: str) -> dict[str, Any]:
         """Database-level settings without `all` and `Table` (those describe coverage, not settings)."""
-        data = self.model_dump(by_alias=True, exclude_unset=True, exclude={"tables", "all_"})
+        # No alias among the fields left (`all` and `Table` are the aliased ones, excluded).
+        data = self.model_dump(exclude_unset=True, exclude={"tables", "all_"})
         _strip_entry_marker(data)
         data.setdefault("name", key)
         return data
