@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from dts_change.app.handler import reset_app
 from tests.conftest import EVENTS_DIR
-from tests.harness import BUCKET, JOB, oss_deployment
+from tests.harness import BUCKET, JOB, LocalDeployment, oss_deployment
 
 FIRST_EVENT_CALLS = 21
 """Round trips of the first event (32 before the cold-start work: records read back, the
@@ -44,34 +45,48 @@ def _what(call: dict[str, Any]) -> str:
     return f"{call['action']} {kind}".strip()
 
 
+def _fc_environment(deploy: LocalDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FC's environment: the job id only (the instance is not given), stores on OSS."""
+    env = dict(deploy.env)
+    env.pop("DTS_INSTANCE_ID")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
+
+
+Calls = list[dict[str, Any]]
+
+
+def _first_event_after_initialize(deploy: LocalDeployment) -> tuple[dict[str, Any], Calls, Calls]:
+    """A new instance: `index.initialize`, then its first OSS event; the event's result, the
+    calls initialize made and the calls the event made."""
+    import index
+
+    reset_app()
+    context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
+    body = deploy.server.get_state()["buckets"][BUCKET][KEY]
+    before = len(deploy.server.calls())
+    index.initialize(context)
+    initialized = len(deploy.server.calls())
+    result = json.loads(index.handler(_oss_event(body), context))
+    calls = deploy.server.calls()
+    return result, calls[before:initialized], calls[initialized:]
+
+
 def test_first_event_of_a_new_instance_makes_at_most_the_known_round_trips(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deploy = oss_deployment(tmp_path)
     try:
         # GIVEN FC's environment: the job id only (its instance is looked up), stores on OSS
-        env = dict(deploy.env)
-        env.pop("DTS_INSTANCE_ID")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
-        import index
-        from dts_change.app.handler import reset_app
-
-        reset_app()
-        context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
-        body = deploy.server.get_state()["buckets"][BUCKET][KEY]
-        before = len(deploy.server.calls())
+        _fc_environment(deploy, monkeypatch)
         # WHEN a new instance initializes and takes its first OSS event
-        index.initialize(context)
-        initialized = len(deploy.server.calls())
-        result = json.loads(index.handler(_oss_event(body), context))
-        calls = deploy.server.calls()[initialized:]
+        result, initialize_calls, calls = _first_event_after_initialize(deploy)
         # THEN the change was submitted
         assert [c["outcome"] for c in result["changes"]] == ["submitted"]
         # AND initialize asked one thing (is the bucket versioned?) and the event no more than
         # the known number of round trips
-        assert [c["action"] for c in deploy.server.calls()[before:initialized]] == ["GetBucketVersioning"]
+        assert [c["action"] for c in initialize_calls] == ["GetBucketVersioning"]
         whats = [_what(c) for c in calls]
         assert len(calls) <= FIRST_EVENT_CALLS, whats
         # AND the instance came with the job's detail (no DescribeDtsJobs), the change's record
@@ -103,28 +118,15 @@ def test_a_detail_without_its_instance_id_falls_back_to_describe_dts_jobs(
     try:
         # GIVEN FC's environment with the job id only, and a DescribeDtsJobDetail answer that
         # does not name the instance (the field is not guaranteed by every API version)
-        env = dict(deploy.env)
-        env.pop("DTS_INSTANCE_ID")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
+        _fc_environment(deploy, monkeypatch)
         described = DtsClient.describe_dts_job_detail
 
         def without_instance(self: DtsClient, *args: Any, **kwargs: Any) -> Any:
             return dataclasses.replace(described(self, *args, **kwargs), instance_id=None)
 
         monkeypatch.setattr(DtsClient, "describe_dts_job_detail", without_instance)
-        import index
-        from dts_change.app.handler import reset_app
-
-        reset_app()
-        context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
-        body = deploy.server.get_state()["buckets"][BUCKET][KEY]
-        index.initialize(context)
-        start = len(deploy.server.calls())
-        # WHEN the first event is handled
-        result = json.loads(index.handler(_oss_event(body), context))
-        calls = deploy.server.calls()[start:]
+        # WHEN a new instance handles its first event
+        result, _, calls = _first_event_after_initialize(deploy)
         # THEN the instance was looked up with DescribeDtsJobs, once, and ModifyDtsJob named it
         assert [c["outcome"] for c in result["changes"]] == ["submitted"]
         whats = [_what(c) for c in calls]
@@ -143,23 +145,10 @@ def test_a_job_named_by_id_that_is_not_a_sync_job_is_refused_not_modified(
     deploy = oss_deployment(tmp_path)
     try:
         # GIVEN FC's environment with the job id only, and that job a migration job, not a sync job
-        env = dict(deploy.env)
-        env.pop("DTS_INSTANCE_ID")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("DTS_INSTANCE_ID", raising=False)
+        _fc_environment(deploy, monkeypatch)
         deploy.set_job(jobType="MIGRATION")
-        import index
-        from dts_change.app.handler import reset_app
-
-        reset_app()
-        context = SimpleNamespace(request_id="first", function=SimpleNamespace(timeout=110))
-        body = deploy.server.get_state()["buckets"][BUCKET][KEY]
-        index.initialize(context)
-        start = len(deploy.server.calls())
-        # WHEN an event names a change for it
-        result = json.loads(index.handler(_oss_event(body), context))
-        calls = deploy.server.calls()[start:]
+        # WHEN a new instance's first event names a change for it
+        result, _, calls = _first_event_after_initialize(deploy)
         # THEN its detail's JobType is not taken as a sync job's: DescribeDtsJobs (JobType SYNC)
         # does not list it, the change is dead-lettered job-not-found, and nothing is modified
         assert [(c["outcome"], c["code"]) for c in result["changes"]] == [("dead_lettered", "job-not-found")]
