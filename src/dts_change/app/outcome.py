@@ -19,7 +19,8 @@ _STATE_OUTCOMES = {
 
 
 _SETTLED_BY_PASS = frozenset({"submitted", "applied", "no_op"})
-"""Pass outcomes that say what the pass itself wrote, so the ledger has nothing to add."""
+"""Pass outcomes that say what the pass itself did with the change: it has its own diff, and
+the ledger has nothing to add."""
 
 
 class OutcomeStep:
@@ -39,7 +40,7 @@ class OutcomeStep:
                 outcome, report = by_key[result.key]
                 result.outcome = outcome
                 own = report.change_diffs.get(result.key)
-                if own is not None and outcome in ("submitted", "applied", "no_op"):
+                if own is not None and outcome in _SETTLED_BY_PASS:
                     # This change's own diff: the pass's covers every change folded with it.
                     result.diff = {k: len(own.get(k, [])) for k in ("added", "removed", "changed")}
                     result.details["objects"] = {k: own[k] for k in ("added", "removed", "changed") if own.get(k)}
