@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from dts_change.state.deadletter import DeadLetterRecord, DeadLetterSink
 from dts_change.state.ledger import Ledger
 from dts_change.state.records import ChangeState, job_key
 from dts_change.state.storage import OssStore, open_store
+from dts_change.state.storage.base import escape_segment
 from tests.emulator_fixture import emulator_server as started_emulator
 
 BUCKET = "ledger-bucket"
@@ -167,6 +169,24 @@ def test_ledger_oss_lease_contention_one_holder(ledger: Ledger) -> None:
     assert ledger.lease_is_current(won[0])
     ledger.release_lease(won[0])
     assert not ledger.lease_is_current(won[0])
+
+
+def test_ledger_oss_lease_check_is_one_listing_that_tells_a_lookalike_generation(
+    ledger: Ledger, emulator_server: EmulatorServer
+) -> None:
+    # GIVEN a held lease whose generation object is then deleted and created again, same name and
+    # owner, by a contender that listed before it existed (what pruning makes possible)
+    held = ledger.acquire_lease(JOB, "holder", 300)
+    before = len(emulator_server.calls())
+    assert ledger.lease_is_current(held)
+    # THEN the check is one ListObjectsV2 over HTTP (no GetObject of either generation)
+    assert [c["action"] for c in emulator_server.calls()[before:]] == ["ListObjectsV2"]
+    name = f"leases/{escape_segment(JOB)}/{held.generation:012d}.json"
+    stored = json.loads(ledger.store.get(name) or b"{}")
+    ledger.store.delete(name)
+    assert ledger.store.put_if_absent(name, json.dumps({**stored, "token": "lookalike"}).encode())
+    # WHEN the holder checks again THEN the listed ETag is not the one OSS gave our write: not current
+    assert not ledger.lease_is_current(held)
 
 
 def test_ledger_oss_dead_letter_round_trip(oss_client: OssClient, clock: Clock) -> None:

@@ -79,6 +79,7 @@ class LeaseBook:
     _held_until: dict[str, float]
     _orphans: set[str]
     _below: dict[str, list[int]]
+    _lease_tags: dict[str, str]
 
     def acquire_lease(self, job_key: str, owner: str, ttl_seconds: float) -> Lease:
         """Take the job's lease by creating its next generation; `LeaseHeldError` while another is live.
@@ -113,7 +114,7 @@ class LeaseBook:
             )
             started = self.monotonic()
             try:
-                created = self.store.put_if_absent(self._lease_key(folder, lease.generation), self._lease_bytes(lease))
+                created, tag = self._create(self._lease_key(folder, lease.generation), self._lease_bytes(lease))
             except DtsChangeError as exc:
                 # The answer may be lost after OSS stored it (issue 12.7): the generation, if it
                 # exists, is ours and unused, so this instance may take the next one at once.
@@ -123,6 +124,8 @@ class LeaseBook:
             store_error = None
             if created:
                 self._held_until[lease.token] = started + ttl_seconds
+                if tag is not None:
+                    self._lease_tags[lease.token] = tag
                 try:
                     # Pruning frees old generation numbers: a contender that listed long ago can create
                     # one again after newer generations exist. Only the highest generation is the lease.
@@ -158,6 +161,17 @@ class LeaseBook:
         elif self.clock() >= lease.expires_at:
             return False
         folder = f"{_LEASES}{escape_segment(lease.job_key)}/"
+        tag = self._lease_tags.get(lease.token)
+        list_tagged = getattr(self.store, "list_tagged", None)
+        if tag is not None and list_tagged is not None:
+            # One listing instead of two reads: no later generation, and ours is still the object
+            # we wrote (its ETag, the MD5 of bytes that hold our random token, as PutObject gave it).
+            listed: list[tuple[str, str | None]] = list_tagged(folder)
+            ours = self._lease_key(folder, lease.generation)[len(folder) :]
+            later = [n for n in (_parse_version(name[len(folder) :]) for name, _ in listed) if n is not None]
+            if any(n > lease.generation for n in later):
+                return False
+            return any(name[len(folder) :] == ours and listed_tag == tag for name, listed_tag in listed)
         if self.store.get(self._lease_key(folder, lease.generation + 1)) is not None:
             return False
         stored = self._read_lease(folder, lease.generation)
@@ -175,6 +189,7 @@ class LeaseBook:
 
     def _give_up(self, lease: Lease) -> None:
         self._held_until.pop(lease.token, None)
+        self._lease_tags.pop(lease.token, None)
         self._below.pop(lease.token, None)
         self._orphans.add(lease.token)
 
@@ -202,12 +217,21 @@ class LeaseBook:
             released=True,
         )
         self._held_until.pop(lease.token, None)
+        self._lease_tags.pop(lease.token, None)
         if self.store.put_if_absent(
             self._lease_key(folder, released.generation), self._lease_bytes(released)
         ):
             if below is None:
                 below = self._lease_generations(folder)
             self._prune_generations(folder, below, keep_from=lease.generation)
+
+    def _create(self, key: str, data: bytes) -> tuple[bool, str | None]:
+        """Create-if-absent, with the new object's ETag where the store tells it (`TaggedStore`)."""
+        put_tagged = getattr(self.store, "put_if_absent_tagged", None)
+        if put_tagged is None:
+            return self.store.put_if_absent(key, data), None
+        created: tuple[bool, str | None] = put_tagged(key, data)
+        return created
 
     def _lease_generations(self, folder: str) -> list[int]:
         numbers = (_parse_version(name[len(folder) :]) for name in self.store.list(folder))

@@ -113,6 +113,8 @@ class Ledger(LeaseBook, WriteAheadNotes):
         before its object was written, so we stop believing in it no later than the store does."""
         self._below: dict[str, list[int]] = {}
         """Lease token -> the older generations its acquisition listed and left (released with it)."""
+        self._lease_tags: dict[str, str] = {}
+        """Lease token -> the ETag of the generation we wrote (one listing tells the lease is current)."""
         self._known_lock = threading.Lock()  # passes of several threads may share a ledger
         self._known: dict[tuple[str, int], tuple[float, float, str, bytes]] = {}
         """(change key, version) -> (monotonic and clock time of the write, the tag the store gave

@@ -204,8 +204,27 @@ def test_lease_store_failing_every_write_is_reported_as_store_trouble_not_as_a_h
                 raise NetworkError("PutObject failed before an answer arrived")
             return self.inner.put_if_absent(key, data)
 
+        def put_if_absent_tagged(self, key: str, data: bytes) -> tuple[bool, str | None]:
+            if key.startswith("leases/"):
+                raise NetworkError("PutObject failed before an answer arrived")
+            return self.inner.put_if_absent_tagged(key, data)  # type: ignore[attr-defined, no-any-return]
+
     ledger = Ledger(FailingLeaseWrites(store), clock=clock, monotonic=clock, lease_time="local")  # type: ignore[arg-type]
     # WHEN every attempt to write the lease fails THEN the store's error comes out (FC retries,
     # the pass reports store trouble), not a lease "held" by nobody
     with pytest.raises(NetworkError):
         ledger.acquire_lease(JOB, "a", 30)
+
+
+def test_lease_whose_generation_was_replaced_by_a_lookalike_is_not_current(ledger: Ledger) -> None:
+    # GIVEN a holder's generation deleted and created again by a contender that listed before it
+    # existed (pruning frees generation numbers): same name, same owner, another token
+    held = ledger.acquire_lease(JOB, "a", 300)
+    name = f"leases/{escape_segment(JOB)}/{held.generation:012d}.json"
+    lookalike = Lease(job_key=JOB, owner="a", generation=held.generation, acquired_at=held.acquired_at,
+                      expires_at=held.expires_at, token="another-token", ttl_seconds=300)
+    ledger.store.delete(name)
+    assert ledger.store.put_if_absent(name, ledger._lease_bytes(lookalike))
+    # WHEN the holder checks its lease before writing THEN it is no longer current (with the OSS
+    # store the check is one listing: the name is there, the ETag is not the one we wrote)
+    assert not ledger.lease_is_current(held)
