@@ -480,7 +480,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
         marker goes (a crash in between leaves a marker whose record has another seq, which
         `open_changes` drops)."""
         marker = self._open_marker(record.job_key, seq)
-        self._write_open_marker(marker, replace(record, seq=seq), self.clock())
+        self._write_open_marker(marker, replace(record, seq=seq, version=record.version + 1), self.clock())
         try:
             new = self._write_transition(record, record.state, {}, seq=seq)
         except LedgerConflictError:
@@ -533,10 +533,16 @@ class Ledger(LeaseBook, WriteAheadNotes):
         replay in progress and is kept for the grace period, so a repair never hides a change that
         is just being reopened."""
         if repair:
-            written_at = self._marker_written_at(marker)
-            if written_at is None:
+            aged = self._marker_age(marker)
+            if aged is None:
                 return
-            if written_at > record.updated_at and self.clock() - written_at < self.marker_grace_seconds:
+            written_at, age, opens = aged
+            # A marker that opens a version after the closed record's latest is a reopening in
+            # progress (written before its version): no clocks compared, the replayer's and the
+            # closer's may disagree by more than the grace. Markers from before `version` was
+            # written compare the two writers' stamps, as they did.
+            reopening = opens > record.version if opens is not None else written_at > record.updated_at
+            if reopening and age < self.marker_grace_seconds:
                 return
         closed = f"{_CLOSED}{_ns(record.updated_at):020d}-{record.key}"
         self.store.put_if_absent(
@@ -545,27 +551,40 @@ class Ledger(LeaseBook, WriteAheadNotes):
         self.store.delete(marker)
 
     def _drop_marker_if_old(self, marker: str) -> None:
-        written_at = self._marker_written_at(marker)
-        if written_at is not None and self.clock() - written_at >= self.marker_grace_seconds:
+        aged = self._marker_age(marker)
+        if aged is not None and aged[1] >= self.marker_grace_seconds:
             self.store.delete(marker)
 
-    def _marker_written_at(self, marker: str) -> float | None:
-        raw = self.store.get(marker)
+    def _marker_age(self, marker: str) -> tuple[float, float, int | None] | None:
+        """The marker's `written_at`, its age, and the record version it opens (None if unsaid).
+
+        On the store's clock (OSS: the answer's `Date` minus the object's `Last-Modified`) where the
+        store tells it: an instance whose clock is ahead by more than the grace would otherwise take a
+        marker being written right now for an old one (issue 12.2). Else our clock minus `written_at`."""
+        get_with_age = getattr(self.store, "get_with_age", None) if self.lease_time == "store" else None
+        age: float | None = None
+        if get_with_age is None:
+            raw = self.store.get(marker)
+        else:
+            found: tuple[bytes, float | None] | None = get_with_age(marker)
+            raw, age = found if found is not None else (None, None)
         if raw is None:
             return None
-        value = _loads(raw, where=f"{self.store.url}{marker}").get("written_at")
-        if not isinstance(value, (int, float)):
+        data = _loads(raw, where=f"{self.store.url}{marker}")
+        value, opens = data.get("written_at"), data.get("version")
+        if not isinstance(value, (int, float)) or not (opens is None or type(opens) is int):
             raise CorruptRecordError(
-                f"Invalid open marker {self.store.url}{marker}: written_at {short_repr(value)} -> "
-                "expected a number"
+                f"Invalid open marker {self.store.url}{marker}: written_at {short_repr(value)}, version "
+                f"{short_repr(opens)} -> expected a number and an integer"
             )
-        return float(value)
+        return float(value), self.clock() - float(value) if age is None else age, opens
 
     def _write_open_marker(
         self, marker: str, record: ChangeRecord, now: float, *, overwrite: bool = False
     ) -> None:
         body = _dumps(
-            {"key": record.key, "seq": record.seq, "job_key": record.job_key, "written_at": now},
+            {"key": record.key, "seq": record.seq, "job_key": record.job_key, "written_at": now,
+             "version": record.version},
             what="open marker",
         )
         if overwrite:

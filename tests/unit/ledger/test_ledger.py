@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 from typing import Any
@@ -464,6 +466,52 @@ def test_ledger_replay_in_progress_marker_survives_a_repair(tmp_path: Any, clock
     assert ledger.open_changes(JOB) == []
     assert store.list(index) == []
     assert ledger.get(record.key).state is ChangeState.DEAD_LETTERED  # type: ignore[union-attr]
+
+
+def test_ledger_replay_marker_of_a_replayer_whose_clock_is_behind_survives_a_repair(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    # GIVEN a change dead-lettered by an instance, then replayed by one whose clock is behind by
+    # more than the grace; the replay dies after its marker, before the pending version
+    store, closer = _crashing_ledger(tmp_path, clock)
+    record = _record(closer, "t1")
+    closer.transition(record, ChangeState.DEAD_LETTERED)
+    behind = FakeClock(clock() - 600)
+    replayer = Ledger(store, clock=behind, marker_grace_seconds=60)
+    store.crash_prefix = f"changes/{record.key}/"
+    with pytest.raises(SimulatedCrashError):
+        replayer.replay(record.key)
+    store.crash_prefix = None
+    index = f"open/{escape_segment(JOB)}/"
+    # WHEN a pass of that instance repairs the index within the grace (the marker's stamp is older
+    # than the closing's, by the two writers' clocks)
+    assert replayer.open_changes(JOB) == []
+    # THEN the marker stays: it opens a version after the record's latest, a reopening in progress
+    assert len(store.list(index)) == 1
+    # AND once the replay is done the change is open exactly once
+    replayed = replayer.replay(record.key)
+    assert replayer.open_changes(JOB) == [replayed]
+
+
+def test_ledger_marker_without_its_version_is_repaired_by_the_writers_stamps(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    # GIVEN a closed change whose open marker an earlier release wrote (no `version` in it),
+    # stamped before the closing: the closing died before deleting it
+    store, ledger = _crashing_ledger(tmp_path, clock)
+    record = _record(ledger, "t1")
+    marker = f"open/{escape_segment(JOB)}/{record.seq}"
+    store.put(marker, json.dumps({"key": record.key, "seq": record.seq, "job_key": JOB,
+                                  "written_at": record.created_at}).encode())
+    store.crash_prefix = "closed/"
+    clock.advance(5)
+    with pytest.raises(SimulatedCrashError):
+        ledger.transition(record, ChangeState.APPLIED)
+    store.crash_prefix = None
+    # WHEN the index is read THEN the marker goes at once, as before markers said their version
+    assert ledger.open_changes(JOB) == []
+    assert store.list(f"open/{escape_segment(JOB)}/") == []
+    assert len(store.list("closed/")) == 1
 
 
 # ---------------------------------------------------------------- prune and full scans
