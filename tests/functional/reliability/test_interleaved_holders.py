@@ -1,0 +1,359 @@
+"""Lease holders, intake, replay and prune interleaved at every point, through the real handler.
+
+Layout-independent on purpose (issue 12.10: the ledger's layout is being replaced): each test
+drives `App` against the emulator over 127.0.0.1 with the ledger on its OSS, stops one instance
+right before its N-th store write (or DTS call, or retry back-off) for every N of an
+uninterrupted run, lets other instances act, then lets it go on. Nothing here names a ledger
+object; the verdict is read from what an operator and DTS see:
+- DTS: every carried-out ModifyDtsJob's DbList (the emulator's call log) and the job's final
+  list. No change here removes anything, so in call order no list may drop an object the
+  initial list or an earlier accepted call had (a stale holder's list landing after a newer one),
+  and the final list holds every object of every change;
+- `dts-change history <job> --json`: every change applied (or dead-lettered where the test says
+  so), none left open; `dts-change status --json`: settled, no open change;
+- the bucket: every change id still named by some object under the ledger's prefix.
+A "stall" is a holder outliving its lease: the world's clocks (the emulator's, which stamps
+OSS `Date`/`Last-Modified`, and every instance's wall and monotonic clocks) jump past the lease
+while it is stopped, as after a long GC pause or a retry back-off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
+from dts_change.core.dblist import DbList, ObjectRef
+from dts_change.core.errors import DtsChangeError
+from tests.functional.reliability.checks import carried_out, lost_objects
+from tests.harness import BUCKET, JOB_KEY, TIMER, LocalDeployment, fc_context, manual_change, oss_deployment, seed_state
+
+LEASE = 60.0
+STALL = LEASE + 2.0  # OSS time stamps have 1 s resolution
+STORE_WRITES = frozenset({"put_if_absent", "put_if_absent_tagged", "put", "delete", "delete_many"})
+DTS_CALLS = frozenset({"describe_dts_job_detail", "modify_dts_job"})
+LEDGER_PREFIX = "dts-change/ledger/"
+
+
+class World:
+    """Shared time: the emulator's clock and every instance's clocks, moved together by `jump`."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def jump(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class Hooked:
+    """`inner` (the ledger's store or the DTS client) running `action` once, right before its
+    `at`-th call of one of `names` (counted from 1; 0 never fires). `calls` names each call."""
+
+    def __init__(self, inner: Any, names: frozenset[str], at: int = 0, action: Callable[[], None] | None = None) -> None:
+        self._inner = inner
+        self._names = names
+        self.at = at
+        self.action = action
+        self.calls: list[str] = []
+        self.fired = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in self._names:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            first = args[0] if args else ""
+            self.calls.append(f"{name} {first if isinstance(first, str) else list(first)[:1]}")
+            if len(self.calls) == self.at and not self.fired and self.action is not None:
+                self.fired = True
+                self.action()
+            return attr(*args, **kwargs)
+
+        return call
+
+
+class Site:
+    """One deployment (emulator, ledger on its OSS) whose instances share a `World`."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.deploy: LocalDeployment = oss_deployment(
+            tmp_path, seed_state(), DTS_CHANGE_LEASE_SECONDS=str(int(LEASE)), **env)
+        self.world = World()
+        self.deploy.server.core.clock = self.world.time
+        self.initial = self.deploy.db_list()
+        self.wanted: dict[str, list[str]] = {}
+        """Change id -> the objects it adds (what DTS must end up listing)."""
+
+    def instance(self, *, skew: float = 0.0, sleep: Callable[[float], None] | None = None) -> App:
+        """A new FC instance; its wall clock `skew` seconds off the world's."""
+        app = App(Settings.from_env(self.deploy.env, cwd=self.deploy.tmp_path),
+                  clock=lambda: self.world.time() + skew, sleep=sleep or (lambda _s: None))
+        app.ledger.monotonic = self.world.monotonic
+        app.check_stores(fc_context())  # its probe writes are not the pass's
+        return app
+
+    def send(self, app: App, number: int) -> dict[str, Any]:
+        """Change `change-NN` (adds shop.t_NN) through the handler, as an event."""
+        change_id = f"change-{number:02d}"
+        self.wanted[change_id] = [f"shop.t_{number:02d}"]
+        return app.handle(json.dumps(manual_change(change_id, add=self.wanted[change_id])), fc_context())
+
+    def backlog(self, recorder: App, numbers: Iterable[int]) -> None:
+        """Changes recorded while the job is busy: all pending, none submitted."""
+        self.deploy.set_job(status="Modifying")
+        for number in numbers:
+            self.send(recorder, number)
+        self.deploy.set_job(status="Synchronizing")
+
+    def settle(self, app: App, passes: int = 12) -> None:
+        for _ in range(passes):
+            if not app.ledger.jobs_with_open_changes():
+                return
+            app.handle(TIMER, fc_context())
+
+    def stop(self) -> None:
+        self.deploy.stop()
+
+
+def tolerant(app: App, event: str = TIMER) -> None:
+    """An invocation whose failure FC would retry: a `DtsChangeError` is allowed to escape."""
+    try:
+        app.handle(event, fc_context())
+    except DtsChangeError:
+        pass
+
+
+class Operator:
+    """The CLI as an operator runs it, on the deployment's environment."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        self.monkeypatch = monkeypatch
+        self.capsys = capsys
+
+    def run(self, site: Site, *argv: str) -> tuple[int, Any]:
+        from dts_change.app import cli  # noqa: PLC0415
+
+        for name, value in site.deploy.env.items():
+            self.monkeypatch.setenv(name, value)
+        self.capsys.readouterr()
+        code = cli.main([*argv, "--json"])
+        out = self.capsys.readouterr().out
+        return code, json.loads(out)
+
+    def states(self, site: Site) -> dict[str, str]:
+        _code, entries = self.run(site, "history", JOB_KEY)
+        return {e["change_id"]: e["state"] for e in entries}
+
+
+def verdict(site: Site, operator: Operator, *, dead: Iterable[str] = (), may_be_pruned: Iterable[str] = ()) -> dict[str, Any]:
+    """Everything that does not hold, from DTS's call log, the CLI and the bucket (empty: all good).
+
+    `dead`: changes that must end dead-lettered (with an active dead letter); `may_be_pruned`:
+    changes the ledger may have forgotten since (their objects must still be in DTS's list)."""
+    dead, pruned = set(dead), set(may_be_pruned)
+    deploy = site.deploy
+    calls = carried_out(deploy.server.calls())
+    final = deploy.db_list()
+    found: dict[str, Any] = {}
+    dropped = lost_objects(site.initial, calls, final, [])
+    if dropped:
+        found["an accepted list dropped objects of an earlier one"] = dropped
+    sent = [DbList.from_user(c.db_list) for c in calls if c.db_list is not None]
+    final_list = DbList.from_user(final)
+    missing, never_sent = [], []
+    for change_id, names in site.wanted.items():
+        if change_id in dead:
+            continue
+        for name in names:
+            db, _, table = name.partition(".")
+            ref = ObjectRef(db, table)
+            if not final_list.covers(ref):
+                missing.append(f"{change_id}: {name}")
+            if not any(s.covers(ref) for s in sent):
+                never_sent.append(f"{change_id}: {name}")
+    if missing:
+        found["final DbList lacks"] = missing
+    if never_sent:
+        found["no accepted ModifyDtsJob carried"] = never_sent
+    states = operator.states(site)
+    expected = {c: ("dead_lettered" if c in dead else "applied") for c in site.wanted}
+    if states != {c: s for c, s in expected.items() if c in states or c not in pruned}:
+        found["history"] = {"shown": states, "expected": expected}
+    code, view = operator.run(site, "status")
+    open_changes = [c["change_id"] for job in view["jobs"] for c in job["open_changes"]]
+    letters = sorted(d["change_id"] for job in view["jobs"] for d in job["dead_letters"])
+    if open_changes or letters != sorted(dead) or (code == 0) != (not dead):
+        found["status"] = {"exit": code, "open": open_changes, "dead letters": letters}
+    bucket = deploy.server.get_state()["buckets"][BUCKET]
+    ledger_text = "\n".join(str(v) for k, v in bucket.items() if k.startswith(LEDGER_PREFIX))
+    untraced = [c for c in site.wanted if c not in pruned and f'"{c}"' not in ledger_text]
+    if untraced:
+        found["no ledger object names"] = untraced
+    return found
+
+
+def writes_of(run: Callable[[Hooked], None], make: Callable[[], tuple[Site, App]], names: frozenset[str]) -> int:
+    """How many of `names` calls the instance `make` returns makes in `run`, uninterrupted."""
+    site, app = make()
+    try:
+        counter = Hooked(app.ledger.store if names is STORE_WRITES else app.dts, names)
+        run(counter)
+        return len(counter.calls)
+    finally:
+        site.stop()
+
+
+# ---------------------------------------------------------------------- 1. a stalled holder
+
+
+def _takeover(site: Site, next_number: int) -> Callable[[], None]:
+    """What happens while the stalled holder sleeps: its lease ends, a new instance takes the job
+    and applies everything (submit, confirm, close), then a new change arrives (its event's pass
+    submits it: open when the stalled holder wakes)."""
+
+    def act() -> None:
+        site.world.jump(STALL)
+        other = site.instance()
+        site.settle(other)
+        site.send(other, next_number)
+
+    return act
+
+
+def _finish(site: Site) -> None:
+    """A cold instance's timer passes (the stalled holder's lease long over)."""
+    site.world.jump(STALL)
+    site.settle(site.instance())
+
+
+@pytest.mark.parametrize("kind", ["submitting", "confirming"])
+@pytest.mark.parametrize("where", ["after-reading", "in-retry-back-off"])
+def test_a_holder_stalled_past_its_lease_wakes_after_the_next_holder_applied_everything_and_a_change_arrived(
+    tmp_path: Path, kind: str, where: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = Site(tmp_path)
+    try:
+        # GIVEN two changes pending (or, for a confirming pass, submitted and not yet confirmed)
+        site.backlog(site.instance(), [1, 2])
+        if kind == "confirming":
+            site.instance().handle(TIMER, fc_context())
+        takeover = _takeover(site, 3)
+        if where == "after-reading":
+            # WHEN holder A, having read the open changes under its lease, stalls before its
+            # first DTS call (nothing written yet) ...
+            holder = site.instance()
+            hooked = Hooked(holder.dts, DTS_CALLS, 1, takeover)
+            holder.dts = hooked
+        else:
+            # ... or stalls in the back-off after a throttled DescribeDtsJobDetail
+            fired: list[bool] = []
+
+            def sleep(_seconds: float) -> None:
+                if not fired:
+                    fired.append(True)
+                    takeover()
+
+            holder = site.instance(sleep=sleep)
+            site.deploy.server.add_fault({"service": "dts", "action": "DescribeDtsJobDetail",
+                                          "code": "Throttling.User", "httpStatus": 400, "count": 1})
+        # ... and performs its remaining writes when it wakes
+        tolerant(holder)
+        assert (hooked.fired if where == "after-reading" else fired), "the stall never happened"
+        _finish(site)
+        # THEN every change is applied, DTS never got an older list after a newer one
+        assert verdict(site, Operator(monkeypatch, capsys)) == {}
+    finally:
+        site.stop()
+
+
+# ---------------------------------------------------------------------- 2. at every store write
+
+
+def _stalled_run(tmp_path: Path, at: int, action_for: Callable[[Site], Callable[[], None]]) -> tuple[Site, Hooked]:
+    """Two changes recorded, then holder A's timer passes with `action_for(site)` run right
+    before A's `at`-th store write; A goes on with that pass and stops (0: A settles alone)."""
+    site = Site(tmp_path)
+    site.backlog(site.instance(), [1, 2])
+    holder = site.instance()
+    hooked = Hooked(holder.ledger.store, STORE_WRITES, at, action_for(site))
+    holder.ledger.store = hooked
+    for _ in range(6):
+        if hooked.fired or not holder.ledger.jobs_with_open_changes():
+            break
+        tolerant(holder)
+    return site, hooked
+
+
+def _every_write(tmp_path: Path, action_for: Callable[[Site], Callable[[], None]],
+                 check: Callable[[Site], dict[str, Any]]) -> tuple[int, dict[int, Any]]:
+    reference, counted = _stalled_run(tmp_path / "reference", 0, action_for)
+    reference.stop()
+    total = len(counted.calls)
+    problems: dict[int, Any] = {}
+    for at in range(1, total + 1):
+        site, hooked = _stalled_run(tmp_path / f"at-{at}", at, action_for)
+        try:
+            assert hooked.fired, (at, hooked.calls)
+            found = check(site)
+            if found:
+                problems[at] = {"stalled before": hooked.calls[at - 1], **found}
+        finally:
+            site.stop()
+    return total, problems
+
+
+def test_a_holder_stalled_past_its_lease_before_each_of_its_store_writes_hides_and_undoes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    operator = Operator(monkeypatch, capsys)
+
+    def check(site: Site) -> dict[str, Any]:
+        _finish(site)
+        return verdict(site, operator)
+
+    total, problems = _every_write(tmp_path, lambda site: _takeover(site, 3), check)
+    assert total >= 8
+    assert problems == {}, json.dumps(problems, default=str)[:4000]
+
+
+# ---------------------------------------------------------------------- 3. intake during a pass
+
+
+def test_a_change_arriving_before_any_write_of_a_pass_is_neither_closed_nor_hidden_by_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    operator = Operator(monkeypatch, capsys)
+
+    def arrive(site: Site) -> Callable[[], None]:
+        def act() -> None:
+            # Another instance takes a new change while A holds the lease (its own pass: lease-held)
+            site.send(site.instance(), 3)
+
+        return act
+
+    def check(site: Site) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        # Right after A's pass: the new change is open, or applied with its object listed
+        state = operator.states(site).get("change-03")
+        listed = DbList.from_user(site.deploy.db_list()).covers(ObjectRef("shop", "t_03"))
+        if state not in ("pending", "submitted") and not (state == "applied" and listed):
+            found["after the pass"] = {"change-03": state, "listed": listed}
+        site.settle(site.instance())
+        return {**found, **verdict(site, operator)}
+
+    total, problems = _every_write(tmp_path, arrive, check)
+    assert total >= 8
+    assert problems == {}, json.dumps(problems, default=str)[:4000]
