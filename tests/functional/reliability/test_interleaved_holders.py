@@ -19,7 +19,9 @@ while it is stopped, as after a long GC pause or a retry back-off.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,12 +29,22 @@ from typing import Any
 
 import pytest
 
+from dts_change.app import cli
 from dts_change.app.handler import App
 from dts_change.app.settings import Settings
 from dts_change.core.dblist import DbList, ObjectRef
 from dts_change.core.errors import DtsChangeError
 from tests.functional.reliability.checks import carried_out, lost_objects
-from tests.harness import BUCKET, JOB_KEY, TIMER, LocalDeployment, fc_context, manual_change, oss_deployment, seed_state
+from tests.harness import (
+    BUCKET,
+    JOB_KEY,
+    TIMER,
+    LocalDeployment,
+    fc_context,
+    manual_change,
+    oss_deployment,
+    seed_state,
+)
 
 LEASE = 60.0
 STALL = LEASE + 2.0  # OSS time stamps have 1 s resolution
@@ -58,12 +70,15 @@ class World:
 
 
 class Hooked:
-    """`inner` (the ledger's store or the DTS client) running `action` once, right before its
-    `at`-th call of one of `names` (counted from 1; 0 never fires). `calls` names each call."""
+    """`inner` (a store or the DTS client) running `action` once, right before the `at`-th call
+    of one of `names` (counted from 1; 0 never fires). Wrappers built with the same `shared` one
+    count together (`calls` names each call)."""
 
-    def __init__(self, inner: Any, names: frozenset[str], at: int = 0, action: Callable[[], None] | None = None) -> None:
+    def __init__(self, inner: Any, names: frozenset[str], at: int = 0, action: Callable[[], None] | None = None,
+                 *, shared: Hooked | None = None) -> None:
         self._inner = inner
         self._names = names
+        self._counter = shared._counter if shared is not None else self
         self.at = at
         self.action = action
         self.calls: list[str] = []
@@ -73,13 +88,14 @@ class Hooked:
         attr = getattr(self._inner, name)
         if name not in self._names:
             return attr
+        counter = self._counter
 
         def call(*args: Any, **kwargs: Any) -> Any:
             first = args[0] if args else ""
-            self.calls.append(f"{name} {first if isinstance(first, str) else list(first)[:1]}")
-            if len(self.calls) == self.at and not self.fired and self.action is not None:
-                self.fired = True
-                self.action()
+            counter.calls.append(f"{name} {first if isinstance(first, str) else list(first)[:1]}")
+            if len(counter.calls) == counter.at and not counter.fired and counter.action is not None:
+                counter.fired = True
+                counter.action()
             return attr(*args, **kwargs)
 
         return call
@@ -130,10 +146,8 @@ class Site:
 
 def tolerant(app: App, event: str = TIMER) -> None:
     """An invocation whose failure FC would retry: a `DtsChangeError` is allowed to escape."""
-    try:
+    with contextlib.suppress(DtsChangeError):
         app.handle(event, fc_context())
-    except DtsChangeError:
-        pass
 
 
 class Operator:
@@ -144,8 +158,6 @@ class Operator:
         self.capsys = capsys
 
     def run(self, site: Site, *argv: str) -> tuple[int, Any]:
-        from dts_change.app import cli  # noqa: PLC0415
-
         for name, value in site.deploy.env.items():
             self.monkeypatch.setenv(name, value)
         self.capsys.readouterr()
@@ -356,4 +368,260 @@ def test_a_change_arriving_before_any_write_of_a_pass_is_neither_closed_nor_hidd
 
     total, problems = _every_write(tmp_path, arrive, check)
     assert total >= 8
+    assert problems == {}, json.dumps(problems, default=str)[:4000]
+
+
+# ---------------------------------------------------------------------- 4. replay, pass and prune
+
+RETENTION = 60.0
+PRUNER_AHEAD = RETENTION + 60.0
+"""The racing instance's clock is ahead by more than the retention (so its prune takes the
+dead-lettered change and the applied one) and less than any lease or grace."""
+
+
+def _dead_lettered(tmp_path: Path) -> Site:
+    """change-01 applied, change-02 dead-lettered (DTS refused it once, for good)."""
+    site = Site(tmp_path, DTS_CHANGE_RETENTION_SECONDS=str(int(RETENTION)))
+    app = site.instance()
+    site.send(app, 1)
+    site.settle(app)
+    site.deploy.server.add_fault({"service": "dts", "action": "ModifyDtsJob", "code": "InvalidParameter",
+                                  "message": "refused", "count": 1})
+    site.send(app, 2)
+    site.settle(app)
+    assert {d.change_id for d in app.dead_letters.list()} == {"change-02"}
+    return site
+
+
+def _replay(operator: Operator, site: Site, app: App) -> None:
+    """`dts-change dlq replay` of change-02's dead letter, on `app` (its stores maybe hooked)."""
+    operator.monkeypatch.setattr(cli, "build_app", lambda *_a, **_k: app)
+    try:
+        code, _out = operator.run(site, "dlq", "replay", "change-02")
+    finally:
+        operator.monkeypatch.undo()
+    assert code == 0
+
+
+def _race(tmp_path: Path, operator: Operator, at: int, *, hook_replay: bool, ahead: float) -> tuple[Site, Hooked]:
+    """The replay and a timer pass + prune of an instance whose clock is ahead: the one hooked
+    (`hook_replay`: the replay's) stops before its `at`-th store write while the other runs."""
+    site = _dead_lettered(tmp_path)
+    replayer, racer = site.instance(), site.instance(skew=ahead)
+    hooked_app = replayer if hook_replay else racer
+    if hook_replay:
+        action = lambda: tolerant(racer)  # noqa: E731
+    else:
+        action = lambda: _replay(operator, site, replayer)  # noqa: E731
+    first = Hooked(hooked_app.ledger.store, STORE_WRITES, at, action)
+    hooked_app.ledger.store = first
+    hooked_app.dead_letters.store = Hooked(hooked_app.dead_letters.store, STORE_WRITES, shared=first)
+    if hook_replay:
+        _replay(operator, site, replayer)
+    else:
+        tolerant(racer)
+    return site, first
+
+
+@pytest.mark.parametrize("hook_replay", [True, False], ids=["replay-stopped", "pass-and-prune-stopped"])
+def test_a_replay_racing_a_pass_and_a_prune_at_each_write_is_applied_and_shown(
+    tmp_path: Path, hook_replay: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _replay_race(tmp_path, Operator(monkeypatch, capsys), hook_replay=hook_replay, ahead=PRUNER_AHEAD)
+
+
+def _replay_race(tmp_path: Path, operator: Operator, *, hook_replay: bool, ahead: float) -> None:
+    reference, counted = _race(tmp_path / "reference", operator, 0, hook_replay=hook_replay, ahead=ahead)
+    reference.stop()
+    total = len(counted.calls)
+    assert total >= 2, counted.calls
+    problems: dict[int, Any] = {}
+    for at in range(1, total + 1):
+        site, hooked = _race(tmp_path / f"at-{at}", operator, at, hook_replay=hook_replay, ahead=ahead)
+        try:
+            assert hooked.fired, (at, hooked.calls)
+            # THEN the replayed change is applied by the next passes and no longer dead-lettered
+            site.settle(site.instance())
+            found = verdict(site, operator, may_be_pruned={"change-01"})
+            bucket = site.deploy.server.get_state()["buckets"][BUCKET]
+            if not any("_replayed/" in k and "change-02" in str(v) for k, v in bucket.items()):
+                found["no replayed dead letter in the bucket"] = sorted(k for k in bucket if "dead-letter" in k)
+            if found:
+                problems[at] = {"stopped before": hooked.calls[at - 1], **found}
+        finally:
+            site.stop()
+    assert problems == {}, json.dumps(problems, default=str)[:4000]
+
+
+# ---------------------------------------------------------------------- 5. clocks skewed past the lease
+
+SKEW = 400.0
+"""More than the default lease (300 s) and than the test's (60 s)."""
+
+
+def _skewed_intake(tmp_path: Path, at: int) -> tuple[Site, Hooked]:
+    """Instances S (the world's clock) and F (SKEW ahead). F records change-01; S records
+    change-02 and stops before its `at`-th store write while F records change-03 and runs a
+    timer pass; then S goes on."""
+    site = Site(tmp_path)
+    slow, fast = site.instance(), site.instance(skew=SKEW)
+    site.send(fast, 1)
+
+    def act() -> None:
+        site.send(fast, 3)
+        tolerant(fast)
+
+    hooked = Hooked(slow.ledger.store, STORE_WRITES, at, act)
+    slow.ledger.store = hooked
+    site.send(slow, 2)
+    return site, hooked
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "FINDING on main: Ledger.record writes the open marker, then version 0; an instance whose clock is "
+    "ahead by more than marker_grace_seconds (300 s) lists the job's index in between, finds a marker "
+    "with no record and deletes it as old (_drop_marker_if_old compares its own clock with the writer's "
+    "written_at). Version 0 then lands with no marker: change-02 stays pending, listed by no job, so no "
+    "pass ever submits it and max age never dead-letters it (`status` shows it open; stopped before the "
+    "second write, the record's creation; every other stop point passes)"))
+def test_instances_with_clocks_skewed_past_the_lease_lose_no_change_recorded_at_any_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    operator = Operator(monkeypatch, capsys)
+    reference, counted = _skewed_intake(tmp_path / "reference", 0)
+    reference.stop()
+    total = len(counted.calls)
+    problems: dict[int, Any] = {}
+    for at in range(1, total + 1):
+        site, hooked = _skewed_intake(tmp_path / f"at-{at}", at)
+        try:
+            assert hooked.fired, (at, hooked.calls)
+            # THEN timer passes of both instances, taking turns, apply all three
+            slow, fast = site.instance(), site.instance(skew=SKEW)
+            for _ in range(6):
+                site.settle(fast, passes=1)
+                site.settle(slow, passes=1)
+            found = verdict(site, operator)
+            if found:
+                problems[at] = {"stopped before": hooked.calls[at - 1], **found}
+        finally:
+            site.stop()
+    assert problems == {}, json.dumps(problems, default=str)[:4000]
+
+
+@pytest.mark.parametrize("ahead", [SKEW, -SKEW], ids=["taker-ahead", "taker-behind"])
+def test_a_stalled_holder_and_a_taker_whose_clock_is_off_by_more_than_the_lease_apply_everything(
+    tmp_path: Path, ahead: float, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = Site(tmp_path)
+    try:
+        # GIVEN two changes pending, recorded by an instance whose clock is off
+        site.backlog(site.instance(skew=ahead), [1, 2])
+        holder = site.instance()
+
+        def takeover() -> None:
+            # WHEN the holder stalls past its lease after reading and the other instance takes over
+            site.world.jump(STALL)
+            other = site.instance(skew=ahead)
+            site.settle(other)
+            site.send(other, 3)
+
+        holder.dts = Hooked(holder.dts, DTS_CALLS, 1, takeover)
+        tolerant(holder)
+        # ... and the stale holder, waking, makes another pass on its own clock
+        site.send(holder, 4)
+        _finish(site)
+        # THEN all four are applied, none hidden, no list older than an accepted one
+        assert verdict(site, Operator(monkeypatch, capsys)) == {}
+    finally:
+        site.stop()
+
+
+@pytest.mark.parametrize("hook_replay", [True, False], ids=["replay-stopped", "pass-and-prune-stopped"])
+def test_a_replay_racing_a_pass_of_an_instance_whose_clock_is_ahead_past_the_lease_is_applied_and_shown(
+    tmp_path: Path, hook_replay: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _replay_race(tmp_path, Operator(monkeypatch, capsys), hook_replay=hook_replay, ahead=SKEW)
+
+
+def _nested_race(tmp_path: Path, operator: Operator, replay_at: int, pass_at: int, ahead: float) -> tuple[Site, Hooked, Hooked]:
+    """The replay stops before its `replay_at`-th store write (its reads
+    done); meanwhile the instance `ahead` runs a timer pass + prune, which stops before its
+    `pass_at`-th store write while the replay finishes; then the pass goes on."""
+    site = _dead_lettered(tmp_path)
+    replayer, racer = site.instance(), site.instance(skew=ahead)
+    stopped, resume, done = threading.Event(), threading.Event(), threading.Event()
+
+    def pause() -> None:
+        stopped.set()
+        resume.wait(10)
+
+    def finish_replay() -> None:
+        resume.set()
+        done.wait(10)
+
+    first = Hooked(replayer.ledger.store, STORE_WRITES, replay_at, pause)
+    replayer.ledger.store = first
+    replayer.dead_letters.store = Hooked(replayer.dead_letters.store, STORE_WRITES, shared=first)
+    second = Hooked(racer.ledger.store, STORE_WRITES, pass_at, finish_replay)
+    racer.ledger.store = second
+    racer.dead_letters.store = Hooked(racer.dead_letters.store, STORE_WRITES, shared=second)
+    codes: list[int] = []
+
+    def replay() -> None:
+        # What `dts-change dlq replay` writes before its own pass: the ledger's replay, then the
+        # dead letter set aside (its pass is one like any other, raced by the other tests)
+        try:
+            letter = next(d for d in replayer.dead_letters.list() if d.change_id == "change-02")
+            replayer.ledger.replay(letter.key, dead_letter=letter)
+            replayer.dead_letters.mark_replayed(letter.dl_id)
+            codes.append(0)
+        finally:
+            done.set()
+            stopped.set()
+
+    worker = threading.Thread(target=replay, daemon=True)
+    worker.start()
+    stopped.wait(10)
+    tolerant(racer)
+    resume.set()
+    worker.join(10)
+    assert codes == [0] and not worker.is_alive()
+    return site, first, second
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "FINDING on main: the replay writes the open marker, then the pending version, then the marker "
+    "again; a pass of an instance whose clock is ahead by more than marker_grace_seconds (300 s) that "
+    "read the marker and the still dead-lettered record in between takes the marker for a leftover of "
+    "the closing (_finish_closing(repair=True): its own clock minus the replayer's written_at is past "
+    "the grace) and deletes it after the replay re-wrote it: change-02 stays pending, listed by no "
+    "job, never submitted (replay stopped before its version write, pass before its closed/ marker or "
+    "the delete of the open marker; every other pair passes)"))
+def test_a_pass_and_prune_of_an_instance_ahead_past_the_grace_interleaved_inside_a_replay_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    operator = Operator(monkeypatch, capsys)
+    ahead = SKEW
+    reference, counted, _ = _nested_race(tmp_path / "reference", operator, 0, 0, ahead)
+    reference.stop()
+    problems: dict[str, Any] = {}
+    runs = 0
+    for replay_at in range(1, len(counted.calls) + 1):
+        for pass_at in range(1, 40):
+            site, first, second = _nested_race(tmp_path / f"at-{replay_at}-{pass_at}", operator, replay_at, pass_at, ahead)
+            runs += 1
+            try:
+                site.settle(site.instance())
+                # Both may be pruned by the instance ahead (its clock is past their retention)
+                found = verdict(site, operator, may_be_pruned={"change-01", "change-02"})
+                if found:
+                    problems[f"{replay_at}/{pass_at}"] = {
+                        "replay stopped before": first.calls[replay_at - 1] if first.fired else None,
+                        "pass stopped before": second.calls[pass_at - 1] if second.fired else None, **found}
+            finally:
+                site.stop()
+            if not second.fired:
+                break  # past the pass's last write
+    assert runs >= 4
     assert problems == {}, json.dumps(problems, default=str)[:4000]
