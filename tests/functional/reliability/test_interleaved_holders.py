@@ -239,16 +239,22 @@ def writes_of(run: Callable[[Hooked], None], make: Callable[[], tuple[Site, App]
 
 
 def _takeover(site: Site, next_number: int, *, full: bool = True) -> Callable[[], None]:
-    """What happens while the stalled holder sleeps: its lease ends, a new instance takes the job
-    and applies everything (submit, confirm, close; `full=False`: one pass, which submits and
-    leaves the changes open), then a new change arrives (its event's pass submits it: open when
-    the stalled holder wakes)."""
+    """What happens while the stalled holder sleeps: its lease ends; a change it never read
+    arrives (`next_number`), whose event's pass takes the lease and submits it with the others
+    (a list the stalled holder's differs from, so DTS cannot take the stale one for a retry of
+    it); that instance's timer passes apply everything (`full=False`: none, the changes stay
+    submitted); then one more change arrives and stays open (with `full=False` its event finds
+    the job just seen busy and only records it)."""
 
     def act() -> None:
         site.world.jump(STALL)
         other = site.instance()
-        site.settle(other, passes=12 if full else 1)
         site.send(other, next_number)
+        if full:
+            site.settle(other)
+        else:
+            other.busy_seen[JOB_KEY] = time.monotonic()
+        site.send(other, next_number + 1)
 
     return act
 
