@@ -532,13 +532,6 @@ def _skewed_intake(tmp_path: Path, at: int) -> tuple[Site, Hooked]:
     return site, hooked
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING on main: Ledger.record writes the open marker, then version 0; an instance whose clock is "
-    "ahead by more than marker_grace_seconds (300 s) lists the job's index in between, finds a marker "
-    "with no record and deletes it as old (_drop_marker_if_old compares its own clock with the writer's "
-    "written_at). Version 0 then lands with no marker: change-02 stays pending, listed by no job, so no "
-    "pass ever submits it and max age never dead-letters it (`status` shows it open; stopped before the "
-    "second write, the record's creation; every other stop point passes)"))
 def test_instances_with_clocks_skewed_past_the_lease_lose_no_change_recorded_at_any_point(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -645,14 +638,6 @@ def _nested_race(tmp_path: Path, operator: Operator, replay_at: int, pass_at: in
     return site, first, second
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING on main: the replay writes the open marker, then the pending version, then the marker "
-    "again; a pass of an instance whose clock is ahead by more than marker_grace_seconds (300 s) that "
-    "read the marker and the still dead-lettered record in between takes the marker for a leftover of "
-    "the closing (_finish_closing(repair=True): its own clock minus the replayer's written_at is past "
-    "the grace) and deletes it after the replay re-wrote it: change-02 stays pending, listed by no "
-    "job, never submitted (replay stopped before its version write, pass before its closed/ marker or "
-    "the delete of the open marker; every other pair passes)"))
 def test_a_pass_and_prune_of_an_instance_ahead_past_the_grace_interleaved_inside_a_replay_lose_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
