@@ -249,9 +249,10 @@ def render(result: dict[str, Any], args: argparse.Namespace, misses: list[str]) 
         "the latest read), writes one per change it submits and three per change it confirms (the "
         "applied version, the `closed/` marker, the open marker deleted); prune reads two per change and "
         "deletes up to 250 changes in two DeleteMultipleObjects calls. Getting under 0.5 per change "
-        "needs one ledger object per submission instead of one per change and transition: an attempt "
-        "(wip/issue-12-batch-ledger.patch) measured 0.01 per change in a warm instance but did not land, "
-        "because a lease holder that outlived its lease could hide a change (wip/README.md)."
+        "needs one ledger object per submission instead of one per change and transition: two attempts "
+        "measured 0.01 per change in a warm instance but did not land (the second one, "
+        "wip/issue-12-sequence-ledger.patch: its reads grow with the job's closed history; "
+        "wip/README.md)."
     )
     lines.append("")
     return "\n".join(lines)
