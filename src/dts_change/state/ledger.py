@@ -549,6 +549,12 @@ class Ledger(LeaseBook, WriteAheadNotes):
             closed, _dumps({"key": record.key, "version": record.version}, what="marker")
         )
         self.store.delete(marker)
+        if repair:
+            # A replay may have reopened the change between our reads and the delete (its last
+            # marker write came before it): read again and put the marker back if so.
+            again = self.get(record.key)
+            if again is not None and again.is_open and again.seq == record.seq:
+                self._write_open_marker(marker, again, self.clock(), overwrite=True)
 
     def _drop_marker_if_old(self, marker: str) -> None:
         aged = self._marker_age(marker)

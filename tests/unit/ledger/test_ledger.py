@@ -492,6 +492,39 @@ def test_ledger_replay_marker_of_a_replayer_whose_clock_is_behind_survives_a_rep
     assert replayer.open_changes(JOB) == [replayed]
 
 
+def test_ledger_repair_racing_a_replay_of_the_change_keeps_the_replayed_change_listed(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    # GIVEN a change whose dead-lettering died after its closing version, before the open marker
+    # was deleted (the leftover marker a repair finishes)
+    store, ledger = _crashing_ledger(tmp_path, clock)
+    record = _record(ledger, "t1")
+    store.crash_prefix = f"open/{escape_segment(JOB)}/"
+    store.crash_on = ("delete",)
+    with pytest.raises(SimulatedCrashError):
+        ledger.transition(record, ChangeState.DEAD_LETTERED)
+    store.crash_on = ("put_if_absent", "put", "delete")
+    replayed: list[ChangeRecord] = []
+    replayer = Ledger(store, clock=clock, marker_grace_seconds=60)
+    original = store.put_if_absent
+
+    def replay_before_the_repair_writes(key: str, data: bytes) -> bool:
+        if key.startswith("closed/") and not replayed:
+            # the repair read the closed record and the old marker; the operator's replay runs now
+            replayed.append(replayer.replay(record.key))
+        return original(key, data)
+
+    store.put_if_absent = replay_before_the_repair_writes  # type: ignore[method-assign]
+    clock.advance(61)
+    # WHEN a pass repairs the index while the replay runs between its reads and its writes
+    ledger.open_changes(JOB)
+    store.put_if_absent = original  # type: ignore[method-assign]
+    # THEN the replayed change is open AND listed (a pass finds it), not hidden
+    assert replayed and replayed[0].state is ChangeState.PENDING
+    assert ledger.get(record.key).state is ChangeState.PENDING  # type: ignore[union-attr]
+    assert [r.key for r in ledger.open_changes(JOB)] == [record.key]
+
+
 def test_ledger_marker_without_its_version_is_repaired_by_the_writers_stamps(
     tmp_path: Any, clock: FakeClock
 ) -> None:
