@@ -166,12 +166,11 @@ class LeaseBook:
         if tag is not None and list_tagged is not None:
             # One listing instead of two reads: no later generation, and ours is still the object
             # we wrote (its ETag, the MD5 of bytes that hold our random token, as PutObject gave it).
-            listed: list[tuple[str, str | None]] = list_tagged(folder)
-            ours = self._lease_key(folder, lease.generation)[len(folder) :]
-            later = [n for n in (_parse_version(name[len(folder) :]) for name, _ in listed) if n is not None]
-            if any(n > lease.generation for n in later):
+            listed: dict[str, str | None] = dict(list_tagged(folder))
+            numbers = (_parse_version(name[len(folder) :]) for name in listed)
+            if any(n is not None and n > lease.generation for n in numbers):
                 return False
-            return any(name[len(folder) :] == ours and listed_tag == tag for name, listed_tag in listed)
+            return listed.get(self._lease_key(folder, lease.generation)) == tag
         if self.store.get(self._lease_key(folder, lease.generation + 1)) is not None:
             return False
         stored = self._read_lease(folder, lease.generation)
@@ -226,12 +225,13 @@ class LeaseBook:
             self._prune_generations(folder, below, keep_from=lease.generation)
 
     def _create(self, key: str, data: bytes) -> tuple[bool, str | None]:
-        """Create-if-absent, with the new object's ETag where the store tells it (`TaggedStore`)."""
-        put_tagged = getattr(self.store, "put_if_absent_tagged", None)
-        if put_tagged is None:
+        """Create-if-absent, with the new object's ETag where the store tells it (`TaggedStore`):
+        lease generations here, record versions in the ledger."""
+        put_if_absent_tagged = getattr(self.store, "put_if_absent_tagged", None)
+        if put_if_absent_tagged is None:
             return self.store.put_if_absent(key, data), None
-        created: tuple[bool, str | None] = put_tagged(key, data)
-        return created
+        created, tag = put_if_absent_tagged(key, data)
+        return bool(created), tag if isinstance(tag, str) else None
 
     def _lease_generations(self, folder: str) -> list[int]:
         numbers = (_parse_version(name[len(folder) :]) for name in self.store.list(folder))

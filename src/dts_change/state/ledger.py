@@ -616,12 +616,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
 
     def _create_version(self, key: str, version: int, data: bytes) -> tuple[bool, str | None]:
         """Create-if-absent of a version, and its tag where the store gives one (`TaggedStore`)."""
-        name = self._version_key(key, version)
-        put_if_absent_tagged = getattr(self.store, "put_if_absent_tagged", None)
-        if put_if_absent_tagged is None:
-            return self.store.put_if_absent(name, data), None
-        created, tag = put_if_absent_tagged(name, data)
-        return bool(created), tag if isinstance(tag, str) else None
+        return self._create(self._version_key(key, version), data)
 
     def _read_version(self, key: str, version: int, *, tag: str | None = None) -> ChangeRecord | None:
         """The stored version; with the `tag` the listing gave it, from the bytes this ledger
