@@ -4,7 +4,7 @@ pass, as many as fit in 1 MB; rejected ones are dead-lettered, the rest goes to 
 
 from __future__ import annotations
 
-from ..core.dblist import DbList
+from ..core.dblist import DbList, ObjectRef
 from ..core.errors import (
     DbListTooLargeError,
 )
@@ -33,6 +33,36 @@ def is_foldable(record: ChangeRecord) -> bool:
         last = last_submission(record)
         return bool(last and last.get("confirmed"))
     return False
+
+
+def removals_left_to_fold(
+    current: DbList, remove: tuple[ObjectRef, ...], earlier: list[ChangeSpec]
+) -> tuple[ObjectRef, ...]:
+    """The removals of a change DTS already carried out, as they apply when it is folded again.
+
+    A name listed now came back after the removal (a later change, or a write whose answer was
+    lost) and is not removed a second time. A name not listed stays: an earlier change of this
+    fold may add it again, and ledger order says this removal takes it out (not
+    `remove-not-listed`: it is gone because this change removed it). A database listed now keeps
+    what it lists, but still loses the tables the earlier changes of this fold add to it: dropping
+    the whole name would let an addition that comes before the removal in ledger order land after
+    it (found by fault seed 30 under load: crm.c0 came back after `remove: [crm]`)."""
+    out: list[ObjectRef] = []
+    for ref in remove:
+        if not is_listed(current, ref):
+            out.append(ref)
+            continue
+        entry = current.databases[ref.db]
+        if ref.table is not None or entry.whole:
+            continue
+        listed = entry.table_map()
+        for spec in earlier:
+            added = spec.add.databases.get(ref.db) if spec.add is not None else None
+            for table in added.table_map() if added is not None else ():
+                table_ref = ObjectRef(ref.db, table)
+                if table not in listed and table_ref not in out:
+                    out.append(table_ref)
+    return tuple(out)
 
 
 class FoldStep(SubmitStep):
@@ -75,7 +105,7 @@ class FoldStep(SubmitStep):
         for r in foldable[len(group) :]:
             self._set(r, "pending")
         # Specs are keyed by the record key: change ids may repeat across records.
-        specs = []
+        specs: list[ChangeSpec] = []
         current_digest = list_digest(current) if any(r.removal_intent for r in group) else None
         for r in group:
             spec = requests[r.key].to_change_spec()
@@ -87,11 +117,7 @@ class FoldStep(SubmitStep):
             carried_out = (removal_confirmed(r) or replayed
                            or (intended and r.removal_intent == current_digest))
             if carried_out:
-                # Its removal was carried out; an object listed again since came back later (a
-                # later change, or a write whose answer was lost) and is not removed a second time.
-                # The others stay (an earlier change of this fold may add them again) and are not
-                # listed now because this change removed them: not `remove-not-listed`.
-                remove = tuple(ref for ref in remove if not is_listed(current, ref))
+                remove = removals_left_to_fold(current, remove, specs)
             # With a removal intent but another list now (a write whose answer was lost, then
             # other writes): every name was listed when the intent was noted, so a name missing
             # now is gone (by that write or another) and one still listed is removed as asked.

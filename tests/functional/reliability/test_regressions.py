@@ -317,3 +317,46 @@ def test_a_removal_marked_applied_is_not_undone_by_an_isolation_resend(tmp_path:
         assert final == expected, (states, sorted(final.databases["shop"].table_map()))
     finally:
         deploy.stop()
+
+
+def test_refold_after_lost_answer_keeps_database_removal_cancelling_earlier_additions(
+    busy_deploy: LocalDeployment,
+) -> None:
+    # GIVEN, while the job is busy: add-c0 adds crm.c0, then rm-crm removes staging.tmp_export
+    # and the whole crm database, then add-c2 adds crm.c2 (found by fault seed 30 under load)
+    initial = busy_deploy.db_list()
+    assert "crm" not in initial
+    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
+    for change in (manual_change("add-c0", add=["crm.c0"]),
+                   manual_change("rm-crm", remove=["staging.tmp_export", "crm"]),
+                   manual_change("add-c2", add=["crm.c2"])):
+        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    # WHEN rm-crm's removal phase lands, then the addition phase (crm with c2 only, as ledger
+    # order says) is carried out but every answer to it is lost
+    for _ in range(30):
+        report = busy_deploy.tick()["reconcile"][0]
+        if report.get("phase") == "removal" and report["action"] == "submitted":
+            break
+    else:
+        raise AssertionError("the removal phase was never submitted")
+    busy_deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
+    for _ in range(30):
+        report = busy_deploy.tick()["reconcile"][0]
+        if report["action"] == "retry-later" or (report.get("phase") == "addition" and report["action"] == "aborted"):
+            break
+    else:
+        raise AssertionError("the addition phase never failed")
+    busy_deploy.server.clear_faults()
+    busy_deploy.settle(passes=30)
+    # THEN the refold keeps rm-crm cancelling add-c0 (it comes before it): crm holds c2 only, and
+    # no carried-out ModifyDtsJob ever listed crm.c0
+    final = busy_deploy.db_list()
+    assert set(tables(final, "crm")) == {"c2"}
+    records = busy_deploy.app.ledger.all_records()
+    expected, _ = expected_db_list(initial, records)
+    assert DbList.from_user(final) == expected
+    listed_c0 = [c.seq for c in carried_out(busy_deploy.server.calls())
+                 if c.db_list is not None and "c0" in tables(c.db_list, "crm")]
+    assert listed_c0 == []
+    assert busy_deploy.states() == {"warmup": "applied", "add-c0": "applied", "rm-crm": "applied",
+                                    "add-c2": "applied"}
