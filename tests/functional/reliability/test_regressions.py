@@ -360,3 +360,44 @@ def test_refold_after_lost_answer_keeps_database_removal_cancelling_earlier_addi
     assert listed_c0 == []
     assert busy_deploy.states() == {"warmup": "applied", "add-c0": "applied", "rm-crm": "applied",
                                     "add-c2": "applied"}
+
+
+def _tick_until_lost_answer(deploy: LocalDeployment, phase: str) -> None:
+    """Ticks with every ModifyDtsJob answer lost (the write carried out) until a `phase` write was
+    carried out and its pass gave up; the faults are cleared after."""
+    deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
+    try:
+        for _ in range(30):
+            before = len(carried_out(deploy.server.calls()))
+            report = deploy.tick()["reconcile"][0]
+            if len(carried_out(deploy.server.calls())) > before:
+                assert report.get("phase") == phase, report
+                return
+        raise AssertionError(f"no {phase} phase was carried out")
+    finally:
+        deploy.server.clear_faults()
+
+
+def test_removal_whose_answer_was_lost_does_not_remove_what_a_later_change_added_back(
+    busy_deploy: LocalDeployment,
+) -> None:
+    # GIVEN, while the job is busy: rm-o removes shop.orders and adds crm.c0, then re-add adds
+    # shop.orders back (found by fault seed 99 under load)
+    initial = busy_deploy.db_list()
+    assert "orders" in tables(initial, "shop")
+    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
+    for change in (manual_change("rm-o", remove=["shop.orders"], add=["crm.c0"]),
+                   manual_change("re-add", add=["shop.orders"])):
+        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    # WHEN rm-o's removal phase is carried out with its answer lost, and then the addition phase
+    # (orders back, as ledger order says) too
+    _tick_until_lost_answer(busy_deploy, "removal")
+    _tick_until_lost_answer(busy_deploy, "addition")
+    busy_deploy.settle(passes=30)
+    # THEN orders stays: no later write takes it out again
+    final = busy_deploy.db_list()
+    assert "orders" in tables(final, "shop")
+    records = busy_deploy.app.ledger.all_records()
+    expected, _ = expected_db_list(initial, records)
+    assert DbList.from_user(final) == expected
+    assert busy_deploy.states() == {"warmup": "applied", "rm-o": "applied", "re-add": "applied"}
