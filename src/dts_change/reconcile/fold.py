@@ -168,9 +168,15 @@ class FoldStep(SubmitStep):
         if not phases:
             # Together the changes leave the list as it is (one adds x, a later one removes it):
             # every accepted one is applied, none may stay pending with nothing left to send.
-            accepted = [o for o in result.outcomes if o.status in ("applied", "no_op")]
-            for o in accepted:
-                self._mark_no_op(by_id[o.change_id])
+            accepted = [by_id[o.change_id] for o in result.outcomes if o.status in ("applied", "no_op")]
+            if not self.dry_run and len(accepted) > 1:
+                # They close one write each: a failure between two would leave a later removal to
+                # be folded alone after the addition it undoes closed, and refused as
+                # `remove-not-listed` with that addition applied and its object never listed.
+                # Noted first, the list read counts as the removals' own effect when it is.
+                accepted = self._note_removal_intent(accepted, current)
+            for r in accepted:
+                self._mark_no_op(r)
             self.report.action = "no-op" if accepted else "nothing-to-do"
             return self.report
         phase, listed = phases[0]

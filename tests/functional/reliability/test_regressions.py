@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dts_change.app.handler import App
 from dts_change.app.settings import Settings
 from dts_change.core.dblist import DbList
+from dts_change.core.errors import LeaseStoreError
+from dts_change.state.records import ChangeRecord, ChangeState
 from tests.functional.reliability.checks import (
     carried_out,
     double_submissions,
@@ -401,3 +405,38 @@ def test_removal_whose_answer_was_lost_does_not_remove_what_a_later_change_added
     expected, _ = expected_db_list(initial, records)
     assert DbList.from_user(final) == expected
     assert busy_deploy.states() == {"warmup": "applied", "rm-o": "applied", "re-add": "applied"}
+
+
+def test_net_zero_fold_cut_after_its_first_change_closed_keeps_the_rest_consistent(
+    busy_deploy: LocalDeployment, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN add-x (adds shop.x) and then rm-x (removes it), folded together: nothing to send,
+    # both are applied as no-ops (found by fault seed 62 under load: an OSS failure between the
+    # two ledger writes)
+    initial = busy_deploy.db_list()
+    ledger = busy_deploy.app.ledger
+    real_transition = ledger.transition
+    failed: list[str] = []
+
+    def transition(record: ChangeRecord, state: ChangeState, **updates: Any) -> ChangeRecord:
+        if record.change_id == "rm-x" and state is ChangeState.APPLIED and not failed:
+            failed.append(record.change_id)
+            raise LeaseStoreError("Store unavailable: injected between the no-op group's writes")
+        return real_transition(record, state, **updates)
+
+    # WHEN the ledger write closing rm-x fails once, after add-x's closed
+    monkeypatch.setattr(ledger, "transition", transition)
+    fold_while_busy(
+        busy_deploy,
+        manual_change("add-x", add=["shop.x"]),
+        manual_change("rm-x", remove=["shop.x"]),
+    )
+    assert failed == ["rm-x"]
+    # THEN rm-x, folded again alone, is applied too (its removal is add-x's undoing, not a
+    # `remove-not-listed`), so the ledger agrees with the list DTS holds: no x
+    assert busy_deploy.states() == {"warmup": "applied", "add-x": "applied", "rm-x": "applied"}
+    final = busy_deploy.db_list()
+    assert "x" not in tables(final, "shop")
+    expected, rejected = expected_db_list(initial, busy_deploy.app.ledger.all_records())
+    assert rejected == []
+    assert DbList.from_user(final) == expected
