@@ -385,26 +385,36 @@ def _tick_until_lost_answer(deploy: LocalDeployment, phase: str) -> None:
 def test_removal_whose_answer_was_lost_does_not_remove_what_a_later_change_added_back(
     busy_deploy: LocalDeployment,
 ) -> None:
-    # GIVEN, while the job is busy: rm-o removes shop.orders and adds crm.c0, then re-add adds
-    # shop.orders back (found by fault seed 99 under load)
+    # GIVEN, while the job is busy: rm-o removes shop.orders and adds crm.c0, rm-crm removes the
+    # whole crm (so rm-o is never a no-op on its own), then re-add adds shop.orders back (found
+    # by fault seed 99 under load)
     initial = busy_deploy.db_list()
     assert "orders" in tables(initial, "shop")
     busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
     for change in (manual_change("rm-o", remove=["shop.orders"], add=["crm.c0"]),
+                   manual_change("rm-crm", remove=["crm"]),
                    manual_change("re-add", add=["shop.orders"])):
         assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
     # WHEN rm-o's removal phase is carried out with its answer lost, and then the addition phase
     # (orders back, as ledger order says) too
     _tick_until_lost_answer(busy_deploy, "removal")
     _tick_until_lost_answer(busy_deploy, "addition")
+    # AND a later, unrelated removal lands before rm-o is settled (the list is not the one rm-o's
+    # last write would leave any more)
+    assert busy_deploy.invoke(manual_change("rm-t", remove=["staging.tmp_export"]))["changes"][0]["outcome"] == "pending"
     busy_deploy.settle(passes=30)
     # THEN orders stays: no later write takes it out again
     final = busy_deploy.db_list()
     assert "orders" in tables(final, "shop")
+    assert "tmp_export" not in tables(final, "staging")
     records = busy_deploy.app.ledger.all_records()
     expected, _ = expected_db_list(initial, records)
     assert DbList.from_user(final) == expected
-    assert busy_deploy.states() == {"warmup": "applied", "rm-o": "applied", "re-add": "applied"}
+    assert busy_deploy.states() == {"warmup": "applied", "rm-o": "applied", "rm-crm": "applied",
+                                    "re-add": "applied", "rm-t": "applied"}
+    removed_orders = [c.seq for c in carried_out(busy_deploy.server.calls())[2:]
+                      if c.db_list is not None and "orders" not in tables(c.db_list, "shop")]
+    assert removed_orders == []
 
 
 def test_net_zero_fold_cut_after_its_first_change_closed_keeps_the_rest_consistent(
