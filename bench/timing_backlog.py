@@ -251,8 +251,7 @@ def render(result: dict[str, Any], args: argparse.Namespace, misses: list[str]) 
         "deletes up to 250 changes in two DeleteMultipleObjects calls. Getting under 0.5 per change "
         "needs one ledger object per submission instead of one per change and transition: two attempts "
         "measured 0.01 per change in a warm instance but did not land (the second one, "
-        "wip/issue-12-sequence-ledger.patch: its reads grow with the job's closed history; "
-        "wip/README.md)."
+        "wip/issue-12-batch-floor.patch: what it still needs is in wip/README.md)."
     )
     lines.append("")
     return "\n".join(lines)
