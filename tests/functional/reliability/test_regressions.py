@@ -450,3 +450,56 @@ def test_net_zero_fold_cut_after_its_first_change_closed_keeps_the_rest_consiste
     expected, rejected = expected_db_list(initial, busy_deploy.app.ledger.all_records())
     assert rejected == []
     assert DbList.from_user(final) == expected
+
+
+C2_ONLY = {"name": "crm", "all": False, "Table": {"c2": {"name": "c2", "all": True}}}
+
+
+@pytest.mark.parametrize(("earlier_add", "later_add", "crm_after"), [
+    # the whole crm database (all: true), then crm.c2 table by table
+    (["crm"], ["crm.c2"], C2_ONLY),
+    # crm under a target name of its own, then crm.c2 under its source name
+    ({"crm": {"name": "crm_t", "all": False, "Table": {"c0": {"name": "c0", "all": True}}}}, ["crm.c2"], C2_ONLY),
+    # crm.c0 with a filter, then the whole crm database
+    ({"crm": {"name": "crm", "all": False, "Table": {"c0": {"name": "c0", "all": True, "filter": "id > 0"}}}},
+     ["crm"], {"name": "crm", "all": True}),
+], ids=["whole-database", "mapped-name", "table-settings-under-whole"])
+def test_refold_after_lost_answer_does_not_dead_letter_an_earlier_addition_the_removal_cancels(
+    busy_deploy: LocalDeployment, earlier_add: Any, later_add: Any, crm_after: dict[str, Any],
+) -> None:
+    # GIVEN, while the job is busy: add-crm adds crm with settings of its own (the whole database, a
+    # target name, a table filter), then rm-crm removes the whole crm database, then add-c2 adds
+    # crm again (crm.c2, or the whole database)
+    initial = busy_deploy.db_list()
+    assert "crm" not in initial
+    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
+    for change in (manual_change("add-crm", add=earlier_add),
+                   manual_change("rm-crm", remove=["staging.tmp_export", "crm"]),
+                   manual_change("add-c2", add=later_add)):
+        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    # WHEN rm-crm's removal phase lands, then the addition phase (add-c2's crm only) is carried
+    # out but every answer to it is lost
+    for _ in range(30):
+        report = busy_deploy.tick()["reconcile"][0]
+        if report.get("phase") == "removal" and report["action"] == "submitted":
+            break
+    else:
+        raise AssertionError("the removal phase was never submitted")
+    busy_deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
+    for _ in range(30):
+        report = busy_deploy.tick()["reconcile"][0]
+        if report["action"] == "retry-later" or (report.get("phase") == "addition" and report["action"] == "aborted"):
+            break
+    else:
+        raise AssertionError("the addition phase never failed")
+    busy_deploy.server.clear_faults()
+    busy_deploy.settle(passes=30)
+    # THEN in ledger order add-crm's entry went with rm-crm: nothing conflicts with it, every
+    # change is applied and crm is what add-c2 made of it
+    assert busy_deploy.states() == {"warmup": "applied", "add-crm": "applied", "rm-crm": "applied",
+                                    "add-c2": "applied"}
+    final = busy_deploy.db_list()
+    records = busy_deploy.app.ledger.all_records()
+    expected, _ = expected_db_list(initial, records)
+    assert DbList.from_user(final) == expected
+    assert DbList.from_user({"crm": final["crm"]}) == DbList.from_user({"crm": crm_after})
