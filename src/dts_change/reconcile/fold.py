@@ -4,6 +4,8 @@ pass, as many as fit in 1 MB; rejected ones are dead-lettered, the rest goes to 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..core.dblist import DbList, ObjectRef
 from ..core.errors import (
     DbListTooLargeError,
@@ -65,6 +67,26 @@ def removals_left_to_fold(
     return tuple(out)
 
 
+def without_cancelled_additions(
+    current: DbList, remove: tuple[ObjectRef, ...], earlier: list[ChangeSpec]
+) -> list[ChangeSpec]:
+    """The earlier changes of a fold without what they add to a database that a change DTS already
+    carried out removes whole and that is listed again now (by a later change).
+
+    In ledger order that removal takes their entry away, settings and all, and the later change
+    builds the one listed now: merged over it, an earlier entry of its own (the whole database, a
+    target `name`, table settings) would be a `conflict` with what came after it, or widen it."""
+    cancelled = {ref.db for ref in remove if ref.table is None and is_listed(current, ref)}
+    out: list[ChangeSpec] = []
+    for spec in earlier:
+        if spec.add is None or not cancelled & spec.add.databases.keys():
+            out.append(spec)
+            continue
+        kept = {db: entry for db, entry in spec.add.databases.items() if db not in cancelled}
+        out.append(replace(spec, add=DbList(kept) if kept else None))
+    return out
+
+
 class FoldStep(SubmitStep):
     """Folds the open changes that fit and hands the first phase to `submit_phase`."""
 
@@ -121,6 +143,7 @@ class FoldStep(SubmitStep):
                 group[index] = r
             carried_out = removal_confirmed(r) or replayed or landed
             if carried_out:
+                specs = without_cancelled_additions(current, remove, specs)
                 remove = removals_left_to_fold(current, remove, specs)
             # With a removal intent but another list now (a write whose answer was lost, then
             # other writes): every name was listed when the intent was noted, so a name missing
