@@ -9,6 +9,7 @@ import pytest
 
 from dts_change.app.handler import App
 from dts_change.app.settings import Settings
+from dts_change.app.status import collect_status, render_status
 from dts_change.core.dblist import DbList
 from dts_change.core.errors import LeaseStoreError
 from dts_change.state.records import ChangeRecord, ChangeState
@@ -503,3 +504,26 @@ def test_refold_after_lost_answer_does_not_dead_letter_an_earlier_addition_the_r
     expected, _ = expected_db_list(initial, records)
     assert DbList.from_user(final) == expected
     assert DbList.from_user({"crm": final["crm"]}) == DbList.from_user({"crm": crm_after})
+
+
+def test_status_last_modification_is_a_call_not_a_recorded_removal_intent(busy_deploy: LocalDeployment) -> None:
+    # GIVEN rm-o (removes shop.orders, adds crm.c0), rm-crm and re-add as in the seed-99 test
+    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
+    for change in (manual_change("rm-o", remove=["shop.orders"], add=["crm.c0"]),
+                   manual_change("rm-crm", remove=["crm"]),
+                   manual_change("re-add", add=["shop.orders"])):
+        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    # WHEN the removal and addition phases are carried out with their answers lost, and the next
+    # pass finds the job listing exactly what rm-o's removal intent noted (recorded, no call made)
+    _tick_until_lost_answer(busy_deploy, "removal")
+    _tick_until_lost_answer(busy_deploy, "addition")
+    busy_deploy.tick()
+    records = busy_deploy.app.ledger.all_records()
+    landed = [s for r in records for s in r.submissions if (s.get("evidence") or {}).get("removalIntentListed")]
+    assert landed, "the pass did not record rm-o's removal from its intent"
+    # THEN status names a ModifyDtsJob DTS was sent as the last modification, never "ClientToken None"
+    view = collect_status(records, [], lambda target: "Synchronizing", now=busy_deploy.app.ledger.clock(),
+                          max_pending_age=900)
+    last = view["jobs"][0]["last_modification"]
+    assert last is not None and last["client_token"], last
+    assert not any("ClientToken None" in line for line in render_status(view, now=0))
