@@ -34,6 +34,10 @@ def _last_modification(records: Iterable[ChangeRecord]) -> dict[str, Any] | None
     latest: tuple[float, dict[str, Any], ChangeRecord] | None = None
     for record in records:
         for submission in record.submissions:
+            if not submission.get("client_token"):
+                # Not a call: a removal recorded from its listed intent (`removalIntentListed`),
+                # noted by the pass that saw it, after the write whose answer was lost.
+                continue
             at = float(submission.get("at") or 0)
             if latest is None or at >= latest[0]:
                 latest = (at, submission, record)
