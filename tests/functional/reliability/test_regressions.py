@@ -20,7 +20,7 @@ from tests.functional.reliability.checks import (
     noted_tokens,
     unnoted_calls,
 )
-from tests.harness import LocalDeployment, manual_change, oss_deployment, seed_state
+from tests.harness import JOB, LocalDeployment, manual_change, oss_deployment, seed_state
 
 
 def tables(db_list: dict[str, Any], db: str) -> dict[str, Any]:
@@ -527,3 +527,37 @@ def test_status_last_modification_is_a_call_not_a_recorded_removal_intent(busy_d
     last = view["jobs"][0]["last_modification"]
     assert last is not None and last["client_token"], last
     assert not any("ClientToken None" in line for line in render_status(view, now=0))
+
+
+def test_isolating_a_refused_call_does_not_remove_again_what_a_write_from_elsewhere_listed_again(
+    tmp_path: Path,
+) -> None:
+    # docs/reliability.md, Limits: a change does not remove a second time what a write from
+    # elsewhere listed again after its removal. Without a refused change in the batch it holds
+    # (orders stays); with one, the halving put rm-o back to pending with a removal intent on the
+    # list read, orders included, and the next pass removed orders again as asked.
+    deploy = oss_deployment(tmp_path, seed_state(modifyDurationSeconds=0.0))
+    try:
+        deploy.set_job(status="Modifying")
+        deploy.server.add_fault({"action": "ModifyDtsJob", "paramContains": '"bad"', "code": "InvalidParameter",
+                                 "message": "refused", "probability": 1.0})
+        # GIVEN a adds shop.a1, rm-o removes shop.orders and adds shop.z1, bad adds a table DTS refuses
+        for cid, body in [("a", {"add": ["shop.a1"]}), ("rm-o", {"remove": ["shop.orders"], "add": ["shop.z1"]}),
+                          ("bad", {"add": ["shop.bad"]})]:
+            deploy.invoke(manual_change(cid, **body))
+        deploy.set_job(status="Synchronizing")
+        assert deploy.tick()["reconcile"][0]["phase"] == "removal"
+        # WHEN the console lists orders again right after rm-o's removal phase landed
+        listed = deploy.db_list()
+        listed["shop"]["Table"]["orders"] = {"name": "orders", "all": True}
+        deploy.server.add_hook({"jobId": JOB, "afterDescribes": 1, "dbList": listed})
+        deploy.settle(passes=30)
+        # THEN orders stays listed (the later write wins), bad alone is dead-lettered
+        final = deploy.db_list()
+        assert deploy.states() == {"a": "applied", "rm-o": "applied", "bad": "dead_lettered"}
+        assert {"a1", "z1", "orders"} <= set(tables(final, "shop"))
+        removed_again = [c.seq for c in carried_out(deploy.server.calls())[1:]
+                         if c.db_list is not None and "orders" not in tables(c.db_list, "shop")]
+        assert removed_again == []
+    finally:
+        deploy.stop()
