@@ -20,7 +20,7 @@ from ..core.errors import (
     LeaseHeldError,
 )
 from ..core.guard import allowance_for, check_dblist, check_reserved, databases_of
-from ..core.merge import FoldResult, check_no_loss, diff_dblists
+from ..core.merge import FoldResult, check_no_loss, diff_dblists, effective_removals
 from ..core.observe import log_event
 from ..state.records import ChangeRecord, ChangeState
 from .context import (
@@ -304,10 +304,24 @@ class SubmitStep(PassBase):
             if not after_cut:
                 prefix.append(record)
                 continue
-            if removal_confirmed(record) and not self.dry_run:
+            if removal_confirmed(record) and not self.dry_run and self._relists(prefix, record):
                 record = self.ctx.ledger.transition(record, ChangeState.PENDING, removal_intent=list_digest(current))
             self._set(record, "pending")
         return prefix
+
+    def _relists(self, prefix: list[ChangeRecord], record: ChangeRecord) -> bool:
+        """Whether a change of `prefix` adds something `record`'s removal names. Only then does it
+        go back to a removal intent: otherwise a name of its removal listed now came back after it
+        (a later change, a write from elsewhere), and an intent on the list read would have the
+        next pass remove it a second time once the prefix changed the list."""
+        removed = effective_removals(self.request(record).to_change_spec())
+        for earlier in prefix:
+            add = self.request(earlier).to_change_spec().add
+            for ref in removed if add is not None else ():
+                entry = add.databases.get(ref.db) if add is not None else None
+                if entry is not None and (ref.table is None or entry.whole or ref.table in entry.table_map()):
+                    return True
+        return False
 
     def _guard_dblist(
         self, phase: Phase, included: list[ChangeRecord], result: FoldResult, sent_json: str
