@@ -317,10 +317,8 @@ class SubmitStep(PassBase):
         removed = effective_removals(self.request(record).to_change_spec())
         for earlier in prefix:
             add = self.request(earlier).to_change_spec().add
-            for ref in removed if add is not None else ():
-                entry = add.databases.get(ref.db) if add is not None else None
-                if entry is not None and (ref.table is None or entry.whole or ref.table in entry.table_map()):
-                    return True
+            if add is not None and any(add.covers(ref) for ref in removed):
+                return True
         return False
 
     def _guard_dblist(
