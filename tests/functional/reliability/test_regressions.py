@@ -27,12 +27,16 @@ def tables(db_list: dict[str, Any], db: str) -> dict[str, Any]:
     return dict((db_list.get(db) or {}).get("Table") or {})
 
 
-def fold_while_busy(deploy: LocalDeployment, *changes: dict[str, Any]) -> None:
-    """A warm-up change makes the job busy, so `changes` are folded together in one later pass."""
+def pending_while_busy(deploy: LocalDeployment, *changes: dict[str, Any]) -> None:
+    """A warm-up change makes the job busy, so `changes` are recorded pending, in this order."""
     deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
     for change in changes:
-        result = deploy.invoke(change)
-        assert result["changes"][0]["outcome"] == "pending"
+        assert deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+
+
+def fold_while_busy(deploy: LocalDeployment, *changes: dict[str, Any]) -> None:
+    """`changes` pending while the job is busy, then folded together in one later pass."""
+    pending_while_busy(deploy, *changes)
     deploy.settle(passes=20)
 
 
@@ -331,11 +335,9 @@ def test_refold_after_lost_answer_keeps_database_removal_cancelling_earlier_addi
     # and the whole crm database, then add-c2 adds crm.c2 (found by fault seed 30 under load)
     initial = busy_deploy.db_list()
     assert "crm" not in initial
-    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
-    for change in (manual_change("add-c0", add=["crm.c0"]),
-                   manual_change("rm-crm", remove=["staging.tmp_export", "crm"]),
-                   manual_change("add-c2", add=["crm.c2"])):
-        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    pending_while_busy(busy_deploy, manual_change("add-c0", add=["crm.c0"]),
+                       manual_change("rm-crm", remove=["staging.tmp_export", "crm"]),
+                       manual_change("add-c2", add=["crm.c2"]))
     # WHEN rm-crm's removal phase lands, then the addition phase (crm with c2 only, as ledger
     # order says) is carried out but every answer to it is lost
     for _ in range(30):
@@ -391,11 +393,9 @@ def test_removal_whose_answer_was_lost_does_not_remove_what_a_later_change_added
     # by fault seed 99 under load)
     initial = busy_deploy.db_list()
     assert "orders" in tables(initial, "shop")
-    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
-    for change in (manual_change("rm-o", remove=["shop.orders"], add=["crm.c0"]),
-                   manual_change("rm-crm", remove=["crm"]),
-                   manual_change("re-add", add=["shop.orders"])):
-        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    pending_while_busy(busy_deploy, manual_change("rm-o", remove=["shop.orders"], add=["crm.c0"]),
+                       manual_change("rm-crm", remove=["crm"]),
+                       manual_change("re-add", add=["shop.orders"]))
     # WHEN rm-o's removal phase is carried out with its answer lost, and then the addition phase
     # (orders back, as ledger order says) too
     _tick_until_lost_answer(busy_deploy, "removal")
@@ -473,11 +473,9 @@ def test_refold_after_lost_answer_does_not_dead_letter_an_earlier_addition_the_r
     # crm again (crm.c2, or the whole database)
     initial = busy_deploy.db_list()
     assert "crm" not in initial
-    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
-    for change in (manual_change("add-crm", add=earlier_add),
-                   manual_change("rm-crm", remove=["staging.tmp_export", "crm"]),
-                   manual_change("add-c2", add=later_add)):
-        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    pending_while_busy(busy_deploy, manual_change("add-crm", add=earlier_add),
+                       manual_change("rm-crm", remove=["staging.tmp_export", "crm"]),
+                       manual_change("add-c2", add=later_add))
     # WHEN rm-crm's removal phase lands, then the addition phase (add-c2's crm only) is carried
     # out but every answer to it is lost
     for _ in range(30):
@@ -508,11 +506,9 @@ def test_refold_after_lost_answer_does_not_dead_letter_an_earlier_addition_the_r
 
 def test_status_last_modification_is_a_call_not_a_recorded_removal_intent(busy_deploy: LocalDeployment) -> None:
     # GIVEN rm-o (removes shop.orders, adds crm.c0), rm-crm and re-add as in the seed-99 test
-    busy_deploy.invoke(manual_change("warmup", add=["shop.warmup"]))
-    for change in (manual_change("rm-o", remove=["shop.orders"], add=["crm.c0"]),
-                   manual_change("rm-crm", remove=["crm"]),
-                   manual_change("re-add", add=["shop.orders"])):
-        assert busy_deploy.invoke(change)["changes"][0]["outcome"] == "pending"
+    pending_while_busy(busy_deploy, manual_change("rm-o", remove=["shop.orders"], add=["crm.c0"]),
+                       manual_change("rm-crm", remove=["crm"]),
+                       manual_change("re-add", add=["shop.orders"]))
     # WHEN the removal and addition phases are carried out with their answers lost, and the next
     # pass finds the job listing exactly what rm-o's removal intent noted (recorded, no call made)
     _tick_until_lost_answer(busy_deploy, "removal")
