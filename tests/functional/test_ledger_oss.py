@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -122,9 +123,10 @@ def test_ledger_oss_writer_memory_follows_the_etag_not_the_clocks(
     pruner = Ledger(store, clock=pruner_clock, retention_seconds=60)
     first, _ = writer.record(idempotency_key="idem-skew", change_id="x", job_key=JOB, change={"add": {}})
     before = len(emulator_server.calls())
-    # AND the writer does not read back what it has just written (the listing's ETag is its own)
+    # AND the writer does not read back what it has just written (the listing's ETag is its own;
+    # the second listing is the job's batch folder, which resolving a change needs)
     assert writer.get(first.key) == first
-    assert [c["action"] for c in emulator_server.calls()[before:]] == ["ListObjectsV2"]
+    assert [c["action"] for c in emulator_server.calls()[before:]] == ["ListObjectsV2", "ListObjectsV2"]
     writer.transition(first, ChangeState.APPLIED)
     # WHEN the other instance prunes it and a redelivery records it again, moments later
     assert pruner.prune() == 1
@@ -249,3 +251,40 @@ def test_ledger_oss_store_delete_many_uses_delete_multiple_objects_in_batches_of
     assert emulator_server.calls("DeleteObject") == []
     assert store.list("x/") == []
     assert sorted(emulator_server.get_state()["buckets"][BUCKET]) == ["other/keep.json"]
+
+
+def test_ledger_oss_a_cold_reader_skips_batches_older_than_the_versions_it_resolves(
+    oss_client: OssClient, emulator_server: Any, clock: Clock
+) -> None:
+    """Issue 12.10 hole 3 on the emulator (its clock stamps `LastModified`, moved with ours): a
+    job's closed history is not read back, while a change submitted long ago still resolves
+    with its old batch (the floor is the oldest version resolved)."""
+    emulator_server.core.clock = clock
+    oss_client._clock = lambda: datetime.fromtimestamp(clock.now, timezone.utc)  # signs on the same clock
+    writer = Ledger(open_store(f"oss://{BUCKET}/dts-change/ledger", oss_client=oss_client), clock=clock)
+
+    def record(name: str) -> Any:
+        return writer.record(idempotency_key=f"oss://b/{name}", change_id=name, job_key=JOB, change={"add": {}})[0]
+
+    def submit(rec: Any, token: str) -> Any:
+        return writer.transition(rec, ChangeState.SUBMITTED, submissions=[{"phase": "add", "client_token": token}])
+
+    for i in range(30):  # one change a minute, each closed by its own batches
+        writer.transition(submit(record(f"h{i}"), f"t{i}"), ChangeState.APPLIED)
+        clock.now += 60
+    clock.now += 1_000
+    fresh = record("fresh")
+    gets = len(emulator_server.calls("GetObject"))
+    cold = Ledger(open_store(f"oss://{BUCKET}/dts-change/ledger", oss_client=oss_client), clock=clock)
+    assert [(r.key, r.state) for r in cold.open_changes(JOB)] == [(fresh.key, ChangeState.PENDING)]
+    read = [c.get("key", "") for c in emulator_server.calls("GetObject")[gets:]]
+    assert not [k for k in read if "/batches/" in k], read
+    assert len(read) <= 2, read
+    # A change submitted long ago and still open: its batch is read, however old
+    old = Ledger(open_store(f"oss://{BUCKET}/dts-change/ledger", oss_client=oss_client), clock=clock)
+    clock.now -= 10_000
+    ancient = submit(record("ancient"), "t-ancient")
+    clock.now += 10_000
+    got = {r.key: r for r in old.open_changes(JOB)}
+    assert got[ancient.key].state is ChangeState.SUBMITTED
+    assert got[fresh.key].state is ChangeState.PENDING

@@ -48,7 +48,9 @@ class OutcomeStep:
                     # The pass wrote this change's last state itself, under the job's lease: reading
                     # it back would only cost a round trip on every event (issue 14).
                     continue
-            record = self.ledger.get(result.key)
+            record = result.closed if result.outcome == "duplicate" else None
+            if record is None:
+                record = self.ledger.get(result.key)
             if record is None:
                 continue
             closed = record.state in (ChangeState.APPLIED, ChangeState.DEAD_LETTERED)

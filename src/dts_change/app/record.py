@@ -26,7 +26,7 @@ from ..intake.replay import kept_input
 from ..intake.split import Envelope
 from ..state.deadletter import DeadLetterRecord, DeadLetterSink
 from ..state.ledger import Ledger
-from ..state.records import record_key
+from ..state.records import CLOSED_STATES, ChangeRecord, record_key
 from .settings import Settings
 
 
@@ -44,6 +44,9 @@ class ChangeResult:
     message: str | None = None
     hint: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    closed: ChangeRecord | None = field(default=None, repr=False, compare=False)
+    """A duplicate's record as `_accept` read it, when closed: its outcome is final, so the
+    outcome step reuses it instead of resolving the change again."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -168,6 +171,8 @@ class RecordStep:
                 result.details["warnings"] = warnings
             if not created:
                 result.details["state"] = record.state.value
+                if record.state in CLOSED_STATES:
+                    result.closed = record
                 metrics.incr("duplicates")
             results.append(result)
             jobs.setdefault(change.job.key, None)

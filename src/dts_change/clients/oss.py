@@ -246,8 +246,10 @@ class OssClient:
         prefix: str = "",
         continuation_token: str | None = None,
         max_keys: int = 1000,
+        start_after: str = "",
     ) -> ListPage:
-        """One page of keys under `prefix` (ListObjectsV2, `encoding-type=url`)."""
+        """One page of keys under `prefix` (ListObjectsV2, `encoding-type=url`); with
+        `start_after`, only the keys after it (a listing that skips what its caller knows)."""
         if not 1 <= max_keys <= 1000:
             raise InvalidParameterError(f"Invalid max_keys {max_keys!r} for ListObjectsV2 -> expected 1-1000")
         query = {"list-type": "2", "max-keys": str(max_keys), "encoding-type": "url"}
@@ -255,15 +257,19 @@ class OssClient:
             query["prefix"] = prefix
         if continuation_token:
             query["continuation-token"] = continuation_token
+        elif start_after:
+            query["start-after"] = start_after
         response = self._request("GET", "ListObjectsV2", bucket, None, query=query, stream=True)
         raw = read_capped(response, MAX_LIST_BODY_BYTES, what="ListObjectsV2 response")
         return _parse_list(raw, response.headers.get("x-oss-request-id"), bucket)
 
-    def iter_objects(self, bucket: str, prefix: str = "", max_keys: int = 1000) -> Iterator[ObjectInfo]:
-        """Every object under `prefix`, following continuation tokens."""
+    def iter_objects(
+        self, bucket: str, prefix: str = "", max_keys: int = 1000, start_after: str = ""
+    ) -> Iterator[ObjectInfo]:
+        """Every object under `prefix` (after `start_after`), following continuation tokens."""
         token: str | None = None
         while True:
-            page = self.list_objects_v2(bucket, prefix, token, max_keys)
+            page = self.list_objects_v2(bucket, prefix, token, max_keys, start_after)
             yield from page.objects
             if not page.is_truncated or not page.next_continuation_token:
                 return

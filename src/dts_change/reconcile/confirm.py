@@ -64,7 +64,9 @@ class ConfirmStep(PassBase):
             records = [r for r in records if r.key not in blamed_keys]
             awaiting = [r for r in awaiting if r.key not in blamed_keys]
         current = detail.db_list()
-        remaining: list[ChangeRecord] = []
+        # Open changes in ledger order; an int stands for the `moves` entry that becomes one.
+        remaining: list[ChangeRecord | int] = []
+        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         # Membership by key: comparing records field by field made a 1,000-change pass quadratic.
         awaiting_keys = {r.key for r in awaiting}
         for record in records:
@@ -79,20 +81,37 @@ class ConfirmStep(PassBase):
             confirmed = _confirm_record(record, current, detail)
             if confirmed:
                 # `remaining` holds the open changes before this one (records come in ledger order).
-                nxt = self._after_confirmation(record, refold=bool(remaining))
-                if nxt is not None:
-                    remaining.append(nxt)
+                move = self._after_confirmation(record, refold=bool(remaining))
+                if move is None:
+                    remaining.append(record)  # dry run: nothing written
+                elif move[1] is not ChangeState.APPLIED:
+                    remaining.append(len(moves))
+                if move is not None:
+                    moves.append(move)
             else:
                 nxt = self._not_confirmed(record, current, detail)
                 if nxt is not None:
                     remaining.append(nxt)
-        return remaining
+        # Every confirmation of the pass in one ledger object (a batch record; `closed/` marker
+        # and open markers in two more calls when some are applied).
+        written = self.ctx.ledger.transition_many(moves)
+        for record, state, updates in moves:
+            if state is ChangeState.APPLIED:
+                self.ctx.metrics.incr("changes_applied")
+                self._set(record, "applied")
+                log_event("change applied", change_id=record.change_id, job=record.job_key,
+                          phase=updates["submissions"][-1].get("phase"),
+                          correlation_id=record.change.get("correlationId"))
+        return [written[r] if isinstance(r, int) else r for r in remaining]
 
-    def _after_confirmation(self, record: ChangeRecord, *, refold: bool = False) -> ChangeRecord | None:
+    def _after_confirmation(
+        self, record: ChangeRecord, *, refold: bool = False
+    ) -> tuple[ChangeRecord, ChangeState, dict[str, Any]] | None:
         """Applied, or kept open for one more fold: after its removal phase a change is folded again
         with its additions, and also when earlier changes are still open (`refold`), which a
         removal phase leaves waiting; applying it now would let an earlier addition of the same
-        object land after it, out of ledger order."""
+        object land after it, out of ledger order. Returns the transition to write (None in a
+        dry run)."""
         submissions = [dict(s) for s in record.submissions]
         submissions[-1]["confirmed"] = True
         phase = submissions[-1].get("phase")
@@ -102,15 +121,8 @@ class ConfirmStep(PassBase):
             phase == "removal" and (change.add is not None or refold)
         )
         if self.dry_run:
-            return record
-        if needs_more:
-            return self.ctx.ledger.update(record, submissions=submissions)
-        self.ctx.ledger.transition(record, ChangeState.APPLIED, submissions=submissions)
-        self.ctx.metrics.incr("changes_applied")
-        self._set(record, "applied")
-        log_event("change applied", change_id=record.change_id, job=record.job_key, phase=phase,
-                  correlation_id=record.change.get("correlationId"))
-        return None
+            return None
+        return (record, record.state if needs_more else ChangeState.APPLIED, {"submissions": submissions})
 
     def _not_confirmed(self, record: ChangeRecord, current: DbList, detail: JobDetail) -> ChangeRecord | None:
         missing = _unconfirmed_objects(record, current, detail)

@@ -261,7 +261,11 @@ class PassBase:
             extra: dict[str, Any] = {}
             if unanswered_token is not None and unanswered_token not in record.unanswered_tokens:
                 extra["unanswered_tokens"] = [*record.unanswered_tokens, unanswered_token]
-            if record.last_error != err or extra:
+            # The same error again, but for its request id: noted once. Each note of an open change
+            # is a batch that stays while the change is open and that every later read of the
+            # job applies, so a note per pass while DTS keeps failing made a pass's reads grow
+            # with how long the job was blocked (open changes x passes).
+            if not _same_error(record.last_error, err) or extra:
                 self.ctx.ledger.update(record, last_error=err, attempts=record.attempts + 1, **extra)
 
     def resolve_target(self, records: Sequence[ChangeRecord]) -> None:
@@ -283,6 +287,20 @@ class PassBase:
         if not self.job_id and self.instance_id:
             self.job_id = self._retry(lambda: self.ctx.dts.resolve_job_id(self.instance_id or ""))
         # A job named by id alone learns its instance from the detail `_describe` reads next.
+
+
+def _same_error(noted: dict[str, Any] | None, err: dict[str, Any]) -> bool:
+    """Whether a noted error is `err` apart from its request id (each call has its own, and
+    the message names it)."""
+    return isinstance(noted, dict) and _without_request_id(noted) == _without_request_id(err)
+
+
+def _without_request_id(err: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in err.items() if k != "request_id"}
+    request_id, message = err.get("request_id"), out.get("message")
+    if isinstance(request_id, str) and request_id and isinstance(message, str):
+        out["message"] = message.replace(request_id, "")
+    return out
 
 
 # ---------------------------------------------------------------------- record predicates

@@ -159,6 +159,8 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
             if detail is not None and is_modifiable(detail).kind == "modifying":
                 if busy_seen is not None:
                     busy_seen[job_key] = ctx.monotonic()
+                if not dry_run:  # a backlog grows: kept for a cold instance's first pass
+                    ctx.ledger.keep_snapshot(job_key, ctx.ledger.marker_keys(job_key, markers))
                 one.report.action = "waiting-for-modification"
                 return one.report
             seen = (first, detail) if detail is not None else None
@@ -178,6 +180,8 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
         records = ctx.ledger.open_changes(job_key, out_of_time=out_of_time, known=first, markers=markers)
         if not records:
             return one.report
+        if not dry_run and not cut:
+            ctx.ledger.keep_snapshot(job_key, [r.key for r in records])  # for a cold instance
         if not dry_run:
             # A change written slowly can become visible after later ones were applied: it goes
             # to the end of the order, so the ledger's seq order stays the order of application.

@@ -118,6 +118,7 @@ class SubmitStep(PassBase):
             return self.report
         self.ctx.metrics.incr("modify_calls")
         now = self.ctx.clock()
+        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for r in reserved_records:
             # What was sent for its keys: a later change in the same submission may set them again.
             sent = {k: merged[k] for k in r.change.get("reserved") or {} if k in merged}
@@ -128,8 +129,9 @@ class SubmitStep(PassBase):
                 "at": now,
                 "keys": sorted(merged),
             }
-            submissions = [*r.submissions, {**submission, "expect_reserved": sent}]
-            self.ctx.ledger.update(r, submissions=submissions)
+            moves.append((r, r.state, {"submissions": [*r.submissions, {**submission, "expect_reserved": sent}]}))
+        self.ctx.ledger.transition_many(moves)  # one batch record for the submission
+        for r in reserved_records:
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = result.request_id
@@ -243,11 +245,15 @@ class SubmitStep(PassBase):
             "dblist_canonical_sha256": canonical_dblist_sha256(sent_json),
         }
         state = ChangeState.REMOVAL_SUBMITTED if phase == "removal" else ChangeState.SUBMITTED
+        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for r in included:
             expect = _expectation(self.request(r), listed, phase)
             own = {**submission, "expect": expect, "diff": self.report.change_diffs.get(r.key)}
             cleared: dict[str, Any] = {"removal_intent": None} if r.removal_intent is not None else {}
-            self.ctx.ledger.transition(r, state, submissions=[*r.submissions, own], **cleared)
+            moves.append((r, state, {"submissions": [*r.submissions, own], **cleared}))
+        # One ledger object for the whole submission (a batch record), however many changes.
+        self.ctx.ledger.transition_many(moves)
+        for r in included:
             self._set(r, "submitted")
         self.report.action = "submitted"
         self.report.modify_request_id = response.request_id
@@ -371,17 +377,16 @@ class SubmitStep(PassBase):
 
         A removal is not idempotent as the merge sees it: once carried out, the name is no longer
         listed, and folding the change again would call it `remove-not-listed`. Additions need no
-        note (folded again they are no-ops). One ledger write per such change per submission."""
+        note (folded again they are no-ops). One ledger object per submission (a batch record)."""
         digest: str | None = None
-        out = []
+        moves: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for record in included:
-            noted = record
             if record.state == ChangeState.PENDING and self.request(record).remove:
                 digest = digest or list_digest(listed)
                 if record.removal_intent != digest:
-                    noted = self.ctx.ledger.update(record, removal_intent=digest)
-            out.append(noted)
-        return out
+                    moves.append((record, record.state, {"removal_intent": digest}))
+        noted = {new.key: new for new in self.ctx.ledger.transition_many(moves)}
+        return [noted.get(record.key, record) for record in included]
 
     def _check_still_current(self, current: DbList, sent: DbList | None = None) -> None:
         """Raise unless the job still lists `current`, accepts a write and our lease still stands.
@@ -423,7 +428,12 @@ class SubmitStep(PassBase):
     def _aborted(
         self, included: list[ChangeRecord], error: DtsChangeError, *, unanswered_token: str | None = None
     ) -> PassReport:
-        if isinstance(error, DbListChangedError) or unanswered_token is not None:
+        # A pass that waited (back-off) may wake after its lease ended and another holder moved
+        # these changes on with batch records, which an own version written from the records read
+        # here would silently replace (no create-if-absent conflict with a batch): the notes are
+        # written only while the lease is still ours (the write-ahead note names the call anyway).
+        noting = isinstance(error, DbListChangedError) or unanswered_token is not None
+        if noting and (self._lease is None or self.ctx.ledger.lease_is_current(self._lease)):
             self.note_error(included, error, unanswered_token=unanswered_token)
         for r in included:
             self._set(r, "pending")

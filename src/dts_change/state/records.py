@@ -29,11 +29,27 @@ _LEASES = "leases/"
 _ORDER = "order/"
 _IDENTITIES = "identities/"
 _SENT = "sent/"
+_BATCHES = "batches/"
 _VERSION_SUFFIX = ".json"
 _LEASE_ATTEMPTS = 3
 _PRUNE_BATCH = 250
-_KNOWN_VERSIONS = 256
-_KNOWN_SECONDS = 60.0
+_KNOWN_VERSIONS = 10_000
+"""Versions held in memory (a few MB: one change is a few hundred bytes to a few KB)."""
+_KNOWN_BATCHES = 20_000
+"""Batch records held in memory: every transition of an open change is one (most name one change),
+and a reader resolves a change with all of its job's batches, so a warm instance must hold them."""
+_KNOWN_BATCH_ENTRIES = 50_000
+"""Entries the batches in memory may hold together (a few hundred bytes each: about 25 MB)."""
+_KNOWN_SECONDS = 900.0
+_BATCH_MARGIN_SECONDS = 300.0
+"""How much older than the oldest own version it resolves a batch may be and still be read: a
+batch entry is written after the version it is based on existed, so on one store clock its
+`LastModified` is not older (one-second granularity, and OSS nodes' clocks agree to far less than
+this). A batch older than that cannot name the versions being resolved and is not read; twice
+the margin below them, not even listed (`Ledger._batch_hint`)."""
+_WHOLE_LISTING_MIN = 64
+"""From this many open changes a pass lists `changes/` once (1,000 names a call) instead of one
+listing per change, unless the last whole listing showed that would cost more."""
 
 
 class ChangeState(str, Enum):
@@ -150,6 +166,22 @@ class ChangeRecord:
     unanswered_tokens: list[str] = field(default_factory=list)
     """ClientTokens of ModifyDtsJob calls sent for this change whose outcome stayed unknown (no
     answer, then the pass ended): DTS may have carried one out; the job's call log names it."""
+    read_batch: int | None = field(default=None, compare=False, repr=False)
+    """Not stored: the highest batch number of its job the ledger listed when it read this record
+    (or wrote it); a batch based on it is numbered one above (`batches.py`). None: not read
+    through the batches (`record`, `first_open_change`), read again before a write."""
+    base_seq: str = field(default="", compare=False, repr=False)
+    """Not stored: the seq of the own version the effective record is based on, when a batch
+    entry re-sequenced the change (empty: `seq`)."""
+    stored_at: float | None = field(default=None, compare=False, repr=False)
+    """Not stored: the `LastModified` (store clock) of the own version this record was read
+    from, as the listing that named it gave it; None when unknown. A batch entry based on that
+    version was written after it, so a reader skips batches older than it (`ledger.py`)."""
+
+    @property
+    def own_seq(self) -> str:
+        """The seq batch entries based on this record name (its own version's)."""
+        return self.base_seq or self.seq
 
     @property
     def is_open(self) -> bool:
@@ -158,7 +190,7 @@ class ChangeRecord:
     def to_dict(self) -> dict[str, Any]:
         """Shallow: nested values are the record's own, and every caller serialises the result
         (asdict's deep copy of the change document was most of a burst's ledger CPU time)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_STORED}
         data["state"] = self.state.value
         data["format"] = RECORD_FORMAT
         return data
@@ -168,7 +200,7 @@ class ChangeRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "a change record") -> ChangeRecord:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - _NOT_STORED
         values = {name: value for name, value in data.items() if name in known}
         try:
             values["state"] = ChangeState(values["state"])
@@ -205,6 +237,9 @@ class ChangeRecord:
     def from_json(cls, text: str | bytes, *, where: str = "a change record") -> ChangeRecord:
         raw = text.encode("utf-8") if isinstance(text, str) else text
         return cls.from_dict(_loads(raw, where=where), where=where)
+
+
+_NOT_STORED = frozenset({"read_batch", "base_seq", "stored_at"})
 
 
 def _seq_ns(seq: str) -> int:

@@ -20,12 +20,14 @@ from dts_change.app.handler import reset_app
 from tests.conftest import EVENTS_DIR
 from tests.harness import BUCKET, JOB, LocalDeployment, oss_deployment
 
-FIRST_EVENT_CALLS = 20
+FIRST_EVENT_CALLS = 21
 """Round trips of the first event (32 before the cold-start work: records read back, the
 instance resolved twice, the open index listed twice, the lease re-read and listed on release;
 23 before the instance was taken from DescribeDtsJobDetail instead of a DescribeDtsJobs, 22
 before the outcome of a change the pass itself settled was no longer read back, 21 before the
-lease check listed the lease folder once instead of reading two generations)."""
+lease check listed the lease folder once instead of reading two generations, 20 before batch
+records, issue 12.10: resolving a change's effective record in the pass lists its job's batch
+folder)."""
 
 KEY = "dts-change/incoming/add-tables.json"
 

@@ -115,6 +115,32 @@ def test_handler_not_configured_job_dead_letters(tmp_path):
         deploy.stop()
 
 
+def test_handler_duplicate_of_a_dead_lettered_change_reports_its_error_from_one_read(tmp_path):
+    deploy = LocalDeployment(tmp_path, seed_state(status="NotConfigured"))
+    try:
+        # GIVEN a change dead-lettered (the job is not configured)
+        change = manual_change("nc", add=["shop.x"])
+        key = deploy.invoke(change)["changes"][0]["key"]
+        # WHEN it is delivered again, to a new instance
+        app = deploy.new_app()
+        resolved: list[str] = []
+        get = app.ledger.get
+
+        def counted(k: str):
+            resolved.append(k)
+            return get(k)
+
+        app.ledger.get = counted  # type: ignore[method-assign]
+        again = deploy.invoke(change, app=app)["changes"][0]
+        # THEN it is a duplicate reported with the dead letter's error and state
+        assert again["outcome"] == "duplicate"
+        assert again["code"] == "job-not-configured"
+        # AND the change was resolved once (the record's read; the outcome reuses a closed one)
+        assert resolved.count(key) == 1, resolved
+    finally:
+        deploy.stop()
+
+
 def test_handler_throttling_and_5xx_are_retried_then_applied(deploy):
     deploy.server.add_fault({"action": "ModifyDtsJob", "code": "Throttling.User", "count": 1})
     deploy.server.add_fault({"action": "DescribeDtsJobDetail", "code": "ServiceUnavailable", "count": 1})

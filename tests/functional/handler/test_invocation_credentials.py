@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from dts_change.app import handler as handler_module
+from dts_change.state.batches import apply_batches, decode_batch, index_entries
+from dts_change.state.records import ChangeRecord
 from tests.harness import JOB, LocalDeployment, manual_change, seed_state
 
 STATE_BUCKET = "dts-change-state"
@@ -39,18 +41,30 @@ def set_credentials(deploy: LocalDeployment, **credentials: dict[str, Any]) -> N
 
 
 def ledger_records(deploy: LocalDeployment) -> dict[str, dict[str, Any]]:
-    """The ledger as the emulator's OSS holds it (not through the handler's client)."""
+    """The ledger as the emulator's OSS holds it (not through the handler's client): each
+    change's latest own version with its job's batch entries applied."""
     objects = deploy.server.get_state()["buckets"][STATE_BUCKET]
-    out = {}
-    for key, body in objects.items():
-        if key.startswith("ledger/"):
-            try:
-                data = json.loads(body if isinstance(body, str) else json.dumps(body))
-            except ValueError:
-                continue
-            if isinstance(data, dict) and "change_id" in data and "state" in data:
-                out[data["change_id"]] = data
-    return out
+    own: dict[str, ChangeRecord] = {}
+    batches = []
+    for key, body in sorted(objects.items()):
+        if not key.startswith("ledger/"):
+            continue
+        raw = (body if isinstance(body, str) else json.dumps(body)).encode("utf-8")
+        if key.startswith("ledger/batches/"):
+            batches.append(decode_batch(key, raw, where=key))
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "change_id" in data and "state" in data:
+            record = ChangeRecord.from_dict(data)
+            if record.key not in own or own[record.key].version < record.version:
+                own[record.key] = record
+    entries = index_entries(sorted(batches, key=lambda b: b.number))
+    return {
+        r.change_id: apply_batches(r, entries.get(r.key), where="ledger/batches/").to_dict() for r in own.values()
+    }
 
 
 @pytest.fixture

@@ -1,12 +1,13 @@
 """A lease holder that outlived its lease must not undo or hide what the next holder did (issue 12.2).
 
-Every transition of a change is its next own version, written create-if-absent, so a holder
-writing from records it read before another holder moved them gets `LedgerConflictError`. This
+Every transition of an open change is a batch of its job's sequence, numbered after the batch read
+with the records and written create-if-absent, so a holder writing from records it read before
+another holder moved them gets `LedgerConflictError`. This
 drives the real handler against the emulator (ledger on its OSS): a holder whose back-off outlived
 its lease wakes after the next holder applied everything, and the store must show every change
 closed, or open AND in its job's index (a pass finds it): a change open with no open marker would
 never reach a final state and nobody would see it. (Written by the review of the batch-ledger
-attempt, which failed it; see wip/.)
+attempt, which failed it; the batch sequence passes it.)
 """
 
 from __future__ import annotations

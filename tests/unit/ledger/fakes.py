@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from dts_change.core.errors import ObjectExistsError, SourceObjectNotFoundError
 from dts_change.state.storage.base import Store, TaggedStore
@@ -20,6 +21,7 @@ class FakeObject:
 class FakeInfo:
     key: str
     etag: str
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,16 @@ def _etag(body: bytes) -> str:
 class FakeOssClient:
     """The OssClient verbs the store uses, over a dict, with OSS's create-if-absent semantics."""
 
-    def __init__(self, buckets: tuple[str, ...] = ("ledger-bucket",)) -> None:
+    def __init__(
+        self, buckets: tuple[str, ...] = ("ledger-bucket",), *, clock: Callable[[], float] | None = None
+    ) -> None:
         self.buckets: dict[str, dict[str, bytes]] = {name: {} for name in buckets}
         self.lock = threading.Lock()
         self.page_size = 3  # small pages so the store must follow every page
+        self.clock = clock
+        """With a clock, objects get OSS's `LastModified` (whole seconds) and listings carry it."""
+        self.modified: dict[tuple[str, str], float] = {}
+        self.listed_pages = 0
 
     def _bucket(self, bucket: str) -> dict[str, bytes]:
         if bucket not in self.buckets:
@@ -68,18 +76,31 @@ class FakeOssClient:
             if forbid_overwrite and key in objects:
                 raise ObjectExistsError(f"{key} exists", remote_code="FileAlreadyExists", http_status=409)
             objects[key] = payload
+            if self.clock is not None:
+                self.modified[(bucket, key)] = float(int(self.clock()))  # OSS: one-second granularity
         return FakePut(_etag(payload))
 
     def delete_object(self, bucket: str, key: str) -> None:
         with self.lock:
             self._bucket(bucket).pop(key, None)
 
-    def iter_objects(self, bucket: str, prefix: str = "", max_keys: int = 1000) -> Iterator[FakeInfo]:
+    def iter_objects(
+        self, bucket: str, prefix: str = "", max_keys: int = 1000, start_after: str = ""
+    ) -> Iterator[FakeInfo]:
         with self.lock:
             objects = self._bucket(bucket)
-            infos = [FakeInfo(k, _etag(objects[k])) for k in sorted(objects) if k.startswith(prefix)]
-        for start in range(0, len(infos), self.page_size):
-            yield from infos[start : start + self.page_size]
+            infos = [FakeInfo(k, _etag(objects[k]), self._stamp(bucket, k)) for k in sorted(objects)
+                     if k.startswith(prefix) and k > start_after]
+        size = min(self.page_size, max_keys)
+        for start in range(0, max(len(infos), 1), size):
+            self.listed_pages += 1
+            yield from infos[start : start + size]
+
+    def _stamp(self, bucket: str, key: str) -> str | None:
+        at = self.modified.get((bucket, key))
+        if at is None:
+            return None
+        return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 class FakeClock:
@@ -142,6 +163,17 @@ class CountingTaggedStore(CountingStore):
     def list_tagged(self, prefix: str) -> list[tuple[str, str | None]]:
         self.reads.append(("list", prefix))
         return self.tagged.list_tagged(prefix)
+
+    def list_stamped(
+        self, prefix: str, start_after: str = "", limit: int | None = None
+    ) -> list[tuple[str, str | None, float | None]]:
+        """With dates where the inner store lists them (`OssStore`), else none."""
+        self.reads.append(("list", prefix))
+        stamped = getattr(self.tagged, "list_stamped", None)
+        if stamped is not None:
+            return list(stamped(prefix, start_after, limit))
+        listed = [(name, tag, None) for name, tag in self.tagged.list_tagged(prefix) if name > start_after]
+        return listed[:limit] if limit is not None else listed
 
 
 class SimulatedCrashError(Exception):

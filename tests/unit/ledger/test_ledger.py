@@ -146,16 +146,20 @@ def test_ledger_corrupt_record_raises_corrupt_record_error(store: Store, ledger:
 # ---------------------------------------------------------------- transitions
 
 
-def test_ledger_transition_through_the_states_keeps_every_version(store: Store, ledger: Ledger) -> None:
+def test_ledger_transition_through_the_states_keeps_every_transition(store: Store, ledger: Ledger) -> None:
     record = _record(ledger, "t1")
     removal = ledger.transition(record, ChangeState.REMOVAL_SUBMITTED, submissions=[{"phase": "remove"}])
     submitted = ledger.transition(
         removal, ChangeState.SUBMITTED, submissions=[*removal.submissions, {"phase": "add"}]
     )
     applied = ledger.transition(submitted, ChangeState.APPLIED, evidence={"subSyncJob": "Finished"})
-    assert [r.version for r in (record, removal, submitted, applied)] == [0, 1, 2, 3]
+    # Each transition of an open change is a one-entry batch of the job's sequence, based on
+    # version 0 (the change as recorded)
+    assert [r.version for r in (record, removal, submitted, applied)] == [0, 0, 0, 0]
     assert applied.submissions == [{"phase": "remove"}, {"phase": "add"}]
-    assert store.list(f"changes/{record.key}/") == [f"changes/{record.key}/{v:06d}.json" for v in range(4)]
+    assert store.list(f"changes/{record.key}/") == [f"changes/{record.key}/000000.json"]
+    batches = f"batches/{escape_segment(JOB)}/"
+    assert store.list(batches) == [f"{batches}{n:012d}.json" for n in (1, 2, 3)]
     assert ledger.get(record.key) == applied
     assert ledger.open_changes(JOB) == []
     assert ledger.jobs_with_open_changes() == []
@@ -177,7 +181,7 @@ def test_ledger_transition_from_stale_copy_raises_ledger_conflict(ledger: Ledger
 def test_ledger_update_keeps_state_and_bumps_version(ledger: Ledger) -> None:
     record = _record(ledger, "t1")
     updated = ledger.update(record, attempts=1, last_error={"code": "throttled"})
-    assert (updated.state, updated.version, updated.attempts) == (ChangeState.PENDING, 1, 1)
+    assert (updated.state, updated.version, updated.attempts) == (ChangeState.PENDING, 0, 1)
     assert updated.last_error == {"code": "throttled"}
     with pytest.raises(LedgerConflictError):
         ledger.update(record, attempts=5)
@@ -227,12 +231,15 @@ def test_ledger_open_changes_reads_only_index_and_open_records(tmp_path: Any, cl
     # WHEN the open changes of the job are listed by another instance (the writer would not
     # read back the versions it has just written: see the next test)
     found = Ledger(counting, clock=clock).open_changes(JOB)
-    # THEN only the job's index and those three records were read
+    # THEN only the job's index, its batches (one listing, then each read once: a reader takes
+    # them by number, not by time) and those three records were read
     assert {r.key for r in found} == open_keys
     index = f"open/{escape_segment(JOB)}/"
-    allowed = (index, *(f"changes/{key}/" for key in open_keys))
+    allowed = (index, f"batches/{escape_segment(JOB)}/", *(f"changes/{key}/" for key in open_keys))
     assert all(key.startswith(allowed) for _, key in counting.reads), counting.reads
-    assert len(counting.reads) == 1 + 2 * len(open_keys)
+    batches = sum(1 for verb, key in counting.reads if verb == "get" and key.startswith("batches/"))
+    assert batches == 80  # one per transition of the 40 closed changes
+    assert len(counting.reads) == 2 + 2 * len(open_keys) + batches
 
 
 def _tagged_counting_store() -> CountingTaggedStore:
@@ -251,9 +258,10 @@ def test_ledger_does_not_read_back_versions_it_wrote_but_still_lists_them(clock:
     counting.reads.clear()
     # WHEN the writer reads the change it has just written
     got = ledger.get(record.key)
-    # THEN it lists the versions (the freshness check) and reads none back, and gets its own copy
+    # THEN it lists the versions and the job's batches (the freshness check) and reads none back,
+    # and gets its own copy
     assert got == submitted and got is not submitted
-    assert counting.reads == [("list", f"changes/{record.key}/")]
+    assert counting.reads == [("list", f"changes/{record.key}/"), ("list", f"batches/{escape_segment(JOB)}/")]
     got.change["mutated"] = True
     assert "mutated" not in (ledger.get(record.key) or submitted).change
     # AND a later version written by another instance is read from the store
@@ -263,7 +271,7 @@ def test_ledger_does_not_read_back_versions_it_wrote_but_still_lists_them(clock:
     applied = other.transition(latest, ChangeState.APPLIED)
     counting.reads.clear()
     assert ledger.get(record.key) == applied
-    assert ("get", f"changes/{record.key}/000002.json") in counting.reads
+    assert ("get", f"batches/{escape_segment(JOB)}/000000000002.json") in counting.reads
 
 
 def test_ledger_reads_its_own_versions_again_once_they_are_not_fresh(clock: FakeClock) -> None:
@@ -272,15 +280,15 @@ def test_ledger_reads_its_own_versions_again_once_they_are_not_fresh(clock: Fake
     record = _record(ledger, "a")
     counting.reads.clear()
     assert ledger.get(record.key) == record
-    assert counting.reads == [("list", f"changes/{record.key}/")]
-    # WHEN a minute has passed on the ledger's clock (the memory is kept short to bound it;
-    # the ETag, not the time, decides whether it is right: see the next test)
-    clock.advance(60)
+    assert counting.reads == [("list", f"changes/{record.key}/"), ("list", f"batches/{escape_segment(JOB)}/")]
+    # WHEN a quarter of an hour has passed on the ledger's clock (the memory is kept short to
+    # bound it; the ETag, not the time, decides whether it is right: see the next test)
+    clock.advance(900)
     counting.reads.clear()
     # THEN the version is read from the store again
     assert ledger.get(record.key) == record
     assert ("get", f"changes/{record.key}/000000.json") in counting.reads
-    # AND a ledger whose retention is shorter than a minute keeps it only for half the retention
+    # AND a ledger whose retention is shorter than that keeps it only for half the retention
     short = Ledger(counting, clock=clock, retention_seconds=4.0)
     second = _record(short, "b")
     clock.advance(2)
@@ -319,7 +327,8 @@ def test_ledger_on_a_store_without_tags_reads_its_own_versions_back(tmp_path: An
     # WHEN the writer reads the change it has just written to a store whose listing names no content
     # THEN it reads it back: nothing could tell it that the name still holds its bytes
     assert ledger.get(record.key) == record
-    assert counting.reads == [("list", f"changes/{record.key}/"), ("get", f"changes/{record.key}/000000.json")]
+    assert counting.reads == [("list", f"changes/{record.key}/"), ("get", f"changes/{record.key}/000000.json"),
+                              ("list", f"batches/{escape_segment(JOB)}/")]
 
 
 def test_ledger_open_changes_takes_a_known_record_as_read(tmp_path: Any, clock: FakeClock) -> None:
@@ -345,7 +354,8 @@ def test_ledger_open_changes_takes_a_known_record_as_read(tmp_path: Any, clock: 
     assert reader.first_open_change(JOB, markers=markers) == first
     counting.reads.clear()
     assert reader.open_changes(JOB, known=known, markers=markers) == [first, second]
-    assert counting.reads == [("list", f"changes/{second.key}/"), ("get", f"changes/{second.key}/000000.json")]
+    assert counting.reads == [("list", f"batches/{escape_segment(JOB)}/"), ("list", f"changes/{second.key}/"),
+                              ("get", f"changes/{second.key}/000000.json")]
     # AND a known record whose marker is not listed any more (moved on) is not returned
     writer.transition(first, ChangeState.APPLIED)
     assert reader.open_changes(JOB, known=known) == [second]

@@ -9,6 +9,7 @@ the real `OssClient` and the emulator.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
@@ -46,7 +47,9 @@ class OssClientLike(Protocol):
 
     def delete_object(self, bucket: str, key: str) -> object: ...
 
-    def iter_objects(self, bucket: str, prefix: str = "", max_keys: int = 1000) -> Iterable[OssKeyLike]: ...
+    def iter_objects(
+        self, bucket: str, prefix: str = "", max_keys: int = 1000, start_after: str = ""
+    ) -> Iterable[OssKeyLike]: ...
 
     def get_bucket_versioning(self, bucket: str) -> str | None: ...
 
@@ -140,6 +143,49 @@ class OssStore:
         )
         return sorted(listed, key=lambda item: item[0])
 
+    def list_dated(self, prefix: str) -> list[tuple[str, float | None]]:
+        """The keys under `prefix`, each with its `LastModified` (seconds since the epoch, on
+        OSS's clock) as ListObjectsV2 gives it anyway; None when it did not say."""
+        check_prefix(prefix)
+        start = len(self.prefix)
+        listed = (
+            (info.key[start:], _epoch(getattr(info, "last_modified", None)))
+            for info in self.client.iter_objects(self.bucket, self.prefix + prefix)
+            if info.key.startswith(self.prefix) and len(info.key) > start and not info.key.endswith("/")
+        )
+        return sorted(listed, key=lambda item: item[0])
+
+    def list_stamped(
+        self, prefix: str, start_after: str = "", limit: int | None = None
+    ) -> list[tuple[str, str | None, float | None]]:
+        """The keys under `prefix` (after `start_after`, a key under it), each with its ETag and
+        `LastModified` (on OSS's clock): what one ListObjectsV2 gives anyway. The ledger reads
+        the dates to skip batches that cannot apply to the versions it resolves (`ledger.py`).
+        With `limit`, the first `limit` keys only (pages are fetched as they are needed)."""
+        check_prefix(prefix)
+        start = len(self.prefix)
+        objects = (
+            self.client.iter_objects(self.bucket, self.prefix + prefix, start_after=self.prefix + check_key(start_after))
+            if start_after else self.client.iter_objects(self.bucket, self.prefix + prefix)
+        )
+        listed: list[tuple[str, str | None, float | None]] = []
+        for info in objects:
+            if info.key.startswith(self.prefix) and len(info.key) > start and not info.key.endswith("/"):
+                listed.append((info.key[start:], _tag(getattr(info, "etag", None)),
+                               _epoch(getattr(info, "last_modified", None))))
+                if limit is not None and len(listed) >= limit:
+                    break
+        return sorted(listed, key=lambda item: item[0])
+
+    def has_any(self, prefix: str) -> bool:
+        """Whether any object is under `prefix`: one ListObjectsV2 of one key, however many there are."""
+        check_prefix(prefix)
+        start = len(self.prefix)
+        for info in self.client.iter_objects(self.bucket, self.prefix + prefix, max_keys=1):
+            if info.key.startswith(self.prefix) and len(info.key) > start and not info.key.endswith("/"):
+                return True
+        return False
+
     def list(self, prefix: str) -> list[str]:
         return [key for key, _ in self.list_tagged(prefix)]
 
@@ -152,6 +198,19 @@ def _tag(etag: object) -> str | None:
     if not isinstance(etag, str):
         return None
     return etag.strip().strip('"').upper() or None
+
+
+def _epoch(stamp: object) -> float | None:
+    """A listing's `LastModified` (ISO 8601, `2026-12-06T20:57:24.000Z`) as seconds since the epoch."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        parsed = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
 
 
 def _age(date: str | None, last_modified: str | None) -> float | None:
