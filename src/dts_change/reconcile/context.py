@@ -257,16 +257,22 @@ class PassBase:
         if self.dry_run:
             return
         err = error.to_dict()
+        notes: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for record in records:
             extra: dict[str, Any] = {}
             if unanswered_token is not None and unanswered_token not in record.unanswered_tokens:
                 extra["unanswered_tokens"] = [*record.unanswered_tokens, unanswered_token]
             # The same error again, but for its request id: noted once. Each note of an open change
-            # is a batch that stays while the change is open and that every later read of the
-            # job applies, so a note per pass while DTS keeps failing made a pass's reads grow
-            # with how long the job was blocked (open changes x passes).
+            # stays (in a batch) while the change is open and every later read of the job applies
+            # it, so a note per pass while DTS keeps failing made a pass's reads grow with how
+            # long the job was blocked.
             if not _same_error(record.last_error, err) or extra:
-                self.ctx.ledger.update(record, last_error=err, attempts=record.attempts + 1, **extra)
+                notes.append((record, record.state, {"last_error": err, "attempts": record.attempts + 1, **extra}))
+        # All of them in ONE batch (one entry per change, each naming the own version and seq it
+        # applies to; a writer that read before another's batch collides as for any batch): errors
+        # that alternate (two codes in turn during an outage) change every note each pass, and a
+        # batch per change per pass was open changes x passes objects to read (issue 12.10).
+        self.ctx.ledger.transition_many(notes)
 
     def resolve_target(self, records: Sequence[ChangeRecord]) -> None:
         target = JobTarget.from_dict(records[0].change.get("job") or {})
