@@ -18,11 +18,12 @@ from dts_change.app.handler import function_timeout, get_app, handle_event
 
 def initialize(context: Any) -> None:
     """Build settings, HTTP sessions and stores once per instance; refuse a local ledger in FC, a
-    ledger or dead letters in a versioned OSS bucket (create-if-absent would not hold) and a lease
-    the function's timeout could outlast."""
+    ledger or dead letters in a versioned OSS bucket (create-if-absent would not hold), a lease
+    the function's timeout could outlast and a retention shorter than the timeout plus the lease."""
     app = get_app()
     app.check_stores(context)
     app.check_lease_covers(function_timeout(context))
+    app.check_retention_covers(function_timeout(context))
 
 
 def handler(event: bytes | str, context: Any) -> str:

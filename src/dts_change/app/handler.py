@@ -35,7 +35,13 @@ from ..state.ledger import Ledger
 from ..state.storage import check_create_if_absent, open_store
 from .outcome import OutcomeStep
 from .record import ChangeResult, RecordStep
-from .settings import DEADLINE_MARGIN_SECONDS, DEFAULT_FUNCTION_TIMEOUT, LEASE_MARGIN_SECONDS, Settings
+from .settings import (
+    DEADLINE_MARGIN_SECONDS,
+    DEFAULT_FUNCTION_TIMEOUT,
+    LEASE_MARGIN_SECONDS,
+    RETENTION_MARGIN_SECONDS,
+    Settings,
+)
 
 
 class CrashForTest(SystemExit):
@@ -119,6 +125,23 @@ class App(RecordStep, OutcomeStep):
                 f"Invalid setting DTS_CHANGE_LEASE_SECONDS: {self.settings.lease_seconds:g} s is shorter than the "
                 f"function timeout {timeout:g} s plus {LEASE_MARGIN_SECONDS:g} s -> expected at least {needed:g}",
                 hint=f"Set DTS_CHANGE_LEASE_SECONDS to {needed:g} or more, or lower the function timeout",
+            )
+
+    def check_retention_covers(self, timeout: float) -> None:
+        """Refuse a retention a writer could outlive: a batch's number is one above the highest
+        its writer listed when it read, so a writer that read before another's batch collides
+        with it only while that batch exists; prune deletes batches older than the retention.
+        A read is at most a function timeout old when its pass writes, and a holder keeps its
+        lease for DTS_CHANGE_LEASE_SECONDS; `initialize` knows the timeout."""
+        needed = timeout + self.settings.lease_seconds + RETENTION_MARGIN_SECONDS
+        if self.settings.retention_seconds < needed:
+            raise ConfigurationError(
+                f"Invalid setting DTS_CHANGE_RETENTION_SECONDS: {self.settings.retention_seconds:g} s is shorter "
+                f"than the function timeout {timeout:g} s plus DTS_CHANGE_LEASE_SECONDS "
+                f"{self.settings.lease_seconds:g} s plus {RETENTION_MARGIN_SECONDS:g} s -> expected at least "
+                f"{needed:g} (a writer could outlive the batches its read is numbered against)",
+                hint=f"Set DTS_CHANGE_RETENTION_SECONDS to {needed:g} or more (default 604800), or lower the "
+                "function timeout or the lease",
             )
 
     # ------------------------------------------------------------------ invocation

@@ -89,6 +89,30 @@ def test_initialize_refuses_a_lease_shorter_than_the_function_timeout_plus_margi
         deploy.stop()
 
 
+def test_initialize_refuses_a_retention_shorter_than_the_timeout_plus_the_lease(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Batch numbering makes a stale writer collide only while the batches after its read exist:
+    a retention prune could delete them under a pass still running is refused at start-up."""
+    deploy = oss_deployment(tmp_path, DTS_CHANGE_RETENTION_SECONDS="600", DTS_CHANGE_LEASE_SECONDS="200")
+    try:
+        for name, value in deploy.env.items():
+            monkeypatch.setenv(name, value)
+        import index
+        from dts_change.app.handler import reset_app
+
+        reset_app()
+        # GIVEN a function timeout of 120 s, a lease of 200 s and a retention of 600 s (< 120 + 200 + 300)
+        with pytest.raises(ConfigurationError) as caught:
+            index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=120)))
+        assert "DTS_CHANGE_RETENTION_SECONDS: 600 s" in caught.value.message
+        assert "at least 620" in caught.value.message
+        reset_app()
+        # AND a timeout the retention covers with the lease and the margin is accepted
+        index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=60)))
+        reset_app()
+    finally:
+        deploy.stop()
+
+
 def test_reserved_update_is_not_sent_once_the_lease_has_ended_during_the_pass(tmp_path: Path) -> None:
     # GIVEN a 1 s lease and a DescribeDtsJobDetail that takes longer than that
     deploy = oss_deployment(tmp_path, DTS_CHANGE_LEASE_SECONDS="1")

@@ -57,3 +57,32 @@ def test_readme_configuration_table_lists_every_variable_the_code_reads():
     table = "\n".join(line for line in readme.splitlines() if line.startswith("|"))
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
     assert set(ENV_NAMES) <= documented, set(ENV_NAMES) - documented
+
+
+@pytest.mark.parametrize(
+    ("retention", "lease", "timeout", "refused"),
+    [
+        ("60", None, 60.0, True),  # the old minimum: far below a pass plus the lease
+        ("659", None, 60.0, True),  # 60 s timeout + 300 s default lease + 300 s margin = 660
+        ("660", None, 60.0, False),
+        ("1000", "700", 60.0, True),  # a longer lease raises the minimum
+        ("1000", None, 401.0, True),  # so does a longer timeout
+        (None, None, 600.0, False),  # the default (7 days) covers any FC timeout
+    ],
+)
+def test_retention_below_the_timeout_plus_lease_plus_margin_is_refused(tmp_path, retention, lease, timeout, refused):
+    from dts_change.app.handler import App
+
+    env = {**BASE, **({"DTS_CHANGE_RETENTION_SECONDS": retention} if retention else {}),
+           **({"DTS_CHANGE_LEASE_SECONDS": lease} if lease else {})}
+    app = App(Settings.from_env(env, cwd=tmp_path), dts=object())
+    if not refused:
+        app.check_retention_covers(timeout)
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        app.check_retention_covers(timeout)
+    needed = timeout + float(lease or 300) + 300
+    message = caught.value.message
+    assert "DTS_CHANGE_RETENTION_SECONDS" in message and f"{float(retention):g} s" in message, message
+    assert f"at least {needed:g}" in message and f"timeout {timeout:g} s" in message, message
+    assert f"Set DTS_CHANGE_RETENTION_SECONDS to {needed:g} or more" in (caught.value.hint or "")
