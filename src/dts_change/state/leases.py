@@ -27,6 +27,15 @@ from .records import (
 from .storage.base import Store, escape_segment
 
 
+LEDGER_LAYOUT = 2
+"""The ledger layout this code writes, in every lease generation (`ledger_layout`): 2 is the batch
+layout (`batches/<job>/<n>.json` carries the transitions of open changes). A record without the
+field was written by layout 1 (each transition a change's own next version). Code of layout 1
+that has the rollout guard refuses to run a pass once the job's latest generation says more than
+1: it would read a change submitted through a batch as pending and submit it again
+(docs/deploying.md, "Upgrading to the batch layout")."""
+
+
 @immutable
 class Lease:
     """A held lease generation; `token` tells our generation from a lookalike with the same owner."""
@@ -41,6 +50,8 @@ class Lease:
     ttl_seconds: float = 0.0
     """How long the lease lives, counted on the store's clock from when its object was written
     (`acquired_at`/`expires_at` are the writer's clock, kept for people reading the record)."""
+    ledger_layout: int = LEDGER_LAYOUT
+    """The ledger layout of the code that wrote this generation (1 when the record has none)."""
 
     @property
     def ttl(self) -> float:
@@ -61,12 +72,21 @@ class Lease:
                 token=str(data["token"]),
                 released=bool(data.get("released", False)),
                 ttl_seconds=float(data.get("ttl_seconds") or 0.0),
+                ledger_layout=_layout(data.get("ledger_layout", 1)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptRecordError(
                 f"Invalid lease in {where}: {short_repr(exc)} -> expected the fields written by this ledger"
             ) from exc
         return lease
+
+
+def _layout(value: Any) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"ledger_layout {value!r} is not an integer")
+    return value
 
 
 class LeaseBook:
@@ -111,6 +131,7 @@ class LeaseBook:
                 expires_at=now + ttl_seconds,
                 token=uuid.uuid4().hex,
                 ttl_seconds=ttl_seconds,
+                ledger_layout=LEDGER_LAYOUT,
             )
             started = self.monotonic()
             try:
@@ -214,6 +235,7 @@ class LeaseBook:
             expires_at=now,
             token=uuid.uuid4().hex,
             released=True,
+            ledger_layout=LEDGER_LAYOUT,
         )
         self._held_until.pop(lease.token, None)
         self._lease_tags.pop(lease.token, None)
