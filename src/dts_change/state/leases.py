@@ -26,7 +26,6 @@ from .records import (
 )
 from .storage.base import Store, escape_segment
 
-
 LEDGER_LAYOUT = 2
 """The ledger layout this code writes, in every lease generation (`ledger_layout`): 2 is the batch
 layout (`batches/<job>/<n>.json` carries the transitions of open changes). A record without the

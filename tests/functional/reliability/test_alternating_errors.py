@@ -8,6 +8,7 @@ DbList), not from the ledger's model.
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from tests.harness import BUCKET, LocalDeployment, manual_change, oss_deployment
@@ -36,7 +37,7 @@ def _block_alternating(deploy: LocalDeployment, passes: int) -> tuple[list[int],
         codes.append(reports[0]["error"]["code"])
         counts.append(len(_batches(deploy)))
     deploy.server.clear_faults()
-    assert len(set(codes[:2])) == 2 and all(a != b for a, b in zip(codes, codes[1:])), codes  # they alternate
+    assert len(set(codes[:2])) == 2 and all(a != b for a, b in pairwise(codes)), codes  # they alternate
     return counts, codes
 
 
