@@ -256,17 +256,19 @@ class PassBase:
         keeps the token and a later look at the job's calls can tell whose write it was."""
         if self.dry_run:
             return
-        err = error.to_dict()
+        now = self.ctx.clock()
+        err = {**error.to_dict(), "noted_at": now}
         notes: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]] = []
         for record in records:
             extra: dict[str, Any] = {}
             if unanswered_token is not None and unanswered_token not in record.unanswered_tokens:
                 extra["unanswered_tokens"] = [*record.unanswered_tokens, unanswered_token]
-            # The same error again, but for its request id: noted once. Each note of an open change
-            # stays (in a batch) while the change is open and every later read of the job applies
-            # it, so a note per pass while DTS keeps failing made a pass's reads grow with how
-            # long the job was blocked.
-            if not _same_error(record.last_error, err) or extra:
+            # Each note of an open change stays (in a batch) while the change is open and every
+            # later read of the job applies it, so notes must not grow with how long the job is
+            # blocked: the same error again, but for its request id, is noted once; another
+            # error (two codes in turn during an outage) at most once per NOTE_INTERVAL_SECONDS.
+            # An unanswered ClientToken is always kept (a later look at the job's calls needs it).
+            if extra or not (_same_error(record.last_error, err) or _noted_since(record.last_error, now)):
                 notes.append((record, record.state, {"last_error": err, "attempts": record.attempts + 1, **extra}))
         # All of them in ONE batch (one entry per change, each naming the own version and seq it
         # applies to; a writer that read before another's batch collides as for any batch): errors
@@ -295,6 +297,20 @@ class PassBase:
         # A job named by id alone learns its instance from the detail `_describe` reads next.
 
 
+NOTE_INTERVAL_SECONDS = 600.0
+"""How long a change keeps the error noted on it when the next pass meets another one: errors
+that alternate during an outage cost a batch entry per change per interval, not per pass (about
+750 bytes each, read by every cold pass while the changes stay open). The pass's report and
+log lines always name the error it met."""
+
+
+def _noted_since(noted: dict[str, Any] | None, now: float) -> bool:
+    """Whether `noted` was noted less than NOTE_INTERVAL_SECONDS before `now` (by its `noted_at`;
+    an error noted before that field existed counts as old)."""
+    at = noted.get("noted_at") if isinstance(noted, dict) else None
+    return isinstance(at, (int, float)) and not isinstance(at, bool) and 0 <= now - at < NOTE_INTERVAL_SECONDS
+
+
 def _same_error(noted: dict[str, Any] | None, err: dict[str, Any]) -> bool:
     """Whether a noted error is `err` apart from its request id (each call has its own, and
     the message names it)."""
@@ -302,7 +318,7 @@ def _same_error(noted: dict[str, Any] | None, err: dict[str, Any]) -> bool:
 
 
 def _without_request_id(err: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in err.items() if k != "request_id"}
+    out = {k: v for k, v in err.items() if k not in ("request_id", "noted_at")}
     request_id, message = err.get("request_id"), out.get("message")
     if isinstance(request_id, str) and request_id and isinstance(message, str):
         out["message"] = message.replace(request_id, "")

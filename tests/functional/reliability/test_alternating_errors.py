@@ -11,6 +11,9 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
+from dts_change.app.handler import App
+from dts_change.app.settings import Settings
+from dts_change.reconcile.context import NOTE_INTERVAL_SECONDS
 from tests.harness import BUCKET, LocalDeployment, manual_change, oss_deployment
 
 OPEN = 12
@@ -19,25 +22,37 @@ CODES = ("Throttling.User", "ServiceUnavailable")
 """Two DTS errors that alternate pass after pass (an outage answering one or the other)."""
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _batches(deploy: LocalDeployment) -> list[str]:
     bucket = deploy.server.get_state()["buckets"].get(BUCKET, {})
     return sorted(key for key in bucket if "/batches/" in key)
 
 
-def _block_alternating(deploy: LocalDeployment, passes: int) -> tuple[list[int], list[str]]:
+def _block_alternating(deploy: LocalDeployment, passes: int, app: App | None = None,
+                       clock: Clock | None = None, step: float = 0.0) -> tuple[list[int], list[str]]:
     """`passes` timer passes, DescribeDtsJobDetail failing with CODES in turn; the batch count
-    after each, and the error each reported."""
+    after each, and the error each reported; `clock` (the app's) moves on `step` seconds
+    before each pass."""
     counts: list[int] = []
     codes: list[str] = []
     for i in range(passes):
         deploy.server.clear_faults()
         deploy.server.add_fault({"action": "DescribeDtsJobDetail", "code": CODES[i % 2], "every": 1})
-        reports = deploy.tick()["reconcile"]
+        if clock is not None:
+            clock.now += step
+        reports = deploy.tick(app)["reconcile"]
         assert [r["action"] for r in reports] == ["blocked"], reports
         codes.append(reports[0]["error"]["code"])
         counts.append(len(_batches(deploy)))
     deploy.server.clear_faults()
-    assert len(set(codes[:2])) == 2 and all(a != b for a, b in pairwise(codes)), codes  # they alternate
+    assert all(a != b for a, b in pairwise(codes)), codes  # they alternate
     return counts, codes
 
 
@@ -62,14 +77,16 @@ def test_alternating_errors_add_at_most_one_batch_per_blocked_pass(tmp_path: Pat
         before = len(_batches(deploy))
         # WHEN DTS answers every pass with one of two errors in turn
         counts, codes = _block_alternating(deploy, BLOCKED_PASSES)
-        # THEN each blocked pass added at most one batch, whatever the number of open changes
+        # THEN each blocked pass added at most one batch, whatever the number of open changes:
+        # the first pass's notes, then none (another error within NOTE_INTERVAL_SECONDS of the
+        # note is not noted again)
         added = [b - a for a, b in zip([before, *counts], counts)]
-        assert all(n <= 1 for n in added), (before, counts, added)
-        # and every change carries the last error noted
+        assert added == [1] + [0] * (BLOCKED_PASSES - 1), (before, counts, added)
+        # and every change carries the error noted, in one entry each
         records = deploy.app.ledger.open_changes("dtsjob1demo/Forward")
         assert len(records) == OPEN
         assert len({str(r.last_error) for r in records}) == 1
-        assert {(r.last_error or {}).get("code") for r in records} == {codes[-1]}
+        assert {(r.last_error or {}).get("code") for r in records} == {codes[0]}
         # AND once DTS answers again, a cold instance settles them all: the job lists every table
         deploy.settle(app=deploy.new_app())
         assert set(deploy.states().values()) == {"applied"}, deploy.states()
@@ -101,7 +118,34 @@ def test_changes_blocked_by_alternating_errors_reach_their_maximum_age(tmp_path:
         letters = deploy.dead_letters()
         assert len(letters) == 4
         assert {letter.error["code"] for letter in letters} == {"max-age-exceeded"}, [letter.error for letter in letters]
-        assert [letter.error["evidence"]["lastError"]["code"] for letter in letters] == [codes[-1]] * 4, letters
+        assert [letter.error["evidence"]["lastError"]["code"] for letter in letters] == [codes[0]] * 4, letters
         assert not deploy.modify_calls(accepted_only=False), "a change past its maximum age was sent"
+    finally:
+        deploy.stop()
+
+
+def test_alternating_errors_are_noted_again_once_per_interval(tmp_path: Path) -> None:
+    """The error a change shows stays current to within NOTE_INTERVAL_SECONDS: a pass that meets
+    another error after that notes it (one batch for all the changes), and one within it does not."""
+    deploy = oss_deployment(tmp_path)
+    try:
+        _open_changes(deploy, OPEN)
+        clock = Clock()
+        app = App(Settings.from_env(deploy.env, cwd=deploy.tmp_path), clock=clock, sleep=lambda _s: None)
+        before = len(_batches(deploy))
+        # WHEN four passes meet the two errors in turn, each more than an interval after the last
+        counts, codes = _block_alternating(deploy, 4, app, clock, NOTE_INTERVAL_SECONDS + 1)
+        # THEN each notes the error it met, one batch for all the changes
+        added = [b - a for a, b in zip([before, *counts], counts)]
+        assert added == [1, 1, 1, 1], (before, counts, added)
+        records = app.ledger.open_changes("dtsjob1demo/Forward")
+        assert {(r.last_error or {}).get("code") for r in records} == {codes[-1]}
+        assert {r.attempts for r in records} == {4}
+        # AND a pass that meets the other error a second later notes nothing
+        later, other = _block_alternating(deploy, 1, app, clock, 1.0)
+        assert other[0] != codes[-1] and later == [counts[-1]], (other, codes, later, counts)
+        # AND the changes are applied once DTS answers again
+        deploy.settle(app=app)
+        assert set(deploy.states().values()) == {"applied"}, deploy.states()
     finally:
         deploy.stop()
