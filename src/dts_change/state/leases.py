@@ -13,6 +13,7 @@ from ..core.errors import (
     DtsChangeError,
     InvalidTransitionError,
     LeaseHeldError,
+    NewerLedgerLayoutError,
     short_repr,
 )
 from ..core.values import immutable
@@ -25,6 +26,12 @@ from .records import (
     _parse_version,
 )
 from .storage.base import Store, escape_segment
+
+LEDGER_LAYOUT = 1
+"""The ledger layout this code writes and reads: one record version per change and transition.
+Every lease generation names the layout of the code that wrote it; a release that records
+transitions elsewhere (a higher number) makes this code stand aside (`NewerLedgerLayoutError`),
+so that the two can be rolled out one after the other (docs/deploying.md, "Upgrading")."""
 
 
 @immutable
@@ -41,6 +48,8 @@ class Lease:
     ttl_seconds: float = 0.0
     """How long the lease lives, counted on the store's clock from when its object was written
     (`acquired_at`/`expires_at` are the writer's clock, kept for people reading the record)."""
+    ledger_layout: int = LEDGER_LAYOUT
+    """The ledger layout of the code that wrote the generation (absent in older records: 1)."""
 
     @property
     def ttl(self) -> float:
@@ -61,6 +70,7 @@ class Lease:
                 token=str(data["token"]),
                 released=bool(data.get("released", False)),
                 ttl_seconds=float(data.get("ttl_seconds") or 0.0),
+                ledger_layout=int(data.get("ledger_layout") or 1),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptRecordError(
@@ -100,6 +110,8 @@ class LeaseBook:
             if generations and aged is None:
                 continue  # pruned between list and get: look again
             current = aged[0] if aged is not None else None
+            if current is not None and current.ledger_layout > LEDGER_LAYOUT:
+                raise self._newer_layout(job_key, current)
             if aged is not None and self._live(*aged):
                 raise self._lease_held(job_key, aged[0])
             now = self.clock()
@@ -286,6 +298,17 @@ class LeaseBook:
     @staticmethod
     def _lease_bytes(lease: Lease) -> bytes:
         return _dumps(lease.to_dict(), what="lease")
+
+    @staticmethod
+    def _newer_layout(job: str, current: Lease) -> NewerLedgerLayoutError:
+        return NewerLedgerLayoutError(
+            f"Lease for job {short_repr(job)}: generation {current.generation} was written by "
+            f"{short_repr(current.owner)} with ledger layout {current.ledger_layout}, newer than this "
+            f"release's {LEDGER_LAYOUT} -> expected every instance to run that release; this one "
+            "runs no pass for the job",
+            holder=current.owner,
+            details={"job_key": job, "generation": current.generation, "ledger_layout": current.ledger_layout},
+        )
 
     def _lease_held(self, job: str, current: Lease | None) -> LeaseHeldError:
         holder = current.owner if current is not None else None
