@@ -80,7 +80,7 @@ def test_transport_sends_through_the_configured_proxy_and_never_replays_a_cookie
     seen: list[tuple[str, str | None]] = []
 
     class Proxy(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             seen.append((self.path, self.headers.get("Cookie")))
             body = b"ok"
             self.send_response(200)
