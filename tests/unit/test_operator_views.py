@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dts_change.app.cli_text import parse_duration, parse_object, parse_when
+from dts_change.app.cli_text import parse_duration, parse_object, parse_when, stamp
 from dts_change.app.history import collect_history
 from dts_change.app.status import collect_status
 from dts_change.core.change import JobTarget
@@ -115,3 +115,21 @@ def test_history_finds_a_change_by_the_instance_id_it_named():
     assert [e["change_id"] for e in collect_history([named], "inst1")] == ["change-i"]
     assert [e["change_id"] for e in collect_history([named], "inst1/Forward")] == ["change-i"]
     assert collect_history([named], "inst1/Reverse") == [] and collect_history([named], "inst2") == []
+
+
+def test_history_dates_only_calls_and_names_what_a_removal_recorded_from_its_intent_took_out():
+    # GIVEN a change whose removal call's answer was lost: a later pass saw the job list what its
+    # removal intent noted and recorded that removal (no ClientToken, no request id), then the
+    # addition phase was a call of its own
+    landed = {"phase": "removal", "client_token": None, "request_id": None, "at": 150, "confirmed": True,
+              "evidence": {"removalIntentListed": {"shop": {}}},
+              "expect": {"absent": [["shop", "orders"]], "present": []}}
+    call = {"phase": "addition", "at": 160, "client_token": "tok-b", "request_id": "req-b",
+            "diff": {"added": ["shop.orders_v2"], "removed": []}}
+    swap = record("s", ChangeState.APPLIED, created=100, add={"shop": {"all": False, "Table": {"orders_v2": {}}}},
+                  remove=[["shop", "orders"]], submissions=[landed, call])
+    entry = collect_history([swap], "j1")[0]
+    # THEN the submission times are the call's only, and the recorded removal is in what it removed
+    assert entry["submitted_at"] == [stamp(160)]
+    assert entry["client_tokens"] == ["tok-b"]
+    assert entry["objects_removed"] == ["shop.orders"] and entry["objects_added"] == ["shop.orders_v2"]

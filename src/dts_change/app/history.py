@@ -29,6 +29,13 @@ def _touches(refs: list[ObjectRef], wanted: ObjectRef) -> bool:
     return False
 
 
+def _absent_names(submission: dict[str, Any]) -> list[str]:
+    expect = submission.get("expect")
+    pairs = expect.get("absent") if isinstance(expect, dict) else None
+    return [str(ObjectRef(str(p[0]), None if p[1] is None else str(p[1])))
+            for p in pairs or [] if isinstance(p, list) and len(p) == 2]
+
+
 def history_entry(record: ChangeRecord) -> dict[str, Any]:
     change = record.change
     raw_source = change.get("source")
@@ -37,11 +44,16 @@ def history_entry(record: ChangeRecord) -> dict[str, Any]:
     asked_remove = [str(r) for r in refs_of_pairs(change.get("remove"))]
     added: list[str] = []
     removed: list[str] = []
+    calls = [s for s in record.submissions if s.get("client_token")]
     for submission in record.submissions:
         raw_diff = submission.get("diff")
         diff: dict[str, Any] = raw_diff if isinstance(raw_diff, dict) else {}
         added += [a for a in diff.get("added", []) if a not in added]
         removed += [r for r in diff.get("removed", []) if r not in removed]
+        if not submission.get("client_token"):
+            # A removal recorded from its listed intent (`removalIntentListed`) after a call whose
+            # answer was lost: the names it took out, with no call of its own to date it by.
+            removed += [r for r in _absent_names(submission) if r not in removed]
     closed_at = record.updated_at if record.state in (ChangeState.APPLIED, ChangeState.DEAD_LETTERED) else None
     return {
         "change_id": record.change_id,
@@ -51,13 +63,13 @@ def history_entry(record: ChangeRecord) -> dict[str, Any]:
         "correlation_id": change.get("correlationId"),
         "asked": {"add": asked_add, "remove": asked_remove},
         "recorded_at": stamp(record.created_at),
-        "submitted_at": [stamp(s.get("at")) for s in record.submissions if s.get("at")],
+        "submitted_at": [stamp(s.get("at")) for s in calls if s.get("at")],
         "applied_at": stamp(closed_at) if record.state == ChangeState.APPLIED else None,
         "dead_lettered_at": stamp(closed_at) if record.state == ChangeState.DEAD_LETTERED else None,
         "objects_added": added,
         "objects_removed": removed,
         "no_op": bool((record.evidence or {}).get("noOp")) if isinstance(record.evidence, dict) else False,
-        "client_tokens": [s["client_token"] for s in record.submissions if s.get("client_token")],
+        "client_tokens": [s["client_token"] for s in calls],
         "request_ids": [s["request_id"] for s in record.submissions if s.get("request_id")],
         "error": (record.last_error or {}).get("code") if record.state == ChangeState.DEAD_LETTERED else None,
         "replays": record.replays,

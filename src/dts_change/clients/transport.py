@@ -131,12 +131,14 @@ class HttpTransport:
         what: str,
     ) -> requests.Response:
         """Send once; `what` names the call in a NetworkError (never the URL's query or headers)."""
+        # A prepared request sent as is: the session adds nothing to a signed request (no cookies,
+        # no auth, no environment), so its per-call merging is skipped (requests' "Prepared
+        # Requests"); the session's proxies and TLS verification still apply in `send`.
+        prepared = requests.PreparedRequest()
         try:
-            return self._session.request(
-                method,
-                url,
-                headers=dict(headers),
-                data=body,
+            prepared.prepare(method=method, url=url, headers=dict(headers), data=body)
+            return self._session.send(
+                prepared,
                 timeout=(self.timeouts.connect, self.timeouts.read),
                 allow_redirects=False,
                 stream=stream,

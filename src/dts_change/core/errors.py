@@ -195,6 +195,19 @@ class LeaseHeldError(JobBusyError):
         self.holder = holder
 
 
+class NewerLedgerLayoutError(LeaseHeldError):
+    """The job's latest lease generation was written by a release with a newer ledger layout.
+
+    That release records transitions where this code does not look, so this code would take a
+    change submitted there for pending and submit it again: it runs no pass for the job at all."""
+
+    code = "ledger-layout-newer"
+    default_hint = (
+        "Deploy the release that wrote it to every instance of the function (this instance runs "
+        "older code); the job's changes stay open in the ledger for it."
+    )
+
+
 # ---------------------------------------------------------------- permanent leaves: input
 
 

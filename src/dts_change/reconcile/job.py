@@ -28,6 +28,7 @@ from ..core.errors import (
     JobNotRunningError,
     JobRegionMismatchError,
     LeaseHeldError,
+    NewerLedgerLayoutError,
 )
 from ..core.observe import log_event
 from ..state.records import ChangeRecord
@@ -137,6 +138,13 @@ def reconcile_job(job_key: str, ctx: ReconcileContext, *, dry_run: bool = False)
         return one.report
     try:
         lease = ctx.ledger.acquire_lease(job_key, ctx.owner, ctx.lease_seconds)
+    except NewerLedgerLayoutError as exc:
+        # A newer release writes this job's ledger: an operator must finish rolling it out.
+        one.report.action = "blocked"
+        one.report.error = exc.to_dict()
+        log_event("reconcile pass refused: newer ledger layout", logging.ERROR, job=job_key,
+                  code=exc.code, message=exc.message)
+        return one.report
     except LeaseHeldError as exc:
         # The holder's pass takes this invocation's changes too; their state stays in the ledger.
         one.report.action = "lease-held"

@@ -13,6 +13,7 @@ from ..core.errors import (
     DtsChangeError,
     InvalidTransitionError,
     LeaseHeldError,
+    NewerLedgerLayoutError,
     short_repr,
 )
 from ..core.values import immutable
@@ -32,7 +33,8 @@ layout (`batches/<job>/<n>.json` carries the transitions of open changes). A rec
 field was written by layout 1 (each transition a change's own next version). Code of layout 1
 that has the rollout guard refuses to run a pass once the job's latest generation says more than
 1: it would read a change submitted through a batch as pending and submit it again
-(docs/deploying.md, "Upgrading to the batch layout")."""
+(docs/deploying.md, "Upgrading to the batch layout"). This code stands aside in turn for a
+generation that says more than 2 (`NewerLedgerLayoutError`)."""
 
 
 @immutable
@@ -119,6 +121,8 @@ class LeaseBook:
             if generations and aged is None:
                 continue  # pruned between list and get: look again
             current = aged[0] if aged is not None else None
+            if current is not None and current.ledger_layout > LEDGER_LAYOUT:
+                raise self._newer_layout(job_key, current)
             if aged is not None and self._live(*aged):
                 raise self._lease_held(job_key, aged[0])
             now = self.clock()
@@ -307,6 +311,17 @@ class LeaseBook:
     @staticmethod
     def _lease_bytes(lease: Lease) -> bytes:
         return _dumps(lease.to_dict(), what="lease")
+
+    @staticmethod
+    def _newer_layout(job: str, current: Lease) -> NewerLedgerLayoutError:
+        return NewerLedgerLayoutError(
+            f"Lease for job {short_repr(job)}: generation {current.generation} was written by "
+            f"{short_repr(current.owner)} with ledger layout {current.ledger_layout}, newer than this "
+            f"release's {LEDGER_LAYOUT} -> expected every instance to run that release; this one "
+            "runs no pass for the job",
+            holder=current.owner,
+            details={"job_key": job, "generation": current.generation, "ledger_layout": current.ledger_layout},
+        )
 
     def _lease_held(self, job: str, current: Lease | None) -> LeaseHeldError:
         holder = current.owner if current is not None else None

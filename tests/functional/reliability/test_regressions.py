@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dts_change.app.handler import App
+from dts_change.app.history import collect_history
 from dts_change.app.settings import Settings
 from dts_change.app.status import collect_status, render_status
 from dts_change.core.dblist import DbList
@@ -416,6 +417,11 @@ def test_removal_whose_answer_was_lost_does_not_remove_what_a_later_change_added
     removed_orders = [c.seq for c in carried_out(busy_deploy.server.calls())[2:]
                       if c.db_list is not None and "orders" not in tables(c.db_list, "shop")]
     assert removed_orders == []
+    # AND `history` names rm-o's recorded removal among what it removed, dated by calls only
+    rm_o = next(e for e in collect_history(records, JOB) if e["change_id"] == "rm-o")
+    assert "shop.orders" in rm_o["objects_removed"]
+    sent = {c.client_token for c in carried_out(busy_deploy.server.calls())}
+    assert len(rm_o["submitted_at"]) == len(rm_o["client_tokens"]) and set(rm_o["client_tokens"]) <= sent
 
 
 def test_net_zero_fold_cut_after_its_first_change_closed_keeps_the_rest_consistent(

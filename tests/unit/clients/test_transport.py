@@ -70,3 +70,40 @@ def test_transport_session_ignores_environment() -> None:
     transport = HttpTransport()
     assert transport._session.trust_env is False
     transport.close()
+
+
+def test_transport_sends_through_the_configured_proxy_and_never_replays_a_cookie() -> None:
+    # A loopback server standing in for an HTTP proxy: it sees the absolute URL of each request
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Cookie")))
+            body = b"ok"
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=abc")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    transport = HttpTransport(proxies={"http": f"http://127.0.0.1:{server.server_port}"})
+    try:
+        # WHEN two requests go out, the first answered with a Set-Cookie
+        for _ in range(2):
+            response = transport.send("GET", "http://127.0.0.1:9/bucket?list-type=2", headers={"X-A": "1"}, what="t")
+            assert response.status_code == 200 and response.content == b"ok"
+        # THEN both went through the proxy, and the second carried no cookie from the first
+        assert seen == [("http://127.0.0.1:9/bucket?list-type=2", None)] * 2
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()
