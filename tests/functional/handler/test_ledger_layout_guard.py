@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from dts_change.state.leases import LEDGER_LAYOUT
 from tests.harness import BUCKET, manual_change, oss_deployment
 
 LEASES = "dts-change/ledger/leases/dtsjob1demo%2FForward/"
@@ -36,8 +37,9 @@ def lease_keys(deploy: Any) -> list[str]:
 def test_a_lease_written_by_a_newer_ledger_layout_stops_the_pass_before_any_write(tmp_path: Path) -> None:
     deploy = oss_deployment(tmp_path)
     try:
-        # GIVEN the job's latest lease generation comes from a release with ledger layout 2
-        deploy.put_object(LEASES + "000000000001.json", lease_generation(2))
+        # GIVEN the job's latest lease generation comes from a release with a newer ledger layout
+        newer = LEDGER_LAYOUT + 1
+        deploy.put_object(LEASES + "000000000001.json", lease_generation(newer))
         before = deploy.db_list()
         # WHEN a change arrives, and a timer pass runs after it
         first = deploy.invoke(manual_change("c1", add=["shop.layout_guarded"]))
@@ -46,7 +48,7 @@ def test_a_lease_written_by_a_newer_ledger_layout_stops_the_pass_before_any_writ
         reports = [r for out in (first, tick) for r in out["reconcile"]]
         assert reports and all(r["action"] == "blocked" for r in reports), reports
         assert {r["error"]["code"] for r in reports} == {"ledger-layout-newer"}
-        assert "ledger layout 2" in reports[0]["error"]["message"]
+        assert f"ledger layout {newer}" in reports[0]["error"]["message"]
         assert deploy.server.calls("ModifyDtsJob") == []
         assert deploy.db_list() == before
         # AND no lease generation was written after the newer release's
@@ -57,7 +59,7 @@ def test_a_lease_written_by_a_newer_ledger_layout_stops_the_pass_before_any_writ
         deploy.stop()
 
 
-@pytest.mark.parametrize("layout", [None, 1])
+@pytest.mark.parametrize("layout", sorted({None, 1, LEDGER_LAYOUT}, key=str))
 def test_a_lease_written_by_this_layout_or_before_the_field_existed_does_not_stop_the_pass(
     tmp_path: Path, layout: int | None
 ) -> None:
@@ -71,6 +73,6 @@ def test_a_lease_written_by_this_layout_or_before_the_field_existed_does_not_sto
         # the generations this release wrote name its layout
         state = deploy.server.get_state()["buckets"][BUCKET]
         written = [json.loads(state[k]) for k in lease_keys(deploy) if not k.endswith("000000000001.json")]
-        assert written and all(r["ledger_layout"] == 1 for r in written)
+        assert written and all(r["ledger_layout"] == LEDGER_LAYOUT for r in written)
     finally:
         deploy.stop()
