@@ -304,11 +304,22 @@ that alternate during an outage cost a batch entry per change per interval, not 
 log lines always name the error it met."""
 
 
+NOTE_FUTURE_LIMIT_SECONDS = 86400.0
+"""How far in the future (by this instance's clock) a note's `noted_at` may be and still count as
+just noted: `noted_at` is its writer's clock, and timer passes land on any instance. Taken as old,
+a note from an instance whose clock is ahead made every pass of the others note again, and theirs
+looked old to it in turn (two clocks 700 s apart: a batch per pass). Counted as fresh, a note from
+a clock ahead by s keeps the others from noting another error for up to s + NOTE_INTERVAL_SECONDS
+(the instance ahead notes on its own clock meanwhile); beyond a day apart, a note counts as old."""
+
+
 def _noted_since(noted: dict[str, Any] | None, now: float) -> bool:
     """Whether `noted` was noted less than NOTE_INTERVAL_SECONDS before `now` (by its `noted_at`;
-    an error noted before that field existed counts as old)."""
+    an error noted before that field existed counts as old), or is dated after `now` by less
+    than NOTE_FUTURE_LIMIT_SECONDS (its writer's clock is ahead of ours)."""
     at = noted.get("noted_at") if isinstance(noted, dict) else None
-    return isinstance(at, (int, float)) and not isinstance(at, bool) and 0 <= now - at < NOTE_INTERVAL_SECONDS
+    return (isinstance(at, (int, float)) and not isinstance(at, bool)
+            and -NOTE_FUTURE_LIMIT_SECONDS < now - at < NOTE_INTERVAL_SECONDS)
 
 
 def _same_error(noted: dict[str, Any] | None, err: dict[str, Any]) -> bool:
