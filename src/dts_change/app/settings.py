@@ -24,11 +24,12 @@ LEASE_MARGIN_SECONDS = 30.0
 first write of the lease and the pass's last call answering after the timeout (issue 12.2)."""
 
 RETENTION_MARGIN_SECONDS = 300.0
-"""How much longer than the function timeout plus the lease the retention must be: prune compares
-its own clock with the store's `LastModified` of a batch (the same 300 s the batch floor allows
-between clocks, `_BATCH_MARGIN_SECONDS`). Batch numbering makes a stale writer collide with the
-batch numbered after its read only while that batch exists, so no batch may be pruned before
-every writer that read before it has written."""
+"""How much longer than the function timeout plus the lease the retention must be. Prune compares
+its own clock with a batch's `at` and its closing's `closed/` stamp (the writer's clock, not the
+store's `LastModified`), so a pruner whose clock is ahead of the writer's by up to the lease plus
+this margin still prunes no batch a pass that read before it can write after. Batch numbering
+makes a stale writer collide with the batch numbered after its read only while that batch
+exists, so no batch may be pruned before every writer that read before it has written."""
 
 ENV_NAMES = (
     "ALIBABA_CLOUD_ACCESS_KEY_ID",

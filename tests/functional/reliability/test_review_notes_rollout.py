@@ -178,3 +178,33 @@ def test_an_operator_cli_from_before_the_guard_sends_nothing_for_a_change_the_ba
         assert _own_versions(deploy) == versions
     finally:
         deploy.stop()
+
+
+def test_changes_the_guarded_release_moved_are_carried_on_by_the_batch_layout_and_it_then_stands_aside(
+    tmp_path: Path,
+) -> None:
+    """Step 3 while the guarded layout-1 release still runs: what it submitted (own versions)
+    the batch layout confirms, with no second call; once the batch layout wrote a lease
+    generation the old release runs no pass, also for a change it recorded itself."""
+    deploy = oss_deployment(tmp_path)
+    try:
+        src = _old_tree(tmp_path, GUARDED_LAYOUT_1)
+        event = tmp_path / "c1.json"
+        event.write_text(json.dumps(manual_change("c1", add=["shop.t_old"])))
+        first = _old_cli(deploy, src, "invoke", str(event))
+        assert [r["action"] for r in first["reconcile"]] == ["submitted"], first
+        # the batch layout confirms it from the old release's own version
+        deploy.tick()
+        assert deploy.states() == {"c1": "applied"}
+        # a change the old release records after that is left to the batch layout
+        event.write_text(json.dumps(manual_change("c2", add=["shop.t_old2"])))
+        second = _old_cli(deploy, src, "invoke", str(event))
+        assert [r["action"] for r in second["reconcile"]] == ["blocked"], second
+        deploy.settle()
+        assert deploy.states() == {"c1": "applied", "c2": "applied"}
+        accepted = [c for c in deploy.modify_calls() if not c.get("deduplicated")]
+        assert len(accepted) == 2, accepted
+        listed = deploy.db_list()["shop"]["Table"]
+        assert "t_old" in listed and "t_old2" in listed, sorted(listed)
+    finally:
+        deploy.stop()
