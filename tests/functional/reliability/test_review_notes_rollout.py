@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from dts_change.app import cli
 from dts_change.app.handler import App
 from dts_change.app.settings import Settings
 from tests.harness import BUCKET, LocalDeployment, manual_change, oss_deployment
@@ -239,5 +240,39 @@ def test_a_throttled_modify_with_changes_arriving_adds_at_most_one_note_batch_pe
         added = len(_batches(deploy)) - before
         tokens = [len(r.unanswered_tokens) for r in deploy.app.ledger.open_changes("dtsjob1demo/Forward")]
         assert added <= 1, (f"{added} note batches in {passes} passes; unanswered tokens per change {tokens}")
+    finally:
+        deploy.stop()
+
+
+def test_a_dlq_replay_from_the_guarded_release_refuses_a_change_the_batch_layout_dead_lettered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The old release reads only own versions: a change dead-lettered through a batch is
+    pending to it, so its `dlq replay` refuses (writes nothing, the dead letter stays to be
+    replayed), and this release's replay then applies it."""
+    deploy = oss_deployment(tmp_path)
+    try:
+        src = _old_tree(tmp_path, GUARDED_LAYOUT_1)
+        deploy.server.add_fault({"service": "dts", "action": "ModifyDtsJob", "code": "InvalidParameter",
+                                 "message": "refused", "count": 1})
+        deploy.invoke(manual_change("c1", add=["shop.t_dl"]))
+        assert deploy.states() == {"c1": "dead_lettered"}
+        versions, calls = _own_versions(deploy), deploy.modify_calls(accepted_only=False)
+        env = {**os.environ, **deploy.env, "PYTHONPATH": str(src)}
+        code = "import sys; from dts_change.app.cli import main; sys.exit(main(sys.argv[1:]))"
+        done = subprocess.run([sys.executable, "-c", code, "dlq", "replay", "c1"], env=env, capture_output=True,
+                              text=True, cwd=deploy.tmp_path, timeout=120)
+        assert done.returncode == 2, (done.returncode, done.stdout, done.stderr[-1500:])
+        assert "it is pending" in done.stderr + done.stdout
+        assert _own_versions(deploy) == versions
+        assert deploy.modify_calls(accepted_only=False) == calls
+        assert [d.replayed_at for d in deploy.dead_letters()] == [None]
+        # this release's replay
+        for name, value in deploy.env.items():
+            monkeypatch.setenv(name, value)
+        assert cli.main(["dlq", "replay", "c1", "--json"]) == 0
+        deploy.settle()
+        assert deploy.states() == {"c1": "applied"}
+        assert "t_dl" in deploy.db_list()["shop"]["Table"]
     finally:
         deploy.stop()
