@@ -220,7 +220,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
         """(job key, thread) -> the last run of consecutive batch numbers this thread wrote (first,
         last, change key -> the highest number of the run naming it): a record read before them
         is still current if none of them names it (a pass goes on with records it did not move:
-        `note_error` writes one batch per change it read, hundreds in a pass), and one they name is
+        a confirmation not seen yet, a dead letter, each a batch of its own), and one they name is
         stale (conflict). Only the last run matters: a number before it was written by another
         writer, with whom a record read before it collides anyway."""
         self._snapshot_held: dict[str, set[tuple[str, int, str]]] = {}

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.harness import LocalDeployment, manual_change, oss_deployment
 
 HISTORY = 60
