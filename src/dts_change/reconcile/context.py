@@ -267,12 +267,11 @@ class PassBase:
             # the job applies.
             if not _same_error(record.last_error, err) or extra:
                 moves.append((record, record.state, {"last_error": err, "attempts": record.attempts + 1, **extra}))
-        # The notes of one call in one batch (up to `_NOTES_PER_BATCH`, which keeps a batch far
-        # below the store's object cap): a note that differs every pass (a new ClientToken when the
-        # changes carried differ, errors that alternate) written one batch per change made a cold
-        # reader's GETs grow with open changes x passes (review 4); now with passes only.
-        for start in range(0, len(moves), _NOTES_PER_BATCH):
-            self.ctx.ledger.transition_many(moves[start : start + _NOTES_PER_BATCH])
+        # The notes of one call in one batch (1,000 changes at most: `transition_many`): a note
+        # that differs every pass (a new ClientToken when the changes carried differ, errors that
+        # alternate) written one batch per change made a cold reader's GETs grow with open
+        # changes x passes (review 4); now with passes only.
+        self.ctx.ledger.transition_many(moves)
 
     def resolve_target(self, records: Sequence[ChangeRecord]) -> None:
         target = JobTarget.from_dict(records[0].change.get("job") or {})
@@ -293,11 +292,6 @@ class PassBase:
         if not self.job_id and self.instance_id:
             self.job_id = self._retry(lambda: self.ctx.dts.resolve_job_id(self.instance_id or ""))
         # A job named by id alone learns its instance from the detail `_describe` reads next.
-
-
-_NOTES_PER_BATCH = 500
-"""Changes one batch of error notes names at most (a note is about 1 KB, more with the
-ClientTokens it keeps)."""
 
 
 def _same_error(noted: dict[str, Any] | None, err: dict[str, Any]) -> bool:

@@ -51,7 +51,7 @@ Of the batches it GETs only those no more than `_BATCH_MARGIN_SECONDS` older (`L
 store clock) than the oldest own version it resolves: an entry's writer read that version
 first, so an older batch cannot apply to it; and it lists them from a hint that the listing
 itself must bear out (`_hint_holds`), so a job's closed history is neither read nor listed
-again. Moving K changes writes one batch, plus one `closed/` marker and one
+again. Moving K changes writes one batch (per 1,000), plus one `closed/` marker and one
 DeleteMultipleObjects when they close.
 
 Crash safety: a change becomes visible in the index *before* its record exists and leaves it only
@@ -64,7 +64,8 @@ Crash safety: a change becomes visible in the index *before* its record exists a
 - closing writes the closing version (or batch), then the `closed/` marker, then deletes the
   open marker(s); `open_changes` finishes that work when it finds a marker of a closed record
   (a `one-<key>` marker each);
-- a batch is one object: before it nothing changed, after it every change it names moved;
+- a batch is one object: before it nothing changed, after it every change it names moved (a
+  transition of over `_BATCH_MAX_ENTRIES` changes is several, in order);
 - replay writes the open marker, then the `pending` version (then makes sure the marker exists).
 `open_changes` therefore reads only the job's markers and those records, however long the
 history grows; `prune` reads only the `closed/` markers that are old enough, deletes a change's
@@ -117,6 +118,7 @@ from .batches import (
 from .leases import LeaseBook
 from .records import (
     _BATCH_MARGIN_SECONDS,
+    _BATCH_MAX_ENTRIES,
     _BATCHES,
     _CHANGES,
     _CLOSED,
@@ -894,15 +896,26 @@ class Ledger(LeaseBook, WriteAheadNotes):
     def transition_many(
         self, items: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]]
     ) -> list[ChangeRecord]:
-        """The same kind of transition for open changes of one job, as ONE batch object
-        (`batches.py`); returns the new records in order. `LedgerConflictError` when another
-        writer wrote a batch of the job after the records were read (re-read, then decide again).
+        """The same kind of transition for open changes of one job, as ONE batch object per
+        `_BATCH_MAX_ENTRIES` changes, in the order given (`batches.py`); returns the new records
+        in order. `LedgerConflictError` when another writer wrote a batch of the job after the
+        records were read (re-read, then decide again); the batches written before it stand.
+
+        A batch is read back with the store's read cap (16 MB deployed): one batch for a fold of
+        any size (about 770 bytes a change) could be written and then never read again by
+        another instance, every later pass of the job failing on it (review 4). Split, a crash
+        between two batches leaves the first changes moved and the rest as they were, as a crash
+        between two changes' own versions did before batches.
 
         A batch never opens a change (replay does that, one by one). If it closes some (applied,
         dead-lettered), one `closed/` marker names them all, then their open markers go in one
         DeleteMultipleObjects: a crash in between leaves open markers of closed changes, which
         `open_changes` closes again one by one."""
-        return self._write_batch([(record, state, updates, {}) for record, state, updates in items])
+        out: list[ChangeRecord] = []
+        for start in range(0, len(items), _BATCH_MAX_ENTRIES):
+            chunk = items[start : start + _BATCH_MAX_ENTRIES]
+            out.extend(self._write_batch([(record, state, updates, {}) for record, state, updates in chunk]))
+        return out
 
     def _write_batch(
         self, items: list[tuple[ChangeRecord, ChangeState, dict[str, Any], dict[str, Any]]]

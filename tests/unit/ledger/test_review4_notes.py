@@ -30,8 +30,8 @@ def test_notes_of_many_changes_are_a_few_batches_and_every_change_is_noted() -> 
     # WHEN a pass notes an error with the token of an unanswered ModifyDtsJob on all of them
     one = PassBase(JOB, SimpleNamespace(ledger=ledger), dry_run=False)  # type: ignore[arg-type]
     one.note_error(records, ServiceUnavailableError("ModifyDtsJob answered 503"), unanswered_token="tok-1")
-    # THEN three batches hold the notes (500 changes at most each), not one per change
-    assert _batches(ledger) == [1, 2, 3]
+    # THEN two batches hold the notes (1,000 changes at most each), not one per change
+    assert _batches(ledger) == [1, 2]
     # AND every change carries the note and the token, as a new instance reads it
     again = Ledger(store, clock=clock).open_changes(JOB)
     assert {(r.attempts, tuple(r.unanswered_tokens), (r.last_error or {}).get("code")) for r in again} == {
