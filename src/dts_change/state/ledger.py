@@ -164,6 +164,11 @@ _Listed = tuple[int, str, str | None, float | None]
 """A listed batch: its number, name, tag and `LastModified` (None where the store gives none)."""
 _BATCH_PAGE = 1000
 """One listing page (OSS): a job with more batches than this looks for its cursor's hint."""
+_WRITTEN_RUN_KEYS = 200_000
+"""Change keys a thread's last run of batches remembers (`Ledger._written`; a few MB at most):
+past it a new run starts and a record read before the run collides. A transition of many
+changes is several batches of one run (1,000 changes each), so this must exceed what one pass
+moves (a fold is bounded by the DbList's 1 MB), or its own later batches collide (review 4)."""
 _KNOWN_STAMPS = 200_000
 """Listed dates held in memory (`Ledger._stamps`): cleared past this, which only costs reads."""
 _SNAPSHOT_MIN_READS = 8
@@ -1012,7 +1017,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
     def _note_written(self, job: str, number: int, keys: frozenset[str]) -> None:
         with self._known_lock:
             run = self._written.get((job, threading.get_ident()))
-            if run is not None and run[1] == number - 1 and len(run[2]) + len(keys) <= _KNOWN_VERSIONS:
+            if run is not None and run[1] == number - 1 and len(run[2]) + len(keys) <= _WRITTEN_RUN_KEYS:
                 first, named = run[0], run[2]
             else:
                 first, named = number, {}  # a new run (or one too large to hold: later writes collide)

@@ -11,6 +11,7 @@ from dts_change.core.errors import ServiceUnavailableError
 from dts_change.reconcile.context import PassBase
 from dts_change.state.batches import parse_batch_name
 from dts_change.state.ledger import Ledger
+from dts_change.state.records import ChangeRecord, ChangeState
 
 from .test_batch_floor import JOB, _record, _world
 
@@ -36,3 +37,33 @@ def test_notes_of_many_changes_are_a_few_batches_and_every_change_is_noted() -> 
     again = Ledger(store, clock=clock).open_changes(JOB)
     assert {(r.attempts, tuple(r.unanswered_tokens), (r.last_error or {}).get("code")) for r in again} == {
         (1, ("tok-1",), "service-unavailable")}
+
+
+
+def test_a_transition_of_more_changes_than_a_run_holds_is_written_whole() -> None:
+    """Split into batches of 1,000, a transition of over 10,000 changes (what a thread's run of
+    batches held at most) must not collide with its own first batches: each later batch follows
+    the ones this call wrote, none of which names its changes. (The records are made here, as
+    read at batch 0, rather than recorded one by one: only their batches are written.)"""
+    # GIVEN 11,001 open changes of one job, read when the job had no batch
+    clock, _, store = _world()
+    ledger = Ledger(store, clock=clock)
+    records = []
+    for i in range(11_001):
+        key = f"{i:032x}"
+        record = ChangeRecord(key=key, idempotency_key=f"idem-{i}", change_id=f"c{i}", job_key=JOB,
+                              seq=f"{i + 1:020d}-{key}", state=ChangeState.PENDING, change={}, created_at=1.0,
+                              updated_at=1.0, version=0)
+        record.read_batch = 0
+        records.append(record)
+    # WHEN one transition updates them all
+    out = ledger.transition_many([(r, r.state, {"attempts": 1}) for r in records])
+    # THEN it is written whole, as 12 batches in a row
+    assert len(out) == 11_001 and {r.attempts for r in out} == {1}
+    assert _batches(ledger) == list(range(1, 13))
+    # AND a record of the same read not named by them is written after them, without a conflict
+    extra = ChangeRecord(key="f" * 32, idempotency_key="idem-x", change_id="cx", job_key=JOB, seq=f"{20_000:020d}-{'f' * 32}",
+                         state=ChangeState.PENDING, change={}, created_at=1.0, updated_at=1.0, version=0)
+    extra.read_batch = 0
+    ledger.transition_many([(extra, extra.state, {"attempts": 1})])
+    assert _batches(ledger)[-1] == 13
