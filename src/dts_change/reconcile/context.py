@@ -270,10 +270,11 @@ class PassBase:
             # An unanswered ClientToken is always kept (a later look at the job's calls needs it).
             if extra or not (_same_error(record.last_error, err) or _noted_since(record.last_error, now)):
                 notes.append((record, record.state, {"last_error": err, "attempts": record.attempts + 1, **extra}))
-        # All of them in ONE batch (one entry per change, each naming the own version and seq it
-        # applies to; a writer that read before another's batch collides as for any batch): errors
-        # that alternate (two codes in turn during an outage) change every note each pass, and a
-        # batch per change per pass was open changes x passes objects to read (issue 12.10).
+        # All of them in one batch (`transition_many`: 1,000 changes a batch at most; each entry
+        # names the own version and seq it applies to; a writer that read before another's batch
+        # collides as for any batch): errors that alternate, or a new ClientToken every pass, change
+        # every note each pass, and a batch per change per pass was open changes x passes objects
+        # for a cold reader to read (issue 12.10; review 4).
         self.ctx.ledger.transition_many(notes)
 
     def resolve_target(self, records: Sequence[ChangeRecord]) -> None:

@@ -51,7 +51,7 @@ Of the batches it GETs only those no more than `_BATCH_MARGIN_SECONDS` older (`L
 store clock) than the oldest own version it resolves: an entry's writer read that version
 first, so an older batch cannot apply to it; and it lists them from a hint that the listing
 itself must bear out (`_hint_holds`), so a job's closed history is neither read nor listed
-again. Moving K changes writes one batch, plus one `closed/` marker and one
+again. Moving K changes writes one batch (per 1,000), plus one `closed/` marker and one
 DeleteMultipleObjects when they close.
 
 Crash safety: a change becomes visible in the index *before* its record exists and leaves it only
@@ -64,7 +64,8 @@ Crash safety: a change becomes visible in the index *before* its record exists a
 - closing writes the closing version (or batch), then the `closed/` marker, then deletes the
   open marker(s); `open_changes` finishes that work when it finds a marker of a closed record
   (a `one-<key>` marker each);
-- a batch is one object: before it nothing changed, after it every change it names moved;
+- a batch is one object: before it nothing changed, after it every change it names moved (a
+  transition of over `_BATCH_MAX_ENTRIES` changes is several, in order);
 - replay writes the open marker, then the `pending` version (then makes sure the marker exists).
 `open_changes` therefore reads only the job's markers and those records, however long the
 history grows; `prune` reads only the `closed/` markers that are old enough, deletes a change's
@@ -117,6 +118,7 @@ from .batches import (
 from .leases import LeaseBook
 from .records import (
     _BATCH_MARGIN_SECONDS,
+    _BATCH_MAX_ENTRIES,
     _BATCHES,
     _CHANGES,
     _CLOSED,
@@ -162,6 +164,11 @@ _Listed = tuple[int, str, str | None, float | None]
 """A listed batch: its number, name, tag and `LastModified` (None where the store gives none)."""
 _BATCH_PAGE = 1000
 """One listing page (OSS): a job with more batches than this looks for its cursor's hint."""
+_WRITTEN_RUN_KEYS = 200_000
+"""Change keys a thread's last run of batches remembers (`Ledger._written`; a few MB at most):
+past it a new run starts and a record read before the run collides. A transition of many
+changes is several batches of one run (1,000 changes each), so this must exceed what one pass
+moves (a fold is bounded by the DbList's 1 MB), or its own later batches collide (review 4)."""
 _KNOWN_STAMPS = 200_000
 """Listed dates held in memory (`Ledger._stamps`): cleared past this, which only costs reads."""
 _SNAPSHOT_MIN_READS = 8
@@ -220,7 +227,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
         """(job key, thread) -> the last run of consecutive batch numbers this thread wrote (first,
         last, change key -> the highest number of the run naming it): a record read before them
         is still current if none of them names it (a pass goes on with records it did not move:
-        `note_error` writes one batch per change it read, hundreds in a pass), and one they name is
+        a confirmation not seen yet, a dead letter, each a batch of its own), and one they name is
         stale (conflict). Only the last run matters: a number before it was written by another
         writer, with whom a record read before it collides anyway."""
         self._snapshot_held: dict[str, set[tuple[str, int, str]]] = {}
@@ -894,15 +901,26 @@ class Ledger(LeaseBook, WriteAheadNotes):
     def transition_many(
         self, items: list[tuple[ChangeRecord, ChangeState, dict[str, Any]]]
     ) -> list[ChangeRecord]:
-        """The same kind of transition for open changes of one job, as ONE batch object
-        (`batches.py`); returns the new records in order. `LedgerConflictError` when another
-        writer wrote a batch of the job after the records were read (re-read, then decide again).
+        """The same kind of transition for open changes of one job, as ONE batch object per
+        `_BATCH_MAX_ENTRIES` changes, in the order given (`batches.py`); returns the new records
+        in order. `LedgerConflictError` when another writer wrote a batch of the job after the
+        records were read (re-read, then decide again); the batches written before it stand.
+
+        A batch is read back with the store's read cap (16 MB deployed): one batch for a fold of
+        any size (about 770 bytes a change) could be written and then never read again by
+        another instance, every later pass of the job failing on it (review 4). Split, a crash
+        between two batches leaves the first changes moved and the rest as they were, as a crash
+        between two changes' own versions did before batches.
 
         A batch never opens a change (replay does that, one by one). If it closes some (applied,
         dead-lettered), one `closed/` marker names them all, then their open markers go in one
         DeleteMultipleObjects: a crash in between leaves open markers of closed changes, which
         `open_changes` closes again one by one."""
-        return self._write_batch([(record, state, updates, {}) for record, state, updates in items])
+        out: list[ChangeRecord] = []
+        for start in range(0, len(items), _BATCH_MAX_ENTRIES):
+            chunk = items[start : start + _BATCH_MAX_ENTRIES]
+            out.extend(self._write_batch([(record, state, updates, {}) for record, state, updates in chunk]))
+        return out
 
     def _write_batch(
         self, items: list[tuple[ChangeRecord, ChangeState, dict[str, Any], dict[str, Any]]]
@@ -999,7 +1017,7 @@ class Ledger(LeaseBook, WriteAheadNotes):
     def _note_written(self, job: str, number: int, keys: frozenset[str]) -> None:
         with self._known_lock:
             run = self._written.get((job, threading.get_ident()))
-            if run is not None and run[1] == number - 1 and len(run[2]) + len(keys) <= _KNOWN_VERSIONS:
+            if run is not None and run[1] == number - 1 and len(run[2]) + len(keys) <= _WRITTEN_RUN_KEYS:
                 first, named = run[0], run[2]
             else:
                 first, named = number, {}  # a new run (or one too large to hold: later writes collide)

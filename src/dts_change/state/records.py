@@ -47,6 +47,9 @@ batch entry is written after the version it is based on existed, so on one store
 `LastModified` is not older (one-second granularity, and OSS nodes' clocks agree to far less than
 this). A batch older than that cannot name the versions being resolved and is not read; twice
 the margin below them, not even listed (`Ledger._batch_hint`)."""
+_BATCH_MAX_ENTRIES = 1000
+"""Changes one batch names at most (`Ledger.transition_many`): about 770 bytes each for a
+submission or a confirmation, so a batch stays far below the store's 16 MB read cap."""
 _WHOLE_LISTING_MIN = 64
 """From this many open changes a pass lists `changes/` once (1,000 names a call) instead of one
 listing per change, unless the last whole listing showed that would cost more."""
