@@ -29,7 +29,7 @@ def test_notes_of_many_changes_are_a_few_batches_and_every_change_is_noted() -> 
     records = ledger.open_changes(JOB)
     assert len(records) == 1001
     # WHEN a pass notes an error with the token of an unanswered ModifyDtsJob on all of them
-    one = PassBase(JOB, SimpleNamespace(ledger=ledger), dry_run=False)  # type: ignore[arg-type]
+    one = PassBase(JOB, SimpleNamespace(ledger=ledger, clock=clock), dry_run=False)  # type: ignore[arg-type]
     one.note_error(records, ServiceUnavailableError("ModifyDtsJob answered 503"), unanswered_token="tok-1")
     # THEN two batches hold the notes (1,000 changes at most each), not one per change
     assert _batches(ledger) == [1, 2]
