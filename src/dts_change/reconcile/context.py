@@ -262,13 +262,16 @@ class PassBase:
         for record in records:
             extra: dict[str, Any] = {}
             if unanswered_token is not None and unanswered_token not in record.unanswered_tokens:
-                extra["unanswered_tokens"] = [*record.unanswered_tokens, unanswered_token]
+                extra["unanswered_tokens"] = [*record.unanswered_tokens, unanswered_token][-MAX_NOTED_TOKENS:]
             # Each note of an open change stays (in a batch) while the change is open and every
             # later read of the job applies it, so notes must not grow with how long the job is
-            # blocked: the same error again, but for its request id, is noted once; another
-            # error (two codes in turn during an outage) at most once per NOTE_INTERVAL_SECONDS.
-            # An unanswered ClientToken is always kept (a later look at the job's calls needs it).
-            if extra or not (_same_error(record.last_error, err) or _noted_since(record.last_error, now)):
+            # blocked: the same error again, but for its request id, is noted once; another error
+            # (two codes in turn during an outage), or a new unanswered ClientToken (a new one each
+            # pass while changes keep arriving and ModifyDtsJob keeps failing), at most once per
+            # NOTE_INTERVAL_SECONDS. The tokens on a record are for people (nothing decides by
+            # them); every ClientToken sent is in its write-ahead note under `sent/`.
+            changed = bool(extra) or not _same_error(record.last_error, err)
+            if changed and not _noted_since(record.last_error, now):
                 notes.append((record, record.state, {"last_error": err, "attempts": record.attempts + 1, **extra}))
         # All of them in one batch (`transition_many`: 1,000 changes a batch at most; each entry
         # names the own version and seq it applies to; a writer that read before another's batch
@@ -297,6 +300,10 @@ class PassBase:
             self.job_id = self._retry(lambda: self.ctx.dts.resolve_job_id(self.instance_id or ""))
         # A job named by id alone learns its instance from the detail `_describe` reads next.
 
+
+MAX_NOTED_TOKENS = 20
+"""How many unanswered ClientTokens a change keeps (the latest): a batch entry's size stays bounded
+however long an outage lasts (a batch of 1,000 notes far below the store's 16 MB read cap)."""
 
 NOTE_INTERVAL_SECONDS = 600.0
 """How long a change keeps the error noted on it when the next pass meets another one: errors

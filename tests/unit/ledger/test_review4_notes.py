@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from dts_change.core.errors import ServiceUnavailableError
-from dts_change.reconcile.context import PassBase
+from dts_change.reconcile.context import MAX_NOTED_TOKENS, NOTE_INTERVAL_SECONDS, PassBase
 from dts_change.state.batches import parse_batch_name
 from dts_change.state.ledger import Ledger
 from dts_change.state.records import ChangeRecord, ChangeState
@@ -67,3 +67,19 @@ def test_a_transition_of_more_changes_than_a_run_holds_is_written_whole() -> Non
     extra.read_batch = 0
     ledger.transition_many([(extra, extra.state, {"attempts": 1})])
     assert _batches(ledger)[-1] == 13
+
+
+def test_a_change_keeps_the_latest_unanswered_tokens_only_so_a_note_stays_small() -> None:
+    # GIVEN one open change, and an outage in which every pass (more than NOTE_INTERVAL_SECONDS
+    # apart) sends ModifyDtsJob with a new ClientToken and gets no answer
+    clock, _, store = _world()
+    ledger = Ledger(store, clock=clock)
+    _record(ledger, "tok")
+    one = PassBase(JOB, SimpleNamespace(ledger=ledger, clock=clock), dry_run=False)  # type: ignore[arg-type]
+    for i in range(MAX_NOTED_TOKENS + 5):
+        clock.advance(NOTE_INTERVAL_SECONDS + 1)
+        one.note_error(ledger.open_changes(JOB), ServiceUnavailableError("no answer"), unanswered_token=f"tok-{i}")
+    # THEN the change holds the latest MAX_NOTED_TOKENS tokens, in order, as a new instance reads it
+    (record,) = Ledger(store, clock=clock).open_changes(JOB)
+    assert record.unanswered_tokens == [f"tok-{i}" for i in range(5, MAX_NOTED_TOKENS + 5)]
+    assert record.attempts == MAX_NOTED_TOKENS + 5
