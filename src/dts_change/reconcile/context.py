@@ -252,8 +252,9 @@ class PassBase:
         """Keep the last error on pending changes (visible in `dlq`/ledger, used at max age).
 
         `unanswered_token`: the ClientToken of a ModifyDtsJob sent for these changes whose outcome
-        is unknown (no answer, then the pass ended): DTS may have carried it out, so the change
-        keeps the token and a later look at the job's calls can tell whose write it was."""
+        is unknown (no answer, then the pass ended): DTS may have carried it out. Kept on the change
+        for people when the note is written (below); its write-ahead note under `sent/` names it
+        in any case, and nothing decides by the tokens on a record."""
         if self.dry_run:
             return
         now = self.ctx.clock()

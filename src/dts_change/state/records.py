@@ -154,6 +154,9 @@ class ChangeRecord:
     updated_at: float
     version: int
     attempts: int = 0
+    """How many times an error was noted on the change (`note_error`: at most once per
+    `NOTE_INTERVAL_SECONDS`, the same error again not at all), not how many calls were made;
+    0 again at a replay. Shown in dead letters; nothing decides by it."""
     last_error: dict[str, Any] | None = None
     submissions: list[dict[str, Any]] = field(default_factory=list)
     evidence: dict[str, Any] | None = None
@@ -168,7 +171,9 @@ class ChangeRecord:
     out, the next pass finds the job holding that list and knows the removals were done."""
     unanswered_tokens: list[str] = field(default_factory=list)
     """ClientTokens of ModifyDtsJob calls sent for this change whose outcome stayed unknown (no
-    answer, then the pass ended): DTS may have carried one out; the job's call log names it."""
+    answer, then the pass ended), for people: a new one is kept only when the change's note is
+    written (at most once per `NOTE_INTERVAL_SECONDS`), the latest `MAX_NOTED_TOKENS` of them.
+    Nothing decides by them; every ClientToken sent is in its write-ahead note under `sent/`."""
     read_batch: int | None = field(default=None, compare=False, repr=False)
     """Not stored: the highest batch number of its job the ledger listed when it read this record
     (or wrote it); a batch based on it is numbered one above (`batches.py`). None: not read
