@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.dblist import ObjectRef
+from ..reconcile.context import absent_names
 from ..state.deadletter import DeadLetterRecord
 from ..state.records import ChangeRecord, ChangeState
 from .cli_text import human_list, refs_of_dblist, refs_of_pairs, stamp
@@ -27,13 +28,6 @@ def _touches(refs: list[ObjectRef], wanted: ObjectRef) -> bool:
         if wanted.table is None or ref.table is None or ref.table == wanted.table:
             return True
     return False
-
-
-def _absent_names(submission: dict[str, Any]) -> list[str]:
-    expect = submission.get("expect")
-    pairs = expect.get("absent") if isinstance(expect, dict) else None
-    return [str(ObjectRef(str(p[0]), None if p[1] is None else str(p[1])))
-            for p in pairs or [] if isinstance(p, list) and len(p) == 2]
 
 
 def history_entry(record: ChangeRecord) -> dict[str, Any]:
@@ -53,7 +47,7 @@ def history_entry(record: ChangeRecord) -> dict[str, Any]:
         if not submission.get("client_token"):
             # A removal recorded from its listed intent (`removalIntentListed`) after a call whose
             # answer was lost: the names it took out, with no call of its own to date it by.
-            removed += [r for r in _absent_names(submission) if r not in removed]
+            removed += [r for r in absent_names(submission) if r not in removed]
     closed_at = record.updated_at if record.state in (ChangeState.APPLIED, ChangeState.DEAD_LETTERED) else None
     return {
         "change_id": record.change_id,

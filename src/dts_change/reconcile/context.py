@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -376,17 +376,20 @@ def removal_phase_done(record: ChangeRecord) -> bool:
     return bool(last and last.get("phase") == "removal" and last.get("confirmed"))
 
 
+def absent_names(submission: Mapping[str, Any]) -> list[str]:
+    """The objects a submission expects the job not to list (`expect.absent`), as printed names."""
+    expect = submission.get("expect")
+    pairs = expect.get("absent") if isinstance(expect, dict) else None
+    return [str(ObjectRef(str(p[0]), None if p[1] is None else str(p[1])))
+            for p in pairs or [] if isinstance(p, list) and len(p) == 2]
+
+
 def removals_carried_out(record: ChangeRecord) -> list[str]:
     """The objects a confirmed removal phase of this change took out of the job."""
     out: list[str] = []
     for s in record.submissions:
-        expect = s.get("expect")
-        if s.get("phase") == "removal" and s.get("confirmed") and isinstance(expect, dict):
-            for pair in expect.get("absent") or []:
-                if isinstance(pair, list) and len(pair) == 2:
-                    name = str(ObjectRef(str(pair[0]), None if pair[1] is None else str(pair[1])))
-                    if name not in out:
-                        out.append(name)
+        if s.get("phase") == "removal" and s.get("confirmed"):
+            out += [name for name in absent_names(s) if name not in out]
     return out
 
 
