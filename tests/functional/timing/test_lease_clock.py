@@ -24,6 +24,24 @@ def table_names(db_list: dict, db: str) -> set[str]:
     return set((db_list.get(db) or {}).get("Table", {}))
 
 
+def _use_deployment_env(monkeypatch: pytest.MonkeyPatch, deploy: LocalDeployment) -> None:
+    """The deployment's settings as FC's environment, for `index.initialize` to read."""
+    for name, value in deploy.env.items():
+        monkeypatch.setenv(name, value)
+
+
+def _initialize(*, timeout: float) -> None:
+    """`index.initialize` as FC calls it on a new instance (no app left from an earlier call)."""
+    import index
+    from dts_change.app.handler import reset_app
+
+    reset_app()
+    try:
+        index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=timeout)))
+    finally:
+        reset_app()
+
+
 def _pause_first_latency(deploy: LocalDeployment) -> tuple[threading.Event, threading.Event]:
     """The emulator's first injected latency signals `in_flight` and waits for `go_on`."""
     in_flight, go_on = threading.Event(), threading.Event()
@@ -71,20 +89,13 @@ def test_instance_with_clock_ahead_by_more_than_the_lease_does_not_take_over_a_l
 def test_initialize_refuses_a_lease_shorter_than_the_function_timeout_plus_margin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     deploy = oss_deployment(tmp_path, DTS_CHANGE_LEASE_SECONDS="100")
     try:
-        for name, value in deploy.env.items():
-            monkeypatch.setenv(name, value)
-        import index
-        from dts_change.app.handler import reset_app
-
-        reset_app()
+        _use_deployment_env(monkeypatch, deploy)
         # GIVEN a function timeout of 120 s and a lease of 100 s: a pass could outlive its lease
         with pytest.raises(ConfigurationError) as caught:
-            index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=120)))
+            _initialize(timeout=120)
         assert "DTS_CHANGE_LEASE_SECONDS" in caught.value.message
-        reset_app()
         # AND a timeout the lease covers with its margin is accepted
-        index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=60)))
-        reset_app()
+        _initialize(timeout=60)
     finally:
         deploy.stop()
 
@@ -94,21 +105,14 @@ def test_initialize_refuses_a_retention_shorter_than_the_timeout_plus_the_lease(
     a retention prune could delete them under a pass still running is refused at start-up."""
     deploy = oss_deployment(tmp_path, DTS_CHANGE_RETENTION_SECONDS="600", DTS_CHANGE_LEASE_SECONDS="200")
     try:
-        for name, value in deploy.env.items():
-            monkeypatch.setenv(name, value)
-        import index
-        from dts_change.app.handler import reset_app
-
-        reset_app()
+        _use_deployment_env(monkeypatch, deploy)
         # GIVEN a function timeout of 120 s, a lease of 200 s and a retention of 600 s (< 120 + 200 + 300)
         with pytest.raises(ConfigurationError) as caught:
-            index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=120)))
+            _initialize(timeout=120)
         assert "DTS_CHANGE_RETENTION_SECONDS: 600 s" in caught.value.message
         assert "at least 620" in caught.value.message
-        reset_app()
         # AND a timeout the retention covers with the lease and the margin is accepted
-        index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=60)))
-        reset_app()
+        _initialize(timeout=60)
     finally:
         deploy.stop()
 
