@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -71,6 +72,14 @@ class LocalDeployment:
 
     def tick(self, app: App | None = None) -> dict[str, Any]:
         return (app or self.app).handle(TIMER, fc_context())
+
+    def record_while_busy(self, changes: Iterable[dict[str, Any]], app: App | None = None) -> None:
+        """Record each change while the job is Modifying (its event's pass only records it), then
+        let the job synchronize again: a backlog of open changes for the next passes."""
+        self.set_job(status="Modifying")
+        for change in changes:
+            self.invoke(change, app)
+        self.set_job(status="Synchronizing")
 
     def settle(self, passes: int = 12, app: App | None = None) -> list[dict[str, Any]]:
         """Timer passes until no change is open (bounded)."""

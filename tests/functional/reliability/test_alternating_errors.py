@@ -57,10 +57,7 @@ def _block_alternating(deploy: LocalDeployment, passes: int, app: App | None = N
 
 
 def _open_changes(deploy: LocalDeployment, count: int) -> list[str]:
-    deploy.set_job(status="Modifying")
-    for i in range(count):
-        deploy.invoke(manual_change(f"alt{i:03d}", add=[f"shop.alt_{i:03d}"]))
-    deploy.set_job(status="Synchronizing")
+    deploy.record_while_busy(manual_change(f"alt{i:03d}", add=[f"shop.alt_{i:03d}"]) for i in range(count))
     assert deploy.open_count() == count
     return [f"alt_{i:03d}" for i in range(count)]
 

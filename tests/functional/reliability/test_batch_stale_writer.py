@@ -28,10 +28,7 @@ from tests.harness import JOB_KEY, TIMER, LocalDeployment, fc_context, manual_ch
 
 def _backlog(tmp_path: Path) -> LocalDeployment:
     deploy = oss_deployment(tmp_path)
-    deploy.set_job(status="Modifying")
-    for name in ("s1", "s2"):
-        deploy.invoke(manual_change(name, add=[f"shop.stale_{name}"]))
-    deploy.set_job(status="Synchronizing")
+    deploy.record_while_busy(manual_change(name, add=[f"shop.stale_{name}"]) for name in ("s1", "s2"))
     return deploy
 
 

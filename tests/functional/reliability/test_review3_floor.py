@@ -59,10 +59,7 @@ def test_a_cold_pass_after_the_job_was_blocked_reads_its_open_changes_not_each_b
     deploy = oss_deployment(tmp_path)
     try:
         # GIVEN open changes on a job whose every DetailDescribe fails for BLOCKED_PASSES passes
-        deploy.set_job(status="Modifying")
-        for i in range(OPEN):
-            deploy.invoke(manual_change(f"b{i:03d}", add=[f"shop.blocked_{i:03d}"]))
-        deploy.set_job(status="Synchronizing")
+        deploy.record_while_busy(manual_change(f"b{i:03d}", add=[f"shop.blocked_{i:03d}"]) for i in range(OPEN))
         deploy.server.add_fault({"action": "DescribeDtsJobDetail", "code": "Throttling.User", "every": 1})
         actions = [r["action"] for _ in range(BLOCKED_PASSES) for r in deploy.tick()["reconcile"]]
         assert set(actions) == {"blocked"}, actions

@@ -27,10 +27,7 @@ def test_backlog_under_oss_latency_settles_in_passes_that_each_end_before_the_de
     deploy = oss_deployment(tmp_path)
     try:
         # GIVEN a backlog of changes recorded while the job was busy (modifications never finish)
-        deploy.set_job(status="Modifying")
-        for i in range(BACKLOG):
-            deploy.invoke(manual_change(f"b{i:03d}", add=[f"shop.backlog_{i:03d}"]))
-        deploy.set_job(status="Synchronizing")
+        deploy.record_while_busy(manual_change(f"b{i:03d}", add=[f"shop.backlog_{i:03d}"]) for i in range(BACKLOG))
         assert deploy.open_count() == BACKLOG
         # AND every OSS call now takes 10 ms more
         deploy.server.add_fault({"service": "oss", "latencySeconds": OSS_LATENCY, "probability": 1.0})
@@ -62,10 +59,7 @@ def test_prune_under_oss_latency_stops_at_the_deadline_and_the_next_prune_goes_o
         now = [time.time()]
         app = App(Settings.from_env(deploy.env, cwd=deploy.tmp_path), clock=lambda: now[0], sleep=lambda _s: None)
         # GIVEN 60 changes applied (in a few submissions), then past the retention
-        deploy.set_job(status="Modifying")
-        for i in range(60):
-            deploy.invoke(manual_change(f"p{i:03d}", add=[f"shop.pruned_{i:03d}"]), app)
-        deploy.set_job(status="Synchronizing")
+        deploy.record_while_busy((manual_change(f"p{i:03d}", add=[f"shop.pruned_{i:03d}"]) for i in range(60)), app)
         deploy.settle(app=app)
         assert set(deploy.states().values()) == {"applied"}
         now[0] += 8 * 86400

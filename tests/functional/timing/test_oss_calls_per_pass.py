@@ -38,10 +38,7 @@ def test_each_pass_over_a_backlog_costs_at_most_half_an_oss_call_per_open_change
     deploy = oss_deployment(tmp_path)
     try:
         # GIVEN a backlog of changes recorded while the job was busy, by this instance
-        deploy.set_job(status="Modifying")
-        for i in range(BACKLOG):
-            deploy.invoke(manual_change(f"c{i:03d}", add=[f"shop.calls_{i:03d}"]))
-        deploy.set_job(status="Synchronizing")
+        deploy.record_while_busy(manual_change(f"c{i:03d}", add=[f"shop.calls_{i:03d}"]) for i in range(BACKLOG))
         calls = counted(deploy.app)
         # WHEN timer passes run until nothing is open
         passes = []
@@ -62,10 +59,7 @@ def test_each_pass_over_a_backlog_costs_at_most_half_an_oss_call_per_open_change
         assert all(f"calls_{i:03d}" in tables for i in range(BACKLOG))
         # WHEN a backlog of removals of those tables follows (a removal intent noted before the
         # call, then submitted, then confirmed)
-        deploy.set_job(status="Modifying")
-        for i in range(BACKLOG):
-            deploy.invoke(manual_change(f"r{i:03d}", remove=[f"shop.calls_{i:03d}"]))
-        deploy.set_job(status="Synchronizing")
+        deploy.record_while_busy(manual_change(f"r{i:03d}", remove=[f"shop.calls_{i:03d}"]) for i in range(BACKLOG))
         removals = []
         for _ in range(10):
             open_before = deploy.open_count()
@@ -87,10 +81,7 @@ def test_a_cold_instance_reads_the_snapshot_instead_of_each_open_change(tmp_path
     deploy = oss_deployment(tmp_path)
     try:
         # GIVEN a backlog recorded by one instance (which keeps the job's snapshot on the way)
-        deploy.set_job(status="Modifying")
-        for i in range(BACKLOG):
-            deploy.invoke(manual_change(f"c{i:03d}", add=[f"shop.cold_{i:03d}"]))
-        deploy.set_job(status="Synchronizing")
+        deploy.record_while_busy(manual_change(f"c{i:03d}", add=[f"shop.cold_{i:03d}"]) for i in range(BACKLOG))
         # WHEN another instance, which has read nothing yet, runs the submitting pass
         cold = deploy.new_app()
         calls = counted(cold)
