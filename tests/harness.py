@@ -98,6 +98,10 @@ class LocalDeployment:
         calls = self.server.calls("ModifyDtsJob")
         return [c for c in calls if c.get("outcome") == "ok"] if accepted_only else calls
 
+    def object_gets(self, since: int = 0) -> list[str]:
+        """The keys of the GetObject calls OSS received, from the `since`-th on."""
+        return [str(c.get("key", "")) for c in self.server.calls("GetObject")[since:]]
+
     def states(self) -> dict[str, str]:
         return {r.change_id: r.state.value for r in self.app.ledger.all_records()}
 

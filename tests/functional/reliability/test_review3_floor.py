@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.harness import LocalDeployment, manual_change, oss_deployment
+from tests.harness import manual_change, oss_deployment
 
 HISTORY = 60
 """Changes applied one after the other after the first (each its own passes)."""
-
-
-def _gets(deploy: LocalDeployment, since: int) -> list[str]:
-    return [str(c.get("key", "")) for c in deploy.server.calls("GetObject")[since:]]
 
 
 def test_a_late_duplicate_of_an_applied_change_reads_the_change_not_the_jobs_history(tmp_path: Path) -> None:
@@ -38,7 +34,7 @@ def test_a_late_duplicate_of_an_applied_change_reads_the_change_not_the_jobs_his
         result = deploy.invoke(manual_change("h000", add=["shop.hist_000"]), app=cold)
         # THEN it is a duplicate of the applied change, found with a few reads, whatever the history
         assert [(c["outcome"], c.get("state")) for c in result["changes"]] == [("duplicate", "applied")]
-        read = _gets(deploy, since)
+        read = deploy.object_gets(since)
         assert len(read) <= 6, (len(read), sum("/batches/" in k for k in read))
     finally:
         deploy.stop()
@@ -70,7 +66,7 @@ def test_a_cold_pass_after_the_job_was_blocked_reads_its_open_changes_not_each_b
         result = deploy.tick(cold)
         # THEN it submits them, reading about one object per open change, however long it was blocked
         assert [r["action"] for r in result["reconcile"]] == ["submitted"], result["reconcile"]
-        read = _gets(deploy, since)
+        read = deploy.object_gets(since)
         assert len(read) <= 2 * OPEN + 6, (len(read), sum("/batches/" in k for k in read))
     finally:
         deploy.stop()

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.harness import JOB_KEY, LocalDeployment, manual_change, oss_deployment
+from tests.harness import JOB_KEY, manual_change, oss_deployment
 
 PASSES = 15
 """Passes while DTS refuses every ModifyDtsJob, one new change recorded before each."""
-
-
-def _gets(deploy: LocalDeployment, since: int) -> list[str]:
-    return [str(c.get("key", "")) for c in deploy.server.calls("GetObject")[since:]]
 
 
 def test_a_cold_pass_after_modify_failed_while_changes_kept_coming_reads_its_open_changes_not_each_pass(
@@ -46,7 +42,7 @@ def test_a_cold_pass_after_modify_failed_while_changes_kept_coming_reads_its_ope
         result = deploy.tick(cold)
         # THEN it submits them, reading about one object per open change, however long it failed
         assert [r["action"] for r in result["reconcile"]] == ["submitted"], result["reconcile"]
-        read = _gets(deploy, since)
+        read = deploy.object_gets(since)
         assert len(read) <= 2 * PASSES + 6, (len(read), sum("/batches/" in k for k in read))
     finally:
         deploy.stop()
