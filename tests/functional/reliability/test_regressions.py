@@ -341,20 +341,7 @@ def test_refold_after_lost_answer_keeps_database_removal_cancelling_earlier_addi
                        manual_change("add-c2", add=["crm.c2"]))
     # WHEN rm-crm's removal phase lands, then the addition phase (crm with c2 only, as ledger
     # order says) is carried out but every answer to it is lost
-    for _ in range(30):
-        report = busy_deploy.tick()["reconcile"][0]
-        if report.get("phase") == "removal" and report["action"] == "submitted":
-            break
-    else:
-        raise AssertionError("the removal phase was never submitted")
-    busy_deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
-    for _ in range(30):
-        report = busy_deploy.tick()["reconcile"][0]
-        if report["action"] == "retry-later" or (report.get("phase") == "addition" and report["action"] == "aborted"):
-            break
-    else:
-        raise AssertionError("the addition phase never failed")
-    busy_deploy.server.clear_faults()
+    _removal_lands_then_addition_answers_lost(busy_deploy)
     busy_deploy.settle(passes=30)
     # THEN the refold keeps rm-crm cancelling add-c0 (it comes before it): crm holds c2 only, and
     # no carried-out ModifyDtsJob ever listed crm.c0
@@ -368,6 +355,25 @@ def test_refold_after_lost_answer_keeps_database_removal_cancelling_earlier_addi
     assert listed_c0 == []
     assert busy_deploy.states() == {"warmup": "applied", "add-c0": "applied", "rm-crm": "applied",
                                     "add-c2": "applied"}
+
+
+def _removal_lands_then_addition_answers_lost(deploy: LocalDeployment) -> None:
+    """Ticks until a removal phase is submitted, then, with every ModifyDtsJob answer lost (the
+    write carried out), until the addition phase's pass gives up; the faults are cleared after."""
+    for _ in range(30):
+        report = deploy.tick()["reconcile"][0]
+        if report.get("phase") == "removal" and report["action"] == "submitted":
+            break
+    else:
+        raise AssertionError("the removal phase was never submitted")
+    deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
+    for _ in range(30):
+        report = deploy.tick()["reconcile"][0]
+        if report["action"] == "retry-later" or (report.get("phase") == "addition" and report["action"] == "aborted"):
+            break
+    else:
+        raise AssertionError("the addition phase never failed")
+    deploy.server.clear_faults()
 
 
 def _tick_until_lost_answer(deploy: LocalDeployment, phase: str) -> None:
@@ -484,20 +490,7 @@ def test_refold_after_lost_answer_does_not_dead_letter_an_earlier_addition_the_r
                        manual_change("add-c2", add=later_add))
     # WHEN rm-crm's removal phase lands, then the addition phase (add-c2's crm only) is carried
     # out but every answer to it is lost
-    for _ in range(30):
-        report = busy_deploy.tick()["reconcile"][0]
-        if report.get("phase") == "removal" and report["action"] == "submitted":
-            break
-    else:
-        raise AssertionError("the removal phase was never submitted")
-    busy_deploy.server.add_fault({"action": "ModifyDtsJob", "reset": True, "phase": "after", "count": 50})
-    for _ in range(30):
-        report = busy_deploy.tick()["reconcile"][0]
-        if report["action"] == "retry-later" or (report.get("phase") == "addition" and report["action"] == "aborted"):
-            break
-    else:
-        raise AssertionError("the addition phase never failed")
-    busy_deploy.server.clear_faults()
+    _removal_lands_then_addition_answers_lost(busy_deploy)
     busy_deploy.settle(passes=30)
     # THEN in ledger order add-crm's entry went with rm-crm: nothing conflicts with it, every
     # change is applied and crm is what add-c2 made of it
