@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dts_change.app.handler import App
-from tests.harness import TIMER, fc_context, manual_change, oss_deployment
+from tests.harness import TIMER, LocalDeployment, fc_context, manual_change, oss_deployment
 
 BACKLOG = 300
 TARGET = 0.5
@@ -34,6 +34,20 @@ def counted(app: App) -> Callable[[], int]:
     return lambda: calls[0]
 
 
+def passes_until_settled(deploy: LocalDeployment, calls: Callable[[], int]) -> list[tuple[int, int, list[str]]]:
+    """Timer passes (120 s timeout) until nothing is open, at most 10: for each, the OSS calls it
+    made, the open changes at its start and its actions."""
+    passes = []
+    for _ in range(10):
+        open_before = deploy.open_count()
+        if not open_before:
+            break
+        before = calls()
+        result = deploy.app.handle(TIMER, fc_context(timeout=120))
+        passes.append((calls() - before, open_before, [r["action"] for r in result["reconcile"]]))
+    return passes
+
+
 def test_each_pass_over_a_backlog_costs_at_most_half_an_oss_call_per_open_change(tmp_path: Path) -> None:
     deploy = oss_deployment(tmp_path)
     try:
@@ -41,14 +55,7 @@ def test_each_pass_over_a_backlog_costs_at_most_half_an_oss_call_per_open_change
         deploy.record_while_busy(manual_change(f"c{i:03d}", add=[f"shop.calls_{i:03d}"]) for i in range(BACKLOG))
         calls = counted(deploy.app)
         # WHEN timer passes run until nothing is open
-        passes = []
-        for _ in range(10):
-            open_before = deploy.open_count()
-            if not open_before:
-                break
-            before = calls()
-            result = deploy.app.handle(TIMER, fc_context(timeout=120))
-            passes.append((calls() - before, open_before, [r["action"] for r in result["reconcile"]]))
+        passes = passes_until_settled(deploy, calls)
         # THEN it took a submitting and a confirming pass, each under half a call per open change
         actions = [a for _, _, acts in passes for a in acts]
         assert "submitted" in actions and "confirmed" in actions, passes
@@ -60,14 +67,7 @@ def test_each_pass_over_a_backlog_costs_at_most_half_an_oss_call_per_open_change
         # WHEN a backlog of removals of those tables follows (a removal intent noted before the
         # call, then submitted, then confirmed)
         deploy.record_while_busy(manual_change(f"r{i:03d}", remove=[f"shop.calls_{i:03d}"]) for i in range(BACKLOG))
-        removals = []
-        for _ in range(10):
-            open_before = deploy.open_count()
-            if not open_before:
-                break
-            before = calls()
-            result = deploy.app.handle(TIMER, fc_context(timeout=120))
-            removals.append((calls() - before, open_before, [r["action"] for r in result["reconcile"]]))
+        removals = passes_until_settled(deploy, calls)
         # THEN those passes too stay under half a call per open change, and the tables are gone
         assert all(count / open_before <= TARGET for count, open_before, _ in removals), removals
         assert set(deploy.states().values()) == {"applied"}
