@@ -134,7 +134,6 @@ class LeaseBook:
                 expires_at=now + ttl_seconds,
                 token=uuid.uuid4().hex,
                 ttl_seconds=ttl_seconds,
-                ledger_layout=LEDGER_LAYOUT,
             )
             started = self.monotonic()
             try:
@@ -238,7 +237,6 @@ class LeaseBook:
             expires_at=now,
             token=uuid.uuid4().hex,
             released=True,
-            ledger_layout=LEDGER_LAYOUT,
         )
         self._held_until.pop(lease.token, None)
         self._lease_tags.pop(lease.token, None)
