@@ -22,8 +22,9 @@ def initialize(context: Any) -> None:
     the function's timeout could outlast and a retention shorter than the timeout plus the lease."""
     app = get_app()
     app.check_stores(context)
-    app.check_lease_covers(function_timeout(context))
-    app.check_retention_covers(function_timeout(context))
+    timeout = function_timeout(context)
+    app.check_lease_covers(timeout)
+    app.check_retention_covers(timeout)
 
 
 def handler(event: bytes | str, context: Any) -> str:
