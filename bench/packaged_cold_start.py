@@ -176,32 +176,31 @@ def function_env(endpoint: str, state: dict[str, object], code_dir: Path) -> dic
     }
 
 
-def whole_instructions(interpreter: str, code_dir: Path, env: dict[str, str], *args: str) -> int | None:
-    """Instructions of a whole probe run (callgrind), for the cold start with its first event."""
+def callgrind(interpreter: str, code_dir: Path, env: dict[str, str], *args: str, only_imports: bool = False) -> int | None:
+    """Instructions valgrind's callgrind counts for `interpreter *args` (None without valgrind):
+    the whole run, or with `only_imports` only what runs inside CPython's import function."""
     if shutil.which("valgrind") is None:
         return None
+    toggle = ["--toggle-collect=PyImport_ImportModuleLevelObject"] if only_imports else []
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", interpreter, *args],
+        ["valgrind", "--tool=callgrind", *toggle, "--callgrind-out-file=/dev/null", interpreter, *args],
         capture_output=True, text=True, check=False, env=env, cwd=code_dir, timeout=900,
     )
     match = re.search(r"Collected : (\d+)", out.stderr)
     return int(match.group(1)) if match else None
+
+
+def whole_instructions(interpreter: str, code_dir: Path, env: dict[str, str], *args: str) -> int | None:
+    """Instructions of a whole probe run, for the cold start with its first event."""
+    return callgrind(interpreter, code_dir, env, *args)
 
 
 def instructions(interpreter: str, code_dir: Path, statement: str) -> int | None:
-    """Instructions executed inside import statements (valgrind's callgrind collecting only within
-    CPython's import function): a cross-check that does not move with the machine's load."""
-    if shutil.which("valgrind") is None:
-        return None
+    """Instructions executed inside import statements: a cross-check that does not move with the
+    machine's load."""
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(code_dir), "PYTHONDONTWRITEBYTECODE": "1",
            "DTS_REGION": "cn-hangzhou"}
-    out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--toggle-collect=PyImport_ImportModuleLevelObject",
-         "--callgrind-out-file=/dev/null", interpreter, "-c", statement],
-        capture_output=True, text=True, check=False, env=env, cwd=code_dir, timeout=900,
-    )
-    match = re.search(r"Collected : (\d+)", out.stderr)
-    return int(match.group(1)) if match else None
+    return callgrind(interpreter, code_dir, env, "-c", statement, only_imports=True)
 
 
 def ms(values: list[float]) -> str:
