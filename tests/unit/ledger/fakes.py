@@ -7,8 +7,11 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from dts_change.core.errors import ObjectExistsError, SourceObjectNotFoundError
+from dts_change.state.ledger import Ledger
+from dts_change.state.records import ChangeRecord
 from dts_change.state.storage.base import Store, TaggedStore
 
 
@@ -204,3 +207,16 @@ class CrashingStore(CountingStore):
     def delete(self, key: str) -> None:
         self._maybe_crash("delete", key)
         super().delete(key)
+
+
+def sales_change(name: str) -> dict[str, Any]:
+    """A change document adding table `name` to the `sales` database."""
+    return {"id": name, "add": {"sales": {"name": "sales", "all": False, "Table": {name: {"name": name}}}}}
+
+
+def record_change(ledger: Ledger, name: str, job: str) -> ChangeRecord:
+    """`sales_change(name)` recorded for `job` under idempotency key `idem-<name>` (a new record)."""
+    record, created = ledger.record(idempotency_key=f"idem-{name}", change_id=name, job_key=job,
+                                    change=sales_change(name))
+    assert created
+    return record

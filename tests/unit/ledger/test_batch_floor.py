@@ -12,16 +12,13 @@ from dts_change.state.ledger import Ledger
 from dts_change.state.records import _BATCH_MARGIN_SECONDS, ChangeRecord, ChangeState, job_key
 from dts_change.state.storage import OssStore
 
-from .fakes import CountingTaggedStore, FakeClock, FakeOssClient
+from .fakes import CountingTaggedStore, FakeClock, FakeOssClient, record_change
 
 JOB = job_key("dtsfloor1", "Forward")
 
 
 def _record(ledger: Ledger, name: str) -> ChangeRecord:
-    change = {"id": name, "add": {"sales": {"name": "sales", "all": False, "Table": {name: {"name": name}}}}}
-    record, created = ledger.record(idempotency_key=f"idem-{name}", change_id=name, job_key=JOB, change=change)
-    assert created
-    return record
+    return record_change(ledger, name, JOB)
 
 
 def _submit(ledger: Ledger, record: ChangeRecord, token: str) -> ChangeRecord:

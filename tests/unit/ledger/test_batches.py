@@ -23,20 +23,15 @@ from .fakes import (
     FakeClock,
     FakeOssClient,
     SimulatedCrashError,
+    record_change,
 )
 
 JOB = job_key("dtsab12cd", "Forward")
 BATCHES = f"batches/{escape_segment(JOB)}/"
 
 
-def _change(name: str) -> dict[str, Any]:
-    return {"id": name, "add": {"sales": {"name": "sales", "all": False, "Table": {name: {"name": name}}}}}
-
-
 def _record(ledger: Ledger, name: str) -> ChangeRecord:
-    record, created = ledger.record(idempotency_key=f"idem-{name}", change_id=name, job_key=JOB, change=_change(name))
-    assert created
-    return record
+    return record_change(ledger, name, JOB)
 
 
 def _by_seq(records: list[ChangeRecord]) -> list[ChangeRecord]:

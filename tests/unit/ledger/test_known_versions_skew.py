@@ -12,19 +12,13 @@ replay after pruning records the change again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from dts_change.state.ledger import Ledger
 from dts_change.state.records import ChangeState, job_key
 from dts_change.state.storage import Store
 
-from .fakes import FakeClock
+from .fakes import FakeClock, sales_change
 
 JOB = job_key("dtsab12cd", "Forward")
-
-
-def _change(name: str) -> dict[str, Any]:
-    return {"id": name, "add": {"sales": {"name": "sales", "all": False, "Table": {name: {"name": name}}}}}
 
 
 def test_a_change_recorded_again_after_another_instance_pruned_it_stays_visible(store: Store) -> None:
@@ -33,13 +27,13 @@ def test_a_change_recorded_again_after_another_instance_pruned_it_stays_visible(
     pruner_clock.advance(61)
     writer = Ledger(store, clock=writer_clock, monotonic=writer_clock, lease_time="local", retention_seconds=60)
     pruner = Ledger(store, clock=pruner_clock, monotonic=pruner_clock, lease_time="local", retention_seconds=60)
-    first, _ = writer.record(idempotency_key="idem-x", change_id="x", job_key=JOB, change=_change("x"))
+    first, _ = writer.record(idempotency_key="idem-x", change_id="x", job_key=JOB, change=sales_change("x"))
     writer.transition(first, ChangeState.APPLIED)
     # WHEN the other instance prunes it and the same change is delivered again (recorded anew)
     assert pruner.prune() == 1
     writer_clock.advance(1)
     pruner_clock.advance(1)
-    again, created = pruner.record(idempotency_key="idem-x", change_id="x", job_key=JOB, change=_change("x"))
+    again, created = pruner.record(idempotency_key="idem-x", change_id="x", job_key=JOB, change=sales_change("x"))
     assert created
     # AND the first instance's next pass lists the job's open changes
     seen_by_writer = writer.open_changes(JOB)

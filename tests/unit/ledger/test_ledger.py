@@ -27,22 +27,16 @@ from .fakes import (
     FakeClock,
     FakeOssClient,
     SimulatedCrashError,
+    record_change,
+    sales_change,
 )
 
 JOB = job_key("dtsab12cd", "Forward")
 OTHER_JOB = job_key("dtsother", "Reverse")
 
 
-def _change(name: str) -> dict[str, Any]:
-    return {"id": name, "add": {"sales": {"name": "sales", "all": False, "Table": {name: {"name": name}}}}}
-
-
 def _record(ledger: Ledger, name: str, job: str = JOB) -> ChangeRecord:
-    record, created = ledger.record(
-        idempotency_key=f"idem-{name}", change_id=name, job_key=job, change=_change(name)
-    )
-    assert created
-    return record
+    return record_change(ledger, name, job)
 
 
 # ---------------------------------------------------------------- record
@@ -50,7 +44,7 @@ def _record(ledger: Ledger, name: str, job: str = JOB) -> ChangeRecord:
 
 def test_ledger_record_new_change_is_pending_and_open(ledger: Ledger) -> None:
     record, created = ledger.record(
-        idempotency_key="oss://b/k#etag1|sha256:ab", change_id="c1", job_key=JOB, change=_change("t1")
+        idempotency_key="oss://b/k#etag1|sha256:ab", change_id="c1", job_key=JOB, change=sales_change("t1")
     )
     assert created is True
     assert record.state is ChangeState.PENDING
@@ -67,7 +61,7 @@ def test_ledger_duplicate_delivery_returns_existing_record(ledger: Ledger, clock
     moved = ledger.transition(first, ChangeState.SUBMITTED)
     clock.advance(30)
     again, created = ledger.record(
-        idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=_change("t1")
+        idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=sales_change("t1")
     )
     assert created is False
     assert again == moved
@@ -87,7 +81,7 @@ def test_ledger_concurrent_duplicate_deliveries_create_exactly_one_record(
     def deliver() -> None:
         barrier.wait(timeout=5)
         results.append(
-            ledger.record(idempotency_key="idem-race", change_id="c", job_key=JOB, change=_change("t"))
+            ledger.record(idempotency_key="idem-race", change_id="c", job_key=JOB, change=sales_change("t"))
         )
 
     threads = [threading.Thread(target=deliver) for _ in range(12)]
@@ -307,7 +301,7 @@ def test_ledger_never_recalls_a_version_whose_object_was_written_again_with_othe
     counting.delete(name)
     other = Ledger(counting, clock=clock)
     clock.advance(0.5)
-    again, created = other.record(idempotency_key="idem-a", change_id="a", job_key=JOB, change=_change("a"))
+    again, created = other.record(idempotency_key="idem-a", change_id="a", job_key=JOB, change=sales_change("a"))
     assert created and again.seq != record.seq
     counting.reads.clear()
     # THEN the writer reads the new bytes from the store, not the ones it remembers
@@ -378,7 +372,7 @@ def test_ledger_crash_after_marker_before_record_is_cleaned_after_grace(
     store, ledger = _crashing_ledger(tmp_path, clock)
     store.crash_prefix = "changes/"
     with pytest.raises(SimulatedCrashError):
-        ledger.record(idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=_change("t1"))
+        ledger.record(idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=sales_change("t1"))
     index = f"open/{escape_segment(JOB)}/"
     # WHEN the index is read within the grace period, THEN the marker is kept (a writer may be mid-way)
     assert ledger.open_changes(JOB) == []
@@ -389,7 +383,7 @@ def test_ledger_crash_after_marker_before_record_is_cleaned_after_grace(
     assert store.list(index) == []
     # AND the redelivery records the change normally
     record, created = ledger.record(
-        idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=_change("t1")
+        idempotency_key="idem-t1", change_id="t1", job_key=JOB, change=sales_change("t1")
     )
     assert created and ledger.open_changes(JOB) == [record]
 
@@ -418,11 +412,11 @@ def test_ledger_redelivery_after_aborted_record_drops_the_orphan_marker(
     store, ledger = _crashing_ledger(tmp_path, clock)
     store.crash_prefix = f"changes/{record_key('idem-t2')}/"
     with pytest.raises(SimulatedCrashError):
-        ledger.record(idempotency_key="idem-t2", change_id="t2", job_key=JOB, change=_change("t2"))
+        ledger.record(idempotency_key="idem-t2", change_id="t2", job_key=JOB, change=sales_change("t2"))
     # WHEN the same change is delivered again while the orphan marker still stands
     clock.advance(1)
     record, created = ledger.record(
-        idempotency_key="idem-t2", change_id="t2", job_key=JOB, change=_change("t2")
+        idempotency_key="idem-t2", change_id="t2", job_key=JOB, change=sales_change("t2")
     )
     # THEN the change is open exactly once and the older marker (another seq) is removed
     assert created
@@ -610,7 +604,7 @@ def test_ledger_get_malformed_key_raises_invalid_store_key(ledger: Ledger) -> No
 
 def _record_as(ledger: Ledger, name: str, identity: str) -> ChangeRecord:
     record, created = ledger.record(
-        idempotency_key=f"idem-{name}", change_id=name, job_key=JOB, change={**_change(name), "identity": identity}
+        idempotency_key=f"idem-{name}", change_id=name, job_key=JOB, change={**sales_change(name), "identity": identity}
     )
     assert created
     return record

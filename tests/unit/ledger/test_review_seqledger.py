@@ -16,19 +16,13 @@ from dts_change.state.ledger import Ledger
 from dts_change.state.records import ChangeRecord, ChangeState, job_key
 from dts_change.state.storage import DirectoryStore, OssStore, Store
 
-from .fakes import CountingStore, CountingTaggedStore, FakeClock, FakeOssClient
+from .fakes import CountingStore, CountingTaggedStore, FakeClock, FakeOssClient, record_change
 
 JOB = job_key("dtsrev12", "Forward")
 
 
-def _change(name: str) -> dict[str, Any]:
-    return {"id": name, "add": {"sales": {"name": "sales", "all": False, "Table": {name: {"name": name}}}}}
-
-
 def _record(ledger: Ledger, name: str) -> ChangeRecord:
-    record, created = ledger.record(idempotency_key=f"idem-{name}", change_id=name, job_key=JOB, change=_change(name))
-    assert created
-    return record
+    return record_change(ledger, name, JOB)
 
 
 def _submitted(ledger: Ledger, record: ChangeRecord, token: str) -> ChangeRecord:
